@@ -1,0 +1,212 @@
+"""A fully connected network: activations, losses, the forward pass and backpropagation.
+
+Shapes: a batch is a row per sample. Layer ``l`` maps ``sizes[l]`` inputs to ``sizes[l+1]`` outputs:
+
+    weights[l]: (sizes[l], sizes[l+1])      biases[l]: (sizes[l+1],)
+    z = a @ weights[l] + biases[l]          a' = f(z)
+
+Storing the weights input-major (the transpose of the textbook's ``W a``) lets a batch be a
+matrix product, and lets a single sample skip its zero inputs: row ``i`` holds everything that
+input ``i`` touches.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from scratchnet.errors import ScratchnetError
+
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
+LOSSES = ("bce", "cross_entropy", "mse")
+INITS = ("uniform", "xavier", "he")
+DTYPES = ("float64", "float32")
+
+# The loss whose gradient at the output pre-activation is simply ``output - target``.
+NATURAL_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy"}
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    # exp(-log(1 + e^-z)) never overflows, unlike 1 / (1 + e^-z) for z << 0.
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))  # shift: exp never overflows
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def activate(name: str, z: np.ndarray) -> np.ndarray:
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "softmax":
+        return softmax(z)
+    raise ScratchnetError(f"unknown activation {name!r}")
+
+
+def derivative(name: str, a: np.ndarray) -> np.ndarray:
+    """f'(z) written in terms of the activation a = f(z), as backprop has a at hand."""
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return (a > 0).astype(a.dtype)
+    raise ScratchnetError(f"unknown activation {name!r}")
+
+
+def loss_per_sample(loss: str, logits: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The loss of each sample, summed over the outputs. Shapes (batch, n_out) -> (batch,)."""
+    if loss == "bce":
+        # -[y log s(z) + (1-y) log(1-s(z))] = log(1 + e^z) - y z, which stays finite for any z.
+        return (np.logaddexp(0.0, logits) - targets * logits).sum(axis=1)
+    if loss == "cross_entropy":
+        top = logits.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        return log_norm - (targets * logits).sum(axis=1)
+    if loss == "mse":
+        return 0.5 * ((outputs - targets) ** 2).sum(axis=1)
+    raise ScratchnetError(f"unknown loss {loss!r}")
+
+
+def output_delta(loss: str, output: str, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """dLoss/dz at the output layer, per sample. Shapes (batch, n_out)."""
+    error = outputs - targets
+    if loss == NATURAL_LOSS[output]:
+        return error  # the seed's delta_o = o - l
+    # mse: chain the error through the output activation's Jacobian.
+    if output == "sigmoid":
+        return error * outputs * (1 - outputs)
+    return outputs * (error - (error * outputs).sum(axis=1, keepdims=True))  # softmax
+
+
+@dataclass
+class Network:
+    """Layer sizes, activations and the parameters: everything needed to run the network."""
+
+    sizes: tuple[int, ...]
+    hidden: str
+    output: str
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.weights[0].dtype
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.weights)
+
+    def describe(self) -> str:
+        return f"{'-'.join(map(str, self.sizes))} {self.hidden}/{self.output} {self.dtype}"
+
+    def forward(self, inputs: np.ndarray, input_rows: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+        """Run a batch (batch, sizes[0]) through the network.
+
+        Returns the activations of every layer, inputs first and outputs last, and the
+        output pre-activations (logits), from which the loss is computed stably.
+        With ``input_rows``, ``inputs`` holds only those input columns: a sample's zero
+        pixels add nothing to z, so the first layer reads only the weights of the others.
+        """
+        activations = [inputs]
+        z = inputs
+        for layer in range(self.n_layers):
+            weights = self.weights[layer] if layer or input_rows is None else self.weights[0][input_rows]
+            z = activations[-1] @ weights + self.biases[layer]
+            name = self.hidden if layer < self.n_layers - 1 else self.output
+            activations.append(activate(name, z))
+        return activations, z
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Output activations for a batch (batch, sizes[0]) -> (batch, sizes[-1])."""
+        return self.forward(inputs)[0][-1]
+
+    def backward(
+        self, activations: list[np.ndarray], delta: np.ndarray, update_first: bool = False
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Backpropagation: yield (layer, dL/dweights, dL/dbiases), last layer first.
+
+        ``delta`` is dL/dz of the output layer (batch, n_out); gradients are averaged over
+        the batch. The caller may update a layer's parameters when it receives them. With
+        ``update_first`` the error then flows back through the *updated* weights, which is
+        the order of the seed's per-sample loop; otherwise through the weights that made the
+        forward pass, as the textbook's gradient requires.
+        """
+        batch = delta.shape[0]
+        for layer in reversed(range(len(self.weights))):
+            grad_weights = activations[layer].T @ delta  # (n_in, n_out)
+            grad_biases = delta.sum(axis=0)  # (n_out,)
+            if batch > 1:
+                grad_weights /= batch
+                grad_biases /= batch
+            if layer and not update_first:
+                below = self._delta_below(layer, delta, activations[layer])
+            yield layer, grad_weights, grad_biases
+            if layer and update_first:
+                below = self._delta_below(layer, delta, activations[layer])
+            if layer:
+                delta = below
+
+    def _delta_below(self, layer: int, delta: np.ndarray, a: np.ndarray) -> np.ndarray:
+        # dL/dz of the layer below: (batch, n_out) @ (n_out, n_in) * f'(z_below)
+        return (delta @ self.weights[layer].T) * derivative(self.hidden, a)
+
+    def gradients(self, inputs: np.ndarray, targets: np.ndarray, loss: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """dL/dweights and dL/dbiases of the batch-mean loss, without changing anything."""
+        activations, _ = self.forward(inputs)
+        delta = output_delta(loss, self.output, activations[-1], targets)
+        grads_w: list[np.ndarray] = [np.empty(0)] * self.n_layers
+        grads_b: list[np.ndarray] = [np.empty(0)] * self.n_layers
+        for layer, gw, gb in self.backward(activations, delta):
+            grads_w[layer], grads_b[layer] = gw, gb
+        return grads_w, grads_b
+
+    def loss(self, inputs: np.ndarray, targets: np.ndarray, loss: str) -> float:
+        """Mean over the batch of the per-sample loss."""
+        activations, logits = self.forward(inputs)
+        return float(loss_per_sample(loss, logits, activations[-1], targets).mean())
+
+
+def check_architecture(sizes: tuple[int, ...], hidden: str, output: str, loss: str, dtype: str) -> None:
+    """Refuse a description that cannot make a network, with a message naming the value."""
+    if len(sizes) < 2 or any(n < 1 for n in sizes):
+        raise ScratchnetError(f"layer sizes {'-'.join(map(str, sizes))}: need at least two layers of 1 or more neurons")
+    for value, allowed, what in (
+        (hidden, HIDDEN_ACTIVATIONS, "hidden activation"),
+        (output, OUTPUT_ACTIVATIONS, "output activation"),
+        (loss, LOSSES, "loss"),
+        (dtype, DTYPES, "dtype"),
+    ):
+        if value not in allowed:
+            raise ScratchnetError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
+    if loss != "mse" and loss != NATURAL_LOSS[output]:
+        raise ScratchnetError(f"loss {loss!r} does not fit a {output} output: use {NATURAL_LOSS[output]} or mse")
+
+
+def create(
+    sizes: tuple[int, ...], hidden: str, output: str, init: str, dtype: str, rng: np.random.Generator
+) -> Network:
+    """A new network with initial weights drawn from ``rng`` and zero biases."""
+    if init not in INITS:
+        raise ScratchnetError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    weights = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        if init == "uniform":  # the seed's
+            w = rng.uniform(-0.5, 0.5, (fan_in, fan_out))
+        elif init == "xavier":  # Glorot & Bengio 2010: keeps the variance of z and of the gradients
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            w = rng.uniform(-limit, limit, (fan_in, fan_out))
+        else:  # he: He et al. 2015, for relu, which zeroes half its inputs
+            w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+        weights.append(w.astype(dtype))
+    biases = [np.zeros(n, dtype=dtype) for n in sizes[1:]]
+    return Network(tuple(sizes), hidden, output, weights, biases)

@@ -1,0 +1,399 @@
+"""scratchnet.data: reading MNIST (.npz and IDX), refusing broken files, finding and downloading it.
+
+Nothing here touches the internet: downloads come from an http.server on 127.0.0.1.
+"""
+
+import gzip
+import hashlib
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scratchnet import data
+from scratchnet.errors import ScratchnetError
+
+REPO_NPZ = Path(__file__).resolve().parents[1] / "data" / "mnist.npz"
+SHARED_IDX = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"  # shared/ sits beside the repo
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+
+# checked facts from shared/data/README.md
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+FIRST_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def fails(path, *fragments, load=data.load_dataset):
+    """load(path) raises a one-line ScratchnetError naming the file and containing each fragment."""
+    with pytest.raises(ScratchnetError) as info:
+        load(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert Path(path).name in message
+    for fragment in fragments:
+        assert fragment in message
+    return message
+
+
+# -----------------------------------------------------------------------------
+# small synthetic data, so the broken-file tests run in milliseconds
+
+def idx_bytes(a: np.ndarray) -> bytes:
+    return bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
+
+
+def tiny() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {"x_train": rng.integers(0, 256, (6, 4, 4), dtype=np.uint8),
+            "y_train": rng.integers(0, 10, 6, dtype=np.uint8),
+            "x_test": rng.integers(0, 256, (3, 4, 4), dtype=np.uint8),
+            "y_test": rng.integers(0, 10, 3, dtype=np.uint8)}
+
+
+def write_idx_dir(folder: Path, arrays: dict, gz: bool = True) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name, a in zip(data.IDX_NAMES, arrays.values()):
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(idx_bytes(a)))
+        else:
+            (folder / name).write_bytes(idx_bytes(a))
+    return folder
+
+
+def write_npz(path: Path, drop: str | None = None, **changes) -> Path:
+    arrays = tiny() | changes
+    arrays.pop(drop, None)
+    np.savez(path, **arrays)
+    return path
+
+
+# -----------------------------------------------------------------------------
+# the real data
+
+@pytest.fixture(scope="module")
+def mnist() -> data.Dataset:
+    return data.load_dataset(REPO_NPZ)
+
+
+def assert_same(a: data.Dataset, b: data.Dataset):
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_real_npz_matches_the_readme(mnist):
+    assert mnist.source == str(REPO_NPZ)
+    assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
+    assert all(a.dtype == np.uint8 for a in (mnist.train_images, mnist.train_labels,
+                                              mnist.test_images, mnist.test_labels))
+    assert mnist.n_inputs == 784
+    assert np.bincount(mnist.train_labels).tolist() == TRAIN_COUNTS
+    assert np.bincount(mnist.test_labels).tolist() == TEST_COUNTS
+    assert mnist.train_labels[:10].tolist() == FIRST_LABELS
+
+
+@pytest.mark.skipif(not SHARED_IDX.is_dir(), reason="shared/data/mnist not present")
+def test_real_idx_dir_equals_npz(mnist):
+    assert_same(data.load_dataset(SHARED_IDX), mnist)
+
+
+@pytest.mark.skipif(not SHARED_IDX.is_dir(), reason="shared/data/mnist not present")
+def test_raw_idx_files_and_kaggle_names(tmp_path, mnist):
+    for name in data.IDX_NAMES:
+        # the labels under Kaggle's spelling "train-labels.idx1-ubyte", the images under the standard one
+        target = name.replace("-idx1", ".idx1")
+        (tmp_path / target).write_bytes(gzip.decompress((SHARED_IDX / (name + ".gz")).read_bytes()))
+    assert_same(data.load_dataset(tmp_path), mnist)
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist to run this")
+def test_fashion_mnist_from_debian():
+    fashion = data.load_dataset(FASHION)
+    assert fashion.train_images.shape == (60000, 28, 28) and fashion.test_images.shape == (10000, 28, 28)
+    assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
+    assert np.bincount(fashion.test_labels).tolist() == [1000] * 10
+    assert fashion.train_labels[:4].tolist() == [9, 0, 0, 3]  # ankle boot, T-shirt, T-shirt, dress
+
+
+# -----------------------------------------------------------------------------
+# IDX files
+
+def test_read_idx_any_ubyte_shape(tmp_path):
+    a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    (tmp_path / "a").write_bytes(idx_bytes(a))
+    (tmp_path / "b.gz").write_bytes(gzip.compress(idx_bytes(a[0])))
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "a"), a)
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "b.gz"), a[0])
+    assert data.read_idx(tmp_path / "a").flags.writeable
+
+
+def test_tiny_idx_dir_round_trips(tmp_path):
+    arrays = tiny()
+    ds = data.load_dataset(write_idx_dir(tmp_path / "gz", arrays))
+    raw = data.load_dataset(write_idx_dir(tmp_path / "raw", arrays, gz=False))
+    for got in (ds, raw):
+        np.testing.assert_array_equal(got.train_images, arrays["x_train"])
+        np.testing.assert_array_equal(got.test_labels, arrays["y_test"])
+    assert ds.n_inputs == 16
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda raw: raw[:-5], "truncated"),
+    (lambda raw: raw + b"\0", "trailing"),
+    (lambda raw: raw[:6], "truncated IDX header"),
+    (lambda raw: b"\0\0\x0d\x01" + raw[4:], "magic number 00000d01"),  # IDX of floats
+    (lambda raw: b"GIF89a" + raw, "magic number 47494638"),
+    (lambda raw: b"", "magic number missing"),
+])
+def test_damaged_idx_file(tmp_path, damage, fragment):
+    folder = write_idx_dir(tmp_path, tiny(), gz=False)
+    path = folder / "train-images-idx3-ubyte"
+    path.write_bytes(damage(path.read_bytes()))
+    fails(folder / "train-images-idx3-ubyte", fragment, load=lambda _: data.load_dataset(folder))
+
+
+def test_truncated_gz(tmp_path):
+    folder = write_idx_dir(tmp_path, tiny())
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:40])
+    fails(path, "cannot read", load=lambda _: data.load_dataset(folder))
+
+
+def test_corrupt_gz(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(b"\0" * 1000)[:-8] + b"garbage!")  # CRC and length trailer wrong
+    fails(path, "cannot read", load=data.read_idx)
+
+
+def test_dir_missing_an_idx_file(tmp_path):
+    folder = write_idx_dir(tmp_path, tiny())
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    message = fails(folder, "t10k-labels-idx1-ubyte")
+    assert "train-images-idx3-ubyte" in message  # says what the folder should hold
+
+
+def test_idx_counts_must_match(tmp_path):
+    folder = write_idx_dir(tmp_path, tiny() | {"y_train": np.zeros(5, np.uint8)})
+    fails(folder / "train-labels-idx1-ubyte.gz", "6 images", "5 labels", load=lambda _: data.load_dataset(folder))
+
+
+# -----------------------------------------------------------------------------
+# .npz files
+
+def test_tiny_npz_loads(tmp_path):
+    ds = data.load_dataset(write_npz(tmp_path / "tiny.npz"))
+    np.testing.assert_array_equal(ds.train_labels, tiny()["y_train"])
+
+
+@pytest.mark.parametrize("changes, fragments", [
+    ({"drop": "y_test"}, ["missing array 'y_test'"]),
+    ({"x_train": np.zeros((6, 4, 4), np.float32)}, ["[x_train]", "dtype is float32"]),
+    ({"y_train": np.zeros(6, np.int64)}, ["[y_train]", "dtype is int64"]),
+    ({"x_train": np.zeros((6, 16), np.uint8)}, ["[x_train]", "shape is (6, 16)"]),
+    ({"y_test": np.zeros((3, 1), np.uint8)}, ["[y_test]", "shape is (3, 1)"]),
+    ({"x_test": np.zeros((0, 4, 4), np.uint8), "y_test": np.zeros(0, np.uint8)}, ["[x_test]", "non-empty"]),
+    ({"y_train": np.array([0, 1, 2, 10, 4, 5], np.uint8)}, ["[y_train]", "label 10"]),
+    ({"y_test": np.zeros(4, np.uint8)}, ["[x_test] has 3 images", "[y_test] has 4 labels"]),
+    ({"x_test": np.zeros((3, 5, 5), np.uint8)}, ["[x_test]", "5x5", "4x4"]),
+])
+def test_bad_npz(tmp_path, changes, fragments):
+    fails(write_npz(tmp_path / "bad.npz", **changes), *fragments)
+
+
+def test_text_file_named_npz(tmp_path):
+    path = tmp_path / "mnist.npz"
+    path.write_text("<html>404 Not Found</html>\n")
+    fails(path, "not an .npz")
+
+
+def test_truncated_npz(tmp_path):
+    path = tmp_path / "cut.npz"
+    path.write_bytes(REPO_NPZ.read_bytes()[:100_000])
+    fails(path, "not an .npz")
+
+
+def test_corrupt_npz_member(tmp_path):
+    path = write_npz(tmp_path / "flipped.npz")
+    raw = bytearray(path.read_bytes())
+    raw[200] ^= 0xFF  # inside x_train's data: the zip CRC no longer matches
+    path.write_bytes(bytes(raw))
+    fails(path, "cannot read")
+
+
+def test_pickled_npz_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):  # unpickling would call open(marker, "w")
+            return open, (str(marker), "w")
+
+    path = write_npz(tmp_path / "evil.npz", x_train=np.array([Payload()], dtype=object))
+    fails(path, "cannot read", "allow_pickle=False")
+    assert not marker.exists()
+    np.load(path, allow_pickle=True)["x_train"][0].close()  # the payload is live: pickle would have run it
+    assert marker.exists()
+
+
+def test_missing_path(tmp_path):
+    fails(tmp_path / "nope.npz", "no such file")
+
+
+# -----------------------------------------------------------------------------
+# network inputs and targets
+
+def test_inputs():
+    images = np.array([[[0, 255], [51, 102]], [[255, 255], [0, 0]]], np.uint8)
+    x = data.inputs(images[:, ::-1], np.float32)  # a non-contiguous view must still give a C array
+    assert x.dtype == np.float32 and x.shape == (2, 4) and x.flags.c_contiguous
+    np.testing.assert_allclose(x[0], [0.2, 0.4, 0.0, 1.0])
+    assert data.inputs(images).dtype == np.float64
+    assert images[0, 0, 1] == 255  # input untouched
+
+
+def test_one_hot():
+    y = data.one_hot(np.array([3, 0, 9], np.uint8))
+    assert y.shape == (3, 10) and y.dtype == np.float64 and y.flags.c_contiguous
+    assert y.argmax(axis=1).tolist() == [3, 0, 9] and y.sum() == 3
+    assert data.one_hot(np.array([1]), n_classes=3, dtype=np.float32).tolist() == [[0, 1, 0]]
+
+
+# -----------------------------------------------------------------------------
+# finding the data
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """A clean environment: no SCRATCHNET_* variables, a fake HOME, cache and repository."""
+    for var in ("SCRATCHNET_DATA", "SCRATCHNET_DATA_URL", "SCRATCHNET_DATA_SHA256", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(data, "REPO_DATA", tmp_path / "repo" / "data" / "mnist.npz")
+    monkeypatch.setenv("no_proxy", "*")  # the test server is local; never go through a proxy
+    return tmp_path
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def test_resolve_order(places, monkeypatch):
+    downloads = []
+
+    def fake_download(*args, **kwargs):
+        downloads.append((args, kwargs))
+        return args[1]
+
+    monkeypatch.setattr(data, "download", fake_download)
+
+    explicit, env = touch(places / "explicit.npz"), touch(places / "env.npz")
+    repo, xdg_cache = touch(data.REPO_DATA), touch(places / "xdg" / "scratchnet" / "mnist.npz")
+    home_cache = touch(places / "home" / ".cache" / "scratchnet" / "mnist.npz")
+    monkeypatch.setenv("SCRATCHNET_DATA", str(env))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(places / "xdg"))
+
+    assert data.resolve_data_path(str(explicit)) == explicit
+    assert data.resolve_data_path() == env
+    monkeypatch.delenv("SCRATCHNET_DATA")
+    assert data.resolve_data_path() == repo
+    repo.unlink()
+    assert data.resolve_data_path() == xdg_cache
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert data.resolve_data_path() == home_cache
+    assert downloads == []
+
+    home_cache.unlink()
+    assert data.resolve_data_path(progress=False) == home_cache
+    assert downloads == [((data.DEFAULT_URL, home_cache, data.DEFAULT_SHA256), {"progress": False})]
+
+
+def test_resolve_explicit_and_env_must_exist(places, monkeypatch):
+    touch(data.REPO_DATA)  # present, but a wrong explicit choice must not silently fall back to it
+    fails(places / "typo.npz", "--data", load=lambda p: data.resolve_data_path(str(p)))
+    monkeypatch.setenv("SCRATCHNET_DATA", str(places / "typo2"))
+    fails(places / "typo2", "SCRATCHNET_DATA", load=lambda _: data.resolve_data_path())
+
+
+# -----------------------------------------------------------------------------
+# downloading, from a real HTTP server on 127.0.0.1
+
+PAYLOAD = REPO_NPZ.read_bytes()
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path not in ("/mnist.npz", "/cut.npz"):
+            return self.send_error(404)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PAYLOAD)))  # the full size, even for the cut one
+        self.end_headers()
+        self.wfile.write(PAYLOAD if self.path == "/mnist.npz" else PAYLOAD[:len(PAYLOAD) // 2])
+        # returning closes the connection (HTTP/1.0), cutting /cut.npz short
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download(server, places):
+    dest = places / "new" / "mnist.npz"
+    assert data.download(f"{server}/mnist.npz", dest, PAYLOAD_SHA256.upper(), progress=False) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert [p.name for p in dest.parent.iterdir()] == ["mnist.npz"]  # no temporary file left
+
+
+@pytest.mark.parametrize("path, sha256, fragments", [
+    ("/mnist.npz", "0" * 64, ["checksum", "0" * 64, PAYLOAD_SHA256]),
+    ("/cut.npz", PAYLOAD_SHA256, ["stopped after", f"of {len(PAYLOAD)} bytes"]),
+    ("/cut.npz", None, ["stopped after"]),  # unchecked downloads are still length-checked
+    ("/missing.npz", None, ["HTTP 404"]),
+])
+def test_failed_download_leaves_nothing(server, places, path, sha256, fragments):
+    folder = places / "cache"
+    fails(server + path, *fragments, load=lambda url: data.download(url, folder / "mnist.npz", sha256, progress=False))
+    assert list(folder.iterdir()) == []
+
+
+def test_unreachable_server(places):
+    with socket.socket() as s:  # a loopback port that nothing listens on: refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fails(f"http://127.0.0.1:{port}/mnist.npz", "failed", load=lambda url: data.download(url, places / "m.npz", None))
+    assert not (places / "m.npz").exists()
+
+
+def test_keeps_existing_dest_on_failure(server, places):
+    dest = touch(places / "mnist.npz")
+    with pytest.raises(ScratchnetError):
+        data.download(f"{server}/cut.npz", dest, None, progress=False)
+    assert dest.read_bytes() == b""
+
+
+def test_resolve_falls_through_to_download(server, places, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(places / "xdg"))
+    monkeypatch.setenv("SCRATCHNET_DATA_URL", f"{server}/mnist.npz")
+    monkeypatch.setenv("SCRATCHNET_DATA_SHA256", PAYLOAD_SHA256)
+    path = data.resolve_data_path()
+    assert path == places / "xdg" / "scratchnet" / "mnist.npz" and path.read_bytes() == PAYLOAD
+    assert "mnist.npz" in capsys.readouterr().err  # the progress bar
+    assert data.load_mnist().train_labels[:10].tolist() == FIRST_LABELS  # now found in the cache
+
+
+def test_custom_url_without_hash_is_unchecked_but_said(server, places, monkeypatch, capsys):
+    monkeypatch.setenv("SCRATCHNET_DATA_URL", f"{server}/mnist.npz")
+    path = data.resolve_data_path(progress=False)
+    assert path.read_bytes() == PAYLOAD
+    err = capsys.readouterr().err
+    assert "SCRATCHNET_DATA_SHA256" in err and "not checked" in err
