@@ -106,6 +106,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read and check a checkpoint; any problem is a one-line ScratchnetError naming the file."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            if not f.read(4).startswith(b"PK"):  # np.load would take anything else for a pickle
+                raise ScratchnetError(f"{path}: not a readable checkpoint (not an .npz file)")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:

@@ -20,6 +20,13 @@ EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C
 SHADES = " .:-=+*#%@"  # dark to bright, for drawing a digit in the terminal
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _layers(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
@@ -57,12 +64,12 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scratchnet",
         description="A neural network from scratch in NumPy: train it on MNIST, evaluate it, ask it about digits.",
     )
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = commands.add_parser("train", help="train a network, resuming from --params if it exists",
                             description="Train a network. An existing --params file is resumed with its own "

@@ -300,7 +300,8 @@ def fit(
     for epoch in range(epochs_done, total):
         lr = learning_rate(config, epoch, total)
         began = time.perf_counter()
-        loss, accuracy = train_epoch(net, optimizer, config, train_images, train_labels, epoch, lr, stop, progress)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught below, with a message
+            loss, accuracy = train_epoch(net, optimizer, config, train_images, train_labels, epoch, lr, stop, progress)
         seconds = time.perf_counter() - began
         if stop and stop.requested:
             return

@@ -1,0 +1,261 @@
+"""scratchnet.train and scratchnet.config: the seed's algorithm, optimizers, schedules,
+determinism, resuming, interruption and divergence."""
+
+import contextlib
+import dataclasses
+
+import numpy as np
+import pytest
+
+from scratchnet import checkpoint, config, network, train
+from scratchnet.config import TrainConfig
+from scratchnet.errors import ScratchnetError
+
+
+def fresh(cfg: TrainConfig) -> network.Network:
+    return network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(cfg.seed))
+
+
+def one_epoch(cfg: TrainConfig, images, labels, net=None, epoch=0, lr=None):
+    net = net or fresh(cfg)
+    optimizer = train.Optimizer(cfg, net)
+    loss, accuracy = train.train_epoch(net, optimizer, cfg, images, labels, epoch, cfg.lr if lr is None else lr)
+    return net, loss, accuracy
+
+
+def seed_loop(net: network.Network, images, labels, lr):
+    """The seed's training loop (nn2.py) line for line, in its own shapes: weights (out, in),
+    column vectors. Inputs in float64, as scratchnet's float64 engine uses them."""
+    weights = [w.T.copy() for w in net.weights]
+    biases = [b[:, None].copy() for b in net.biases]
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    for img, label in zip(images.reshape(len(images), -1) / 255, labels):
+        img = img.reshape(-1, 1)
+        l = np.eye(10)[label].reshape(-1, 1)  # noqa: E741
+        h = sigmoid(biases[0] + weights[0] @ img)
+        o = sigmoid(biases[1] + weights[1] @ h)
+        delta_o = o - l
+        weights[1] -= lr * delta_o @ h.T
+        biases[1] -= lr * delta_o
+        delta_h = weights[1].T @ delta_o * (h * (1 - h))
+        weights[0] -= lr * delta_h @ img.T
+        biases[0] -= lr * delta_h
+    return [w.T for w in weights], [b[:, 0] for b in biases]
+
+
+def test_defaults_are_the_seeds():
+    cfg = TrainConfig()
+    assert (cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype) == ((784, 20, 10), "sigmoid", "sigmoid",
+                                                                        "uniform", "float64")
+    assert (cfg.lr, cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.shuffle) == (0.005, 5, 1, "sgd", False)
+
+
+def test_per_sample_sgd_is_the_seeds_algorithm(small):
+    cfg = TrainConfig()
+    images, labels = small.train_images[:600], small.train_labels[:600]
+    net, _, _ = one_epoch(cfg, images, labels)
+    expected_w, expected_b = seed_loop(fresh(cfg), images, labels, cfg.lr)
+    for got, want in zip(net.weights + net.biases, expected_w + expected_b):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
+def test_fast_per_sample_path_equals_the_general_one(small):
+    images, labels = small.train_images[:300], small.train_labels[:300]
+    for hidden, output, loss in (("tanh", "softmax", "cross_entropy"), ("relu", "sigmoid", "mse")):
+        cfg = TrainConfig(layers=(784, 16, 12, 10), hidden=hidden, output=output, loss=loss, init="xavier", lr=0.05)
+        fast, _, _ = one_epoch(cfg, images, labels)
+        # momentum 0 takes the general path (Network.backward + Optimizer) with the same arithmetic
+        general, _, _ = one_epoch(dataclasses.replace(cfg, optimizer="momentum", momentum=0.0), images, labels)
+        for a, b in zip(fast.weights + fast.biases, general.weights + general.biases):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_minibatch_gradient_step_is_the_mean_gradient(small):
+    cfg = TrainConfig(batch_size=50, lr=0.1)
+    images, labels = small.train_images[:50], small.train_labels[:50]
+    before = fresh(cfg)
+    x = images.reshape(50, -1) / 255
+    grads_w, grads_b = before.gradients(x, np.eye(10)[labels], "bce")
+    after, _, _ = one_epoch(cfg, images, labels)
+    for new, old, g in zip(after.weights + after.biases, before.weights + before.biases, grads_w + grads_b):
+        np.testing.assert_allclose(new, old - 0.1 * g, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("optimizer", config.OPTIMIZERS)
+def test_every_optimizer_learns(small, optimizer):
+    lr = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02, "adam": 0.002}[optimizer]
+    cfg = TrainConfig(layers=(784, 32, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
+                      batch_size=20, optimizer=optimizer, lr=lr, weight_decay=1e-4, shuffle=True)
+    net = fresh(cfg)
+    x, y = small.test_images.reshape(500, -1) / 255, np.eye(10)[small.test_labels]
+    start = net.loss(x, y, cfg.loss)
+    for epoch in range(2):
+        one_epoch(cfg, small.train_images, small.train_labels, net, epoch)
+    assert net.loss(x, y, cfg.loss) < 0.6 * start
+    assert train.evaluate(net, small.test_images, small.test_labels).accuracy > 0.8
+
+
+def test_nesterov_looks_ahead():
+    cfg = TrainConfig(layers=(1, 1), optimizer="nesterov", momentum=0.5)
+    net = network.Network((1, 1), "sigmoid", "sigmoid", [np.zeros((1, 1))], [np.zeros(1)])
+    opt = train.Optimizer(cfg, net)
+    for _ in range(2):
+        opt.step()
+        opt.update(net, 0, np.ones((1, 1)), np.ones(1), lr=1.0)
+    # v1 = -1, w1 = 0.5*v1 - 1 = -1.5; v2 = 0.5*v1 - 1 = -1.5, w2 = w1 + 0.5*v2 - 1 = -3.25
+    assert net.weights[0][0, 0] == pytest.approx(-3.25)
+
+
+def test_schedules():
+    cfg = TrainConfig(lr=1.0, lr_decay=0.5, lr_step=2, lr_gamma=0.1)
+    rate = lambda schedule, epoch: train.learning_rate(dataclasses.replace(cfg, schedule=schedule), epoch, 10)  # noqa: E731
+    assert [rate("constant", e) for e in (0, 9)] == [1.0, 1.0]
+    assert [rate("inverse", e) for e in (0, 1, 2)] == [1.0, 1 / 1.5, 0.5]
+    assert [rate("step", e) for e in (0, 1, 2, 4)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+    assert [rate("cosine", e) for e in (0, 5)] == pytest.approx([1.0, 0.5])
+    assert rate("cosine", 9) < 0.03
+
+
+def test_shift_images_moves_each_image_by_up_to_the_shift(small):
+    rng = np.random.default_rng(0)
+    assert np.array_equal(train.shift_images(small.train_images[:10], 0, rng), small.train_images[:10])
+    dots = np.zeros((400, 28, 28), dtype=np.uint8)
+    dots[:, 14, 14] = 255
+    shifted = train.shift_images(dots, 2, rng)
+    assert shifted.shape == dots.shape and shifted.dtype == np.uint8
+    which, rows, cols = np.nonzero(shifted)
+    assert np.array_equal(which, np.arange(400))  # one dot per image, still there
+    offsets = set(zip(rows - 14, cols - 14))
+    assert offsets == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+
+
+def test_same_seed_same_parameters_bit_for_bit(small):
+    cfg = TrainConfig(layers=(784, 24, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
+                      batch_size=16, optimizer="adam", lr=0.001, shuffle=True, shift=1, seed=7)
+    a, _, _ = one_epoch(cfg, small.train_images, small.train_labels)
+    b, _, _ = one_epoch(cfg, small.train_images, small.train_labels)
+    c, _, _ = one_epoch(dataclasses.replace(cfg, seed=8), small.train_images, small.train_labels)
+    assert all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+    assert not np.array_equal(a.weights[0], c.weights[0])
+
+
+@pytest.mark.parametrize("batch_size,optimizer", [(1, "sgd"), (32, "nesterov"), (16, "adam")])
+def test_resuming_equals_training_straight_through(small, tmp_path, batch_size, optimizer):
+    explicit = dict(layers=(784, 16, 10), batch_size=batch_size, optimizer=optimizer, shuffle=True,
+                    schedule="cosine", lr=0.01, epochs=3)
+    straight = train.start(tmp_path / "a.npz", explicit)
+    assert train.run(straight, small, tmp_path / "a.npz")
+    first = train.start(tmp_path / "b.npz", {**explicit, "epochs": 1})
+    train.run(first, small, tmp_path / "b.npz")
+    resumed = train.start(tmp_path / "b.npz", {"epochs": 2})
+    assert resumed.epochs_done == 1 and resumed.config.schedule == "cosine"
+    train.run(resumed, small, tmp_path / "b.npz")
+    a, b = checkpoint.load(tmp_path / "a.npz"), checkpoint.load(tmp_path / "b.npz")
+    assert a.epochs_done == b.epochs_done == 3 and len(b.history) == 3
+    for x, y in zip(a.network.weights + a.network.biases, b.network.weights + b.network.biases):
+        assert np.array_equal(x, y)
+
+
+def test_resume_refuses_another_architecture_and_leaves_the_file(small, tmp_path):
+    path = tmp_path / "p.npz"
+    train.run(train.start(path, {"epochs": 1, "batch_size": 100}), small, path)
+    before = path.read_bytes()
+    with pytest.raises(ScratchnetError, match="784-20-10 sigmoid/sigmoid float64.*784-30-10.*--fresh"):
+        train.start(path, {"layers": (784, 30, 10)})
+    with pytest.raises(ScratchnetError, match="float32"):
+        train.start(path, {"dtype": "float32"})
+    assert path.read_bytes() == before
+    assert train.start(path, {"layers": (784, 30, 10)}, fresh=True).epochs_done == 0
+
+
+def test_unreadable_checkpoint_is_refused_and_kept(tmp_path):
+    path = tmp_path / "p.npz"
+    path.write_bytes(b"not a zip file at all")
+    with pytest.raises(ScratchnetError, match="p.npz"):
+        train.start(path, {})
+    assert path.read_bytes() == b"not a zip file at all"
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(small, tmp_path):
+    path = tmp_path / "p.npz"
+    train.run(train.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
+    good = path.read_bytes()
+    ckpt = train.start(path, {"lr": 1e300, "epochs": 2})
+    with pytest.raises(ScratchnetError, match="diverged in epoch 2"):
+        train.run(ckpt, small, path)
+    assert path.read_bytes() == good
+
+
+def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypatch):
+    path = tmp_path / "p.npz"
+    ckpt = train.start(path, {"epochs": 3})
+    flag = train.StopFlag()
+    # what the SIGINT handler does, here from the progress callback part-way through epoch 2
+    monkeypatch.setattr(train, "stop_on_interrupt", lambda: contextlib.nullcontext(flag))
+    monkeypatch.setattr(train, "CHUNK", 500)
+
+    def on_epoch(result):
+        monkeypatch.setattr(train, "train_epoch", stopping(train.train_epoch, flag))
+
+    assert not train.run(ckpt, small, path, on_epoch)
+    saved = checkpoint.load(path)
+    assert saved.epochs_done == 1
+    assert saved.partial_epoch_samples == 500
+    for x, y in zip(saved.network.weights + saved.network.biases, ckpt.network.weights + ckpt.network.biases):
+        assert np.array_equal(x, y)
+
+
+def stopping(train_epoch, flag):
+    """train_epoch, with a stop requested once the first chunk of samples is done."""
+
+    def wrapped(*args, **kwargs):
+        def progress(done):
+            flag.requested = True
+
+        return train_epoch(*args[:7], flag, progress)
+
+    return wrapped
+
+
+def test_data_that_does_not_fit_the_network_is_refused(small, tmp_path):
+    ckpt = train.start(tmp_path / "p.npz", {"layers": (100, 10)})
+    with pytest.raises(ScratchnetError, match="784 pixels but the network takes 100"):
+        train.run(ckpt, small, tmp_path / "p.npz")
+    ckpt = train.start(tmp_path / "q.npz", {"layers": (784, 5)})
+    with pytest.raises(ScratchnetError, match="label 9"):
+        train.run(ckpt, small, tmp_path / "q.npz")
+
+
+def test_evaluate_counts(small):
+    net = fresh(TrainConfig())
+    result = train.evaluate(net, small.test_images, small.test_labels)
+    confusion = np.array(result.confusion)
+    assert confusion.sum() == 500
+    assert np.array_equal(confusion.sum(axis=1), np.bincount(small.test_labels, minlength=10))
+    assert result.accuracy == pytest.approx(np.trace(confusion) / 500)
+    assert result.per_class[3] == pytest.approx(confusion[3, 3] / confusion[3].sum())
+
+
+@pytest.mark.parametrize(
+    "explicit,fragment",
+    [
+        ({"lr": -1.0}, "--lr must be"),
+        ({"lr": float("nan")}, "--lr must be"),
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer"),
+        ({"shift": -1}, "--shift"),
+        ({"output": "softmax", "loss": "bce"}, "does not fit a softmax"),
+    ],
+)
+def test_bad_settings_are_refused(explicit, fragment):
+    with pytest.raises(ScratchnetError, match=fragment):
+        config.resolve(explicit)
+
+
+def test_resolve_order_explicit_over_preset_over_saved():
+    saved = TrainConfig(lr=0.3, epochs=7)
+    assert config.resolve({}, None, saved).lr == 0.3
+    assert config.resolve({}, "tuned", saved).lr == config.PRESETS["tuned"]["lr"]
+    assert config.resolve({"lr": 0.01}, "tuned", saved).lr == 0.01
+    assert config.resolve({"output": "softmax"}).loss == "cross_entropy"  # the loss follows the output
+    assert config.resolve({"output": "softmax", "loss": "mse"}).loss == "mse"
