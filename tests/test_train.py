@@ -28,10 +28,10 @@ def seed_loop(net: network.Network, images, labels, lr):
     column vectors. Inputs in float64, as scratchnet's float64 engine uses them."""
     weights = [w.T.copy() for w in net.weights]
     biases = [b[:, None].copy() for b in net.biases]
-    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))
     for img, label in zip(images.reshape(len(images), -1) / 255, labels):
         img = img.reshape(-1, 1)
-        l = np.eye(10)[label].reshape(-1, 1)  # noqa: E741
+        l = np.eye(10)[label].reshape(-1, 1)
         h = sigmoid(biases[0] + weights[0] @ img)
         o = sigmoid(biases[1] + weights[1] @ h)
         delta_o = o - l
@@ -108,7 +108,7 @@ def test_nesterov_looks_ahead():
 
 def test_schedules():
     cfg = TrainConfig(lr=1.0, lr_decay=0.5, lr_step=2, lr_gamma=0.1)
-    rate = lambda schedule, epoch: train.learning_rate(dataclasses.replace(cfg, schedule=schedule), epoch, 10)  # noqa: E731
+    rate = lambda schedule, epoch: train.learning_rate(dataclasses.replace(cfg, schedule=schedule), epoch, 10)
     assert [rate("constant", e) for e in (0, 9)] == [1.0, 1.0]
     assert [rate("inverse", e) for e in (0, 1, 2)] == [1.0, 1 / 1.5, 0.5]
     assert [rate("step", e) for e in (0, 1, 2, 4)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
