@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Measure scratchnet against its targets in one run and print a Markdown table of PASS/FAIL.
+
+Targets (thresholds are the constants below):
+  1. seed defaults (`scratchnet train`, 5 epochs): test accuracy >= 93%
+  2. `--preset tuned` (784-20-10 trained better): test accuracy >= 96.5%
+  3. `--preset best`: test accuracy >= 99.0% in at most 180 s of training
+  4. per-sample SGD: seconds per epoch at least 1.5x faster than the seed's nn2.py
+  5. mini-batches of 32 on the seed's network: an epoch at least 10x faster than per-sample
+  6. peak memory (RSS) of `scratchnet train` with the defaults under 500 MB
+
+Every training is a subprocess `scratchnet train --json --fresh -p TMP/x.npz ...` in a temporary
+directory; progress goes to stderr, the table to stdout and to OUT/targets.md, the raw numbers to
+OUT/targets.json. A failed target still exits 0; only errors (a run that crashed) exit non-zero.
+
+    python bench/targets.py                     # the full benchmark (about 5 minutes)
+    python bench/targets.py --quick --skip-best # 1 epoch each: checks the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data" / "mnist.npz"
+SEED_DIR = REPO.parent / "shared" / "seed"
+DEFAULT_OUT = REPO / "bench" / "results"
+
+# The targets' thresholds.
+DEFAULTS_ACCURACY = 0.93
+TUNED_ACCURACY = 0.965
+BEST_ACCURACY = 0.990
+BEST_SECONDS = 180.0
+SEED_SPEEDUP = 1.5
+BATCH_SPEEDUP = 10.0
+PEAK_MB = 500.0
+
+SEED_EPOCHS = 5  # nn2.py's EPOCHS: it always runs 5
+QUICK_SEED_EPOCHS = 2  # in --quick mode the seed is stopped after its 2nd epoch line
+SEED_EPOCH_LINE = re.compile(r"Epoch (\d+), Accuracy: ([\d.]+)%")
+
+# Runs a command as its own child and writes the child's peak RSS (KiB on Linux) to argv[1]:
+# RUSAGE_CHILDREN is the maximum over all waited-for children, so it needs a fresh process.
+MAXRSS_WRAPPER = """\
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+class BenchError(Exception):
+    """A run that could not be measured: it crashed or printed something unexpected."""
+
+
+@dataclass
+class Run:
+    """One `scratchnet train` subprocess: its per-epoch JSON records and its peak memory."""
+
+    name: str
+    command: list[str]
+    epochs: list[dict] = field(default_factory=list)
+    peak_rss_kib: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.epochs[-1]["test_accuracy"]
+
+    @property
+    def median_epoch_seconds(self) -> float:
+        return statistics.median(e["seconds"] for e in self.epochs)
+
+    @property
+    def training_seconds(self) -> float:
+        return sum(e["seconds"] for e in self.epochs)
+
+
+@dataclass
+class SeedRun:
+    """The seed's nn2.py: each stdout line with the time it arrived, and the epoch intervals."""
+
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)  # training accuracy in %, as it prints
+
+    @property
+    def median_epoch_seconds(self) -> float:
+        return statistics.median(self.epoch_seconds)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return " | ".join(text[-lines:]) or "(no stderr)"
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "commit": commit,
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def scratchnet_command() -> list[str]:
+    """The installed console script, else the module with this interpreter."""
+    script = shutil.which("scratchnet")
+    return [script] if script else [sys.executable, "-m", "scratchnet.cli"]
+
+
+def run_scratchnet(name: str, options: list[str], tmp: Path) -> Run:
+    """Train in a subprocess, reading its JSON epoch lines as they come."""
+    rss_file, stderr_file = tmp / f"{name}.maxrss", tmp / f"{name}.stderr"
+    train = [*scratchnet_command(), "train", "--json", "--fresh", "-p", str(tmp / f"{name}.npz"),
+             "--data", str(DATA), *options]
+    run = Run(name, train)
+    began = time.perf_counter()
+    with open(stderr_file, "w") as stderr, subprocess.Popen(
+        [sys.executable, "-c", MAXRSS_WRAPPER, str(rss_file), *train], cwd=tmp,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+    ) as proc:
+        try:
+            for line in proc.stdout:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    raise BenchError(f"not a JSON line from scratchnet: {line.strip()!r}") from None
+                run.epochs.append(record)
+                progress(f"  epoch {record['epoch']}: test {100 * record['test_accuracy']:.2f}%, "
+                         f"{record['seconds']:.2f} s")
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)  # the wrapper's own process group: it and scratchnet
+            raise
+        code = proc.wait()
+    run.wall_seconds = time.perf_counter() - began
+    if code != 0:
+        raise BenchError(f"scratchnet exited with {code}: {tail(stderr_file)}")
+    if not run.epochs:
+        raise BenchError(f"scratchnet printed no epochs: {tail(stderr_file)}")
+    run.peak_rss_kib = int(rss_file.read_text())
+    return run
+
+
+def run_seed(tmp: Path, epochs: int) -> SeedRun:
+    """Run the seed's nn2.py as its README says and time the gaps between its epoch lines."""
+    folder = tmp / "seed"
+    (folder / "data").mkdir(parents=True)
+    for name in ("nn2.py", "data.py"):
+        shutil.copy(SEED_DIR / name, folder / name)
+    (folder / "data" / "mnist.npz").symlink_to(DATA)
+    stderr_file = tmp / "seed.stderr"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    seed = SeedRun()
+    mark: float | None = None  # when the previous epoch ended (or "- Epochs: 5" was printed)
+    started = time.perf_counter()
+    # stdin at EOF: its final input() loop raises EOFError, which ends it.
+    with open(stderr_file, "w") as stderr, subprocess.Popen(
+        [sys.executable, "-u", "nn2.py"], cwd=folder, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True,
+    ) as proc:
+        try:
+            for line in proc.stdout:
+                now = time.perf_counter()
+                seed.lines.append((now - started, line.rstrip("\n")))  # seconds since the start
+                if line.startswith("- Epochs:"):
+                    mark = now
+                elif (match := SEED_EPOCH_LINE.match(line)) and mark is not None:
+                    seed.epoch_seconds.append(now - mark)
+                    seed.accuracies.append(float(match.group(2)))
+                    mark = now
+                    progress(f"  epoch {match.group(1)}: train {match.group(2)}%, {seed.epoch_seconds[-1]:.2f} s")
+                    if len(seed.epoch_seconds) >= epochs:
+                        break  # after the last epoch it only saves (failing on NumPy >= 1.24) and asks
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # its exit status is of no interest: np.savez or input() ends it with an error
+    if len(seed.epoch_seconds) < epochs:
+        raise BenchError(f"{len(seed.epoch_seconds)} of {epochs} epoch lines, then: {tail(stderr_file)}")
+    return seed
+
+
+def evaluate(runs: dict[str, Run], seed: SeedRun | None, skipped: dict[str, str], errors: dict[str, str],
+             quick: bool) -> list[dict]:
+    """One row per target: what it asks, what was measured, PASS/FAIL (or SKIP/ERROR and why)."""
+    epochs = "1 epoch (quick)" if quick else "5 epochs"
+    rows: list[dict] = []
+
+    def row(number: int, target: str, needs: list[str], measure) -> None:
+        missing = [n for n in needs if (seed is None if n == "seed" else n not in runs)]
+        entry = {"target": number, "description": target}
+        if missing:
+            name = missing[0]
+            if name in errors:
+                entry.update(status="ERROR", measured=f"{name} failed: {errors[name]}")
+            else:
+                entry.update(status="SKIP", measured=f"{name} {skipped.get(name, 'not run')}")
+        else:
+            measured, value, ok = measure()
+            entry.update(status="PASS" if ok else "FAIL", measured=measured, value=value)
+        rows.append(entry)
+
+    def accuracy(name: str, threshold: float):
+        acc = runs[name].test_accuracy
+        return f"{100 * acc:.2f}%", acc, acc >= threshold
+
+    def best():
+        run = runs["best"]
+        seconds, acc = run.training_seconds, run.test_accuracy
+        return (f"{100 * acc:.2f}% in {seconds:.0f} s ({len(run.epochs)} epochs)",
+                {"test_accuracy": acc, "training_seconds": seconds}, acc >= BEST_ACCURACY and seconds <= BEST_SECONDS)
+
+    def versus_seed():
+        ours, theirs = runs["defaults"].median_epoch_seconds, seed.median_epoch_seconds
+        ratio = theirs / ours
+        return (f"{ratio:.2f}x (seed {theirs:.2f} s/epoch, scratchnet {ours:.2f} s/epoch)",
+                {"speedup": ratio, "seed_seconds": theirs, "scratchnet_seconds": ours}, ratio >= SEED_SPEEDUP)
+
+    def batching():
+        per_sample, batched = runs["defaults"].median_epoch_seconds, runs["mb32"].median_epoch_seconds
+        ratio = per_sample / batched
+        return (f"{ratio:.1f}x (per-sample {per_sample:.2f} s/epoch, batch 32 {batched:.2f} s/epoch)",
+                {"speedup": ratio, "per_sample_seconds": per_sample, "batch32_seconds": batched},
+                ratio >= BATCH_SPEEDUP)
+
+    def memory():
+        mb = runs["defaults"].peak_rss_kib * 1024 / 1e6
+        return f"{mb:.0f} MB", mb, mb < PEAK_MB
+
+    row(1, f"defaults (`scratchnet train`), {epochs}: test accuracy >= {100 * DEFAULTS_ACCURACY:g}%",
+        ["defaults"], lambda: accuracy("defaults", DEFAULTS_ACCURACY))
+    row(2, f"`--preset tuned`{', 1 epoch (quick)' if quick else ''}: test accuracy >= {100 * TUNED_ACCURACY:g}%",
+        ["tuned"], lambda: accuracy("tuned", TUNED_ACCURACY))
+    row(3, f"`--preset best`: test accuracy >= {100 * BEST_ACCURACY:g}% in <= {BEST_SECONDS:g} s of training",
+        ["best"], best)
+    row(4, f"per-sample SGD: seconds per epoch >= {SEED_SPEEDUP:g}x faster than the seed's nn2.py",
+        ["seed", "defaults"], versus_seed)
+    row(5, f"`--batch-size 32` on the seed's network: epoch >= {BATCH_SPEEDUP:g}x faster than per-sample",
+        ["defaults", "mb32"], batching)
+    row(6, f"peak RSS of `scratchnet train` with the defaults < {PEAK_MB:g} MB", ["defaults"], memory)
+    return rows
+
+
+def markdown(info: dict, rows: list[dict], quick: bool) -> str:
+    lines = [
+        "# scratchnet targets",
+        "",
+        f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, NumPy {info['numpy']}; "
+        f"{info['date']}; commit {info['commit']}"
+        + (" — **quick mode**: 1 epoch each, seed stopped after 2; thresholds are for the full run" if quick else ""),
+        "",
+        "| # | Target | Measured | Result |",
+        "|---|--------|----------|--------|",
+    ]
+    lines += [f"| {r['target']} | {r['description']} | {r['measured']} | {r['status']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Measure scratchnet against its targets (Markdown table).")
+    parser.add_argument("--quick", action="store_true",
+                        help="for development: 1 epoch each, seed stopped after 2 epochs, no best preset")
+    parser.add_argument("--skip-seed", action="store_true", help="do not run the seed's nn2.py (target 4)")
+    parser.add_argument("--skip-best", action="store_true", help="do not train --preset best (target 3)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder for targets.md and targets.json (default: bench/results)")
+    args = parser.parse_args()
+    if not DATA.exists():
+        print(f"targets.py: {DATA} is missing", file=sys.stderr)
+        return 1
+
+    info = machine()
+    one_epoch = ["--epochs", "1"] if args.quick else []
+    # name -> train options; the seed runs first, beside the other per-sample run
+    plan: dict[str, list[str]] = {
+        "defaults": one_epoch,
+        "mb32": ["--batch-size", "32", *one_epoch],
+        "tuned": ["--preset", "tuned", *one_epoch],
+        "best": ["--preset", "best"],
+    }
+    skipped: dict[str, str] = {}
+    if args.quick or args.skip_best:
+        skipped["best"] = "skipped (--quick)" if args.quick else "skipped (--skip-best)"
+    if args.skip_seed:
+        skipped["seed"] = "skipped (--skip-seed)"
+    elif importlib.util.find_spec("matplotlib") is None:
+        skipped["seed"] = "skipped: nn2.py needs matplotlib, which is not installed"
+    elif not (SEED_DIR / "nn2.py").exists():
+        skipped["seed"] = f"skipped: {SEED_DIR / 'nn2.py'} not found"
+
+    runs: dict[str, Run] = {}
+    seed: SeedRun | None = None
+    errors: dict[str, str] = {}
+    steps = [n for n in ["seed", *plan] if n not in skipped]
+    with tempfile.TemporaryDirectory(prefix="scratchnet-bench-") as tmp:
+        for i, name in enumerate(steps, 1):
+            began = time.perf_counter()
+            try:
+                if name == "seed":
+                    epochs = QUICK_SEED_EPOCHS if args.quick else SEED_EPOCHS
+                    progress(f"[{i}/{len(steps)}] seed: nn2.py, {epochs} epochs")
+                    seed = run_seed(Path(tmp), epochs)
+                else:
+                    progress(f"[{i}/{len(steps)}] {name}: scratchnet train {' '.join(plan[name])}".rstrip())
+                    runs[name] = run_scratchnet(name, plan[name], Path(tmp))
+            except (BenchError, OSError, KeyError, ValueError) as e:
+                errors[name] = str(e)
+                progress(f"  error: {e}")
+            progress(f"  done in {time.perf_counter() - began:.1f} s")
+
+    rows = evaluate(runs, seed, skipped, errors, args.quick)
+    table = markdown(info, rows, args.quick)
+    print(table, end="")
+    raw = {
+        "machine": info,
+        "quick": args.quick,
+        "targets": rows,
+        "runs": {n: {"command": r.command, "epochs": r.epochs, "peak_rss_kib": r.peak_rss_kib,
+                     "wall_seconds": r.wall_seconds} for n, r in runs.items()},
+        "seed": None if seed is None else {"epoch_seconds": seed.epoch_seconds, "train_accuracy": seed.accuracies,
+                                           "lines": seed.lines},
+        "skipped": skipped,
+        "errors": errors,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "targets.md").write_text(table)
+    (args.out / "targets.json").write_text(json.dumps(raw, indent=2) + "\n")
+    progress(f"wrote {args.out / 'targets.md'} and {args.out / 'targets.json'}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ntargets.py: interrupted", file=sys.stderr)
+        sys.exit(130)
