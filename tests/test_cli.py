@@ -213,7 +213,7 @@ def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path, mnist):
     assert json.loads(first)["epoch"] == 1
     time.sleep(0.5)  # well inside epoch 2
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted in epoch 2" in err and "Traceback" not in err
     saved = checkpoint.load(params)

@@ -11,17 +11,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from scratchnet import __version__
+from scratchnet.atomic import atomic_write
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import DTYPES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, Network
@@ -39,40 +36,6 @@ class Checkpoint:
     history: list[dict] = field(default_factory=list)  # one EpochResult.to_dict() per epoch
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
     partial_epoch_samples: int = 0  # > 0 when Ctrl-C stopped an epoch part-way
-
-
-@contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    A crash or Ctrl-C at any moment leaves either the old file or the new one, never a mix:
-    the data is flushed and fsynced before the rename, and rename is atomic on POSIX.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise ScratchnetError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException as e:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ScratchnetError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename has still happened
 
 
 def _metadata(ckpt: Checkpoint) -> dict:

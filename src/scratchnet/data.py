@@ -16,7 +16,6 @@ import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -30,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from tqdm import tqdm
 
+from scratchnet.atomic import atomic_write
 from scratchnet.errors import ScratchnetError
 
 DEFAULT_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -251,23 +251,13 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True,
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as e:
         raise ScratchnetError(f"{dest.parent}: cannot write the download there ({_why(e)})") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            actual = _fetch(url, out, progress, timeout)
-            if sha256 is not None and actual != sha256.lower():
-                raise ScratchnetError(f"download of {url} failed its checksum: "
-                                      f"expected sha256 {sha256.lower()}, got {actual}")
-            out.flush()
-            os.fsync(out.fileno())  # on disk before the rename makes it visible
-        os.replace(tmp, dest)
-    except BaseException as e:  # also Ctrl-C: never leave the temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):  # writing, fsync or rename failed
-            raise ScratchnetError(f"{dest}: cannot save the download ({_why(e)})") from None
-        raise
+    with atomic_write(dest) as out:
+        actual = _fetch(url, out, progress, timeout)
+        if sha256 is not None and actual != sha256.lower():
+            raise ScratchnetError(f"download of {url} failed its checksum: "
+                                  f"expected sha256 {sha256.lower()}, got {actual}")
     return dest
 
 
