@@ -17,15 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__
+from scratchnet import __version__, textformat
 from scratchnet.atomic import atomic_write
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
-from scratchnet.network import DTYPES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, Network
+from scratchnet.network import DTYPES, HIDDEN_ACTIVATIONS, NATURAL_LOSS, OUTPUT_ACTIVATIONS, Network
 
 FORMAT = "scratchnet-checkpoint"
 VERSION = 1
 DEFAULT_PATH = "network_params.npz"  # the seed's name
+TEXT_FORMATS = {".txt": textformat.to_text, ".json": textformat.to_json}
 
 
 @dataclass
@@ -56,6 +57,13 @@ def _metadata(ckpt: Checkpoint) -> dict:
 
 
 def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` atomically: .npz holds everything; .txt and .json (docs/FORMAT.md) hold the
+    parameters and the epoch count, so a run resumed from them starts its optimizer afresh."""
+    suffix = Path(path).suffix.lower()
+    if suffix in TEXT_FORMATS:
+        with atomic_write(path) as f:
+            f.write(TEXT_FORMATS[suffix](ckpt.network, ckpt.epochs_done, ckpt.history).encode())
+        return
     arrays = {"metadata": np.array(json.dumps(_metadata(ckpt)))}
     for layer, (w, b) in enumerate(zip(ckpt.network.weights, ckpt.network.biases)):
         arrays[f"weights.{layer}"] = w
@@ -66,8 +74,15 @@ def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
-    """Read and check a checkpoint; any problem is a one-line ScratchnetError naming the file."""
+    """Read and check a checkpoint (.npz, or a .txt/.json parameter file); any problem is a
+    one-line ScratchnetError naming the file."""
     path = Path(path)
+    if path.suffix.lower() in TEXT_FORMATS:
+        params = textformat.read(path)
+        net = params.network
+        config = TrainConfig(layers=net.sizes, hidden=net.hidden, output=net.output, dtype=str(net.dtype),
+                             loss=NATURAL_LOSS[net.output])
+        return Checkpoint(net, config, params.epochs_done)
     try:
         with open(path, "rb") as f:
             if not f.read(4).startswith(b"PK"):  # np.load would take anything else for a pickle

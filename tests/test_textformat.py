@@ -1,0 +1,227 @@
+"""scratchnet.textformat: exact round trips (hypothesis), hand edits, and line-numbered errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from scratchnet import checkpoint, network, textformat
+from scratchnet.errors import ScratchnetError
+
+
+def make_net(dtype="float64", sizes=(5, 3, 2)):
+    return network.create(sizes, "tanh", "softmax", "xavier", dtype, np.random.default_rng(0))
+
+
+def same(a: network.Network, b: network.Network) -> bool:
+    return (a.sizes, a.hidden, a.output) == (b.sizes, b.hidden, b.output) and all(
+        x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x.view(np.uint8), y.view(np.uint8))
+        for x, y in zip(a.weights + a.biases, b.weights + b.biases)
+    )  # compared as bytes: -0.0 must stay -0.0
+
+
+def floats(dtype):
+    width = 64 if dtype == "float64" else 32
+    return st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True, width=width)
+
+
+@st.composite
+def networks(draw, dtype):
+    sizes = draw(st.lists(st.integers(1, 6), min_size=2, max_size=4))
+    weights = [draw(hnp.arrays(dtype, (a, b), elements=floats(dtype))) for a, b in zip(sizes, sizes[1:])]
+    biases = [draw(hnp.arrays(dtype, (b,), elements=floats(dtype))) for b in sizes[1:]]
+    return network.Network(tuple(sizes), "relu", "sigmoid", weights, biases)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_round_trip_is_bit_identical(dtype, fmt):
+    write, read = {"text": (textformat.to_text, textformat.from_text),
+                   "json": (textformat.to_json, textformat.from_json)}[fmt]
+
+    @settings(max_examples=150, deadline=None)
+    @given(networks(dtype))
+    def check(net):
+        assert same(read(write(net)).network, net)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_extreme_values_round_trip(dtype):
+    info = np.finfo(dtype)
+    special = np.array([0.0, -0.0, info.tiny, -info.tiny, info.smallest_subnormal, -info.smallest_subnormal,
+                        info.max, -info.max, info.eps, 1 / 3, 0.1, 1e-300 if dtype == "float64" else 1e-38,
+                        123456789.0, 2.0**-1074 if dtype == "float64" else 2.0**-149], dtype=dtype)
+    net = network.Network((len(special), 1), "relu", "sigmoid", [special[:, None]], [np.array([-0.0], dtype)])
+    for write, read in ((textformat.to_text, textformat.from_text), (textformat.to_json, textformat.from_json)):
+        assert same(read(write(net)).network, net)
+
+
+def test_float32_halfway_cases_round_like_strtof():
+    # 1 + 2**-24 is exactly halfway between float32 1.0 and 1 + 2**-23: ties go to even (1.0);
+    # a hair above it must go up, though float64 would first round the hair away.
+    tie, above = "1.000000059604644775390625", "1.00000005960464477539062500000001"
+    got = textformat.parse_numbers([tie, above, "-" + above], "float32")
+    assert got.tolist() == [1.0, np.float32(1 + 2**-23), -np.float32(1 + 2**-23)]
+
+
+def test_the_text_is_readable_and_labelled():
+    text = textformat.to_text(make_net(), 4, [{"epoch": 4, "loss": 0.25, "train_accuracy": 0.9,
+                                                "test_accuracy": 0.925}])
+    lines = text.splitlines()
+    assert lines[0] == "scratchnet-params 1"
+    assert "sizes 5 3 2" in lines and "hidden tanh" in lines and "dtype float64" in lines and "epochs 4" in lines
+    assert any("test accuracy 92.50%" in line for line in lines)
+    assert "layer 1 inputs 5 neurons 3" in lines and "layer 2 inputs 3 neurons 2" in lines
+    assert sum(line.startswith("neuron ") for line in lines) == 5 and lines[-1] == "end"
+    assert "..." not in text  # never truncated
+
+
+def test_full_size_network_is_never_truncated():
+    net = network.create((784, 20, 10), "sigmoid", "sigmoid", "uniform", "float64", np.random.default_rng(1))
+    text = textformat.to_text(net)
+    assert "..." not in text
+    assert sum(len(line.split()) - 5 for line in text.splitlines() if line.startswith("neuron")) == 784 * 20 + 20 * 10
+    assert same(textformat.from_text(text).network, net)
+
+
+def test_hand_edits_are_fine():
+    net = make_net()
+    text = textformat.to_text(net)
+    edited = "# my notes\r\n\r\n" + text.replace("\n", "   # a comment\r\n").replace(" weights ", "   weights\t ")
+    edited = edited.replace("sizes 5 3 2", "  sizes   5  3 2").replace("hidden tanh", "output softmax  ")
+    edited = edited.replace("output softmax   # a comment\r\ndtype", "hidden tanh\r\ndtype", 1)
+    assert same(textformat.from_text(edited).network, net)
+    # an edited value is read as written
+    changed = text.replace("neuron 0 bias 0.0", "neuron 0 bias 1.5e-3", 1)
+    assert textformat.from_text(changed).network.biases[0][0] == 1.5e-3
+
+
+def broken(text, *fragments, line=None):
+    with pytest.raises(ScratchnetError) as info:
+        textformat.from_text(text, "net.txt")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("net.txt")
+    if line is not None:
+        assert message.startswith(f"net.txt:{line}:") or message.startswith(f"net.txt:{line} ")
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+GOOD = textformat.to_text(make_net())
+LINES = GOOD.splitlines()
+
+
+def replace_line(prefix, new):
+    index = next(i for i, line in enumerate(LINES) if line.startswith(prefix))
+    return "\n".join(LINES[:index] + ([new] if new is not None else []) + LINES[index + 1 :]) + "\n", index + 1
+
+
+def test_short_and_long_rows():
+    row = next(line for line in LINES if line.startswith("neuron 1 "))
+    text, n = replace_line("neuron 1 ", row.rsplit(" ", 1)[0])
+    broken(text, "row too short", "4 weights, expected 5", line=n)
+    text, n = replace_line("neuron 1 ", row + " 0.5")
+    broken(text, "row too long", "6 weights, expected 5", line=n)
+
+
+def test_a_non_number_names_line_and_column():
+    row = next(line for line in LINES if line.startswith("neuron 2 "))
+    bad = row.split()
+    bad[7] = "0.1x"
+    text, n = replace_line("neuron 2 ", " ".join(bad))
+    message = broken(text, "'0.1x' is not a number", line=n)
+    column = " ".join(bad).index("0.1x") + 1
+    assert message.startswith(f"net.txt:{n}:{column}:")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "Infinity"])
+def test_nan_and_infinity_are_refused(value):
+    text, n = replace_line("neuron 0 ", LINES[[i for i, line in enumerate(LINES) if line.startswith("neuron 0 ")][0]]
+                           .replace("bias 0.0", f"bias {value}"))
+    broken(text, value, "must be finite", line=n)
+
+
+def test_overflow_is_refused():
+    text, n = replace_line("neuron 0 ", next(line for line in LINES if line.startswith("neuron 0 "))
+                           .replace("bias 0.0", "bias 1e999"))
+    broken(text, "overflows float64", line=n)
+
+
+@pytest.mark.parametrize("number", ["1_000", "0x10", ".", "1e", "+-1", "1.2.3"])
+def test_only_plain_decimals_are_numbers(number):
+    text, _ = replace_line("neuron 0 ", next(line for line in LINES if line.startswith("neuron 0 "))
+                           .replace("bias 0.0", f"bias {number}"))
+    broken(text, "is not a number")
+
+
+def test_missing_and_repeated_sections():
+    broken(replace_line("hidden", None)[0], "'hidden' is missing")
+    broken(GOOD.replace("dtype float64", "dtype float64\ndtype float64"), "'dtype' appears twice")
+    broken(GOOD.replace("layer 2 inputs 3 neurons 2", "layer 1 inputs 5 neurons 3"), "layer 1 appears twice")
+    broken(GOOD.replace("neuron 2 bias", "neuron 7 bias"), "expected neuron 2 of layer 1, found neuron 7")
+    layer2 = GOOD.index("layer 2")
+    broken(GOOD[:layer2] + "end\n", "'end' comes before layer 2")
+    broken(GOOD.replace("neuron 1 bias", "#neuron 1 bias"), "expected neuron 1 of layer 1, found neuron 2")
+
+
+def test_sizes_that_do_not_chain():
+    broken(GOOD.replace("layer 2 inputs 3 neurons 2", "layer 2 inputs 4 neurons 2"),
+           "layer 2 has 4 inputs but the layer before it has 3 neurons")
+    broken(GOOD.replace("sizes 5 3 2", "sizes 5 3 3"), "expected 'layer 2 inputs 3 neurons 3'")
+    broken(GOOD.replace("sizes 5 3 2", "sizes 5 x 2"), "a layer size must be a whole number, not 'x'")
+    broken(GOOD.replace("sizes 5 3 2", "sizes 5"), "two or more layer sizes")
+
+
+def test_trailing_text_and_files_cut_short():
+    broken(GOOD + "neuron 9 bias 0 weights 1\n", "text after 'end'")
+    broken(GOOD.replace("end\n", ""), "file ends early", "'end'")
+    broken(GOOD[: len(GOOD) // 2], "cut short")
+    broken("", "file ends early")
+    broken(GOOD.replace("end\n", "finish\n"), "expected 'end', found 'finish'")
+
+
+def test_foreign_files():
+    broken("Weights and Biases:\nLayer 1 Weights:\n[[0.1 0.2]]\n", "not a scratchnet parameter file", line=1)
+    broken(GOOD.replace("scratchnet-params 1", "scratchnet-params 2"), "format version 2 is not supported")
+    broken(GOOD.replace("hidden tanh", "hidden swish"), "hidden 'swish' is not one of")
+    broken(GOOD.replace("hidden tanh", "colour blue"), "unknown header line 'colour'")
+
+
+@pytest.mark.parametrize(
+    "mutate,fragment",
+    [
+        (lambda t: t[: len(t) // 2], "line"),
+        (lambda t: t.replace('"format": "scratchnet-params"', '"format": "other"'), "not a scratchnet parameter file"),
+        (lambda t: t.replace("[0.0, 0.0, 0.0]", "[0.0, 0.0]"), "3 biases"),
+        (lambda t: t.replace("[0.0, 0.0, 0.0]", '[0.0, "a", 0.0]'), "'a' is not a finite number"),
+        (lambda t: t.replace("[0.0, 0.0, 0.0]", "[0.0, NaN, 0.0]"), "not a finite number"),
+        (lambda t: t.replace('"version": 1', '"version": 7'), "version 7"),
+    ],
+)
+def test_broken_json_is_one_line(mutate, fragment):
+    with pytest.raises(ScratchnetError) as info:
+        textformat.from_json(mutate(textformat.to_json(make_net())), "net.json")
+    assert "\n" not in str(info.value) and str(info.value).startswith("net.json") and fragment in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+def test_checkpoints_in_text_form(tmp_path, suffix):
+    net = make_net("float32")
+    path = tmp_path / f"p{suffix}"
+    checkpoint.save(path, checkpoint.Checkpoint(net, checkpoint.TrainConfig(), epochs_done=2))
+    back = checkpoint.load(path)
+    assert same(back.network, net) and back.epochs_done == 2
+    assert back.config.layers == (5, 3, 2) and back.config.loss == "cross_entropy"
+
+
+def test_unreadable_text_file(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ScratchnetError, match="p.txt: cannot read it as text"):
+        textformat.read(path)
+    with pytest.raises(ScratchnetError, match="no such file"):
+        textformat.read(tmp_path / "missing.txt")
