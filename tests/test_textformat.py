@@ -1,5 +1,7 @@
 """scratchnet.textformat: exact round trips (hypothesis), hand edits, and line-numbered errors."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -29,7 +31,7 @@ def floats(dtype):
 @st.composite
 def networks(draw, dtype):
     sizes = draw(st.lists(st.integers(1, 6), min_size=2, max_size=4))
-    weights = [draw(hnp.arrays(dtype, (a, b), elements=floats(dtype))) for a, b in zip(sizes, sizes[1:])]
+    weights = [draw(hnp.arrays(dtype, (a, b), elements=floats(dtype))) for a, b in itertools.pairwise(sizes)]
     biases = [draw(hnp.arrays(dtype, (b,), elements=floats(dtype))) for b in sizes[1:]]
     return network.Network(tuple(sizes), "relu", "sigmoid", weights, biases)
 
@@ -105,7 +107,7 @@ def broken(text, *fragments, line=None):
     message = str(info.value)
     assert "\n" not in message and message.startswith("net.txt")
     if line is not None:
-        assert message.startswith(f"net.txt:{line}:") or message.startswith(f"net.txt:{line} ")
+        assert message.startswith((f"net.txt:{line}:", f"net.txt:{line} "))
     for fragment in fragments:
         assert fragment in message, message
     return message
@@ -140,7 +142,7 @@ def test_a_non_number_names_line_and_column():
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "Infinity"])
 def test_nan_and_infinity_are_refused(value):
-    text, n = replace_line("neuron 0 ", LINES[[i for i, line in enumerate(LINES) if line.startswith("neuron 0 ")][0]]
+    text, n = replace_line("neuron 0 ", LINES[next(i for i, line in enumerate(LINES) if line.startswith("neuron 0 "))]
                            .replace("bias 0.0", f"bias {value}"))
     broken(text, value, "must be finite", line=n)
 

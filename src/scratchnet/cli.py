@@ -7,17 +7,22 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, checkpoint, train
+from scratchnet import __version__, checkpoint, plot, svg, train
+from scratchnet.atomic import atomic_write
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError
+from scratchnet.network import Network
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C
 SHADES = " .:-=+*#%@"  # dark to bright, for drawing a digit in the terminal
+PLOTS = ("weights", "history", "confusion", "misclassified")
+EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -93,6 +98,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
     p.set_defaults(run=cmd_predict)
 
+    p = commands.add_parser("export", help="write every parameter as text, JSON or an SVG picture",
+                            description="Write the network in --params as a human-readable text file (exact, "
+                            "never truncated; docs/FORMAT.md), as JSON with the same content, or as an SVG of "
+                            "the whole network.")
+    _add_common(p, data_set=True)
+    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json or svg")
+    p.add_argument("-o", "--output", help="file to write (default: " +
+                   ", ".join(f"{name} for {fmt}" for fmt, name in EXPORT_NAMES.items()) + ")")
+    p.add_argument("--input", type=int, metavar="INDEX", help="svg: show image INDEX of --set going through")
+    p.add_argument("--annotate-weights", action="store_true", help="svg: print weight values on the lines of "
+                   "layers small enough to read")
+    p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("import", help="turn a .txt or .json parameter file back into a checkpoint",
+                            description="Read a parameter file written by export (or edited by hand) and save it "
+                            "as a checkpoint that train, evaluate and predict use.")
+    p.add_argument("file", metavar="FILE", help="the .txt or .json file")
+    p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
+                   help=f"checkpoint to write (default: {checkpoint.DEFAULT_PATH})")
+    p.set_defaults(run=cmd_import)
+
+    p = commands.add_parser("inspect", help="per layer: shapes, parameter counts, statistics, histograms")
+    p.add_argument("-p", "--params", default=checkpoint.DEFAULT_PATH,
+                   help=f"checkpoint or parameter file (default: {checkpoint.DEFAULT_PATH})")
+    p.set_defaults(run=cmd_inspect)
+
+    p = commands.add_parser("plot", help="draw weights, history, confusion or misclassified images to a PNG",
+                            description="Pictures of the network in --params (needs matplotlib: pip install "
+                            "'scratchnet[plot]').")
+    p.add_argument("what", choices=PLOTS, help="weights: layer 1's weights as images; history: loss and "
+                   "accuracy per epoch; confusion: the confusion matrix; misclassified: images it gets wrong")
+    _add_common(p, data_set=True)
+    p.add_argument("-o", "--output", help="PNG (or PDF, SVG) file to write (default: WHAT.png)")
+    p.set_defaults(run=cmd_plot)
+
     p = commands.add_parser("show", help="print an image as the seed's hex dump")
     p.add_argument("index", metavar="INDEX", help="image index")
     p.add_argument("--data", help="as for train")
@@ -143,11 +183,15 @@ def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
     return dataset, dataset.test_images, dataset.test_labels
 
 
-def _load_network(args: argparse.Namespace, dataset: Dataset):
-    net = checkpoint.load(args.params).network
+def _check_fits(params: str, net: Network, dataset: Dataset) -> None:
     if net.sizes[0] != dataset.n_inputs:
-        raise ScratchnetError(f"{args.params}: the network takes {net.sizes[0]} inputs but "
+        raise ScratchnetError(f"{params}: the network takes {net.sizes[0]} inputs but "
                               f"{dataset.source} has images of {dataset.n_inputs} pixels")
+
+
+def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
+    net = checkpoint.load(args.params).network
+    _check_fits(args.params, net, dataset)
     return net
 
 
@@ -166,6 +210,82 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("     " + "".join(f"{c:6d}" for c in range(n)))
     for c, row in enumerate(result.confusion):
         print(f"{c:5d}" + "".join(f"{v:6d}" for v in row))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    ckpt = checkpoint.load(args.params)
+    output = args.output or EXPORT_NAMES[args.format]
+    if args.format == "svg":
+        text = _svg(args, ckpt)
+    else:
+        text = checkpoint.TEXT_FORMATS["." + args.format](ckpt.network, ckpt.epochs_done, ckpt.history)
+    with atomic_write(output) as f:
+        f.write(text.encode())
+    print(f"wrote {output} ({len(text.encode()):,} bytes)")
+    return 0
+
+
+def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
+    if args.input is None:
+        return svg.render(ckpt.network, annotate_weights=args.annotate_weights)
+    dataset, images, labels = _images(args)
+    _check_fits(args.params, ckpt.network, dataset)
+    index = _index(str(args.input), len(images), args.set)
+    return svg.render(ckpt.network, image=images[index], label=int(labels[index]),
+                      title=f"{args.set} image {index}", annotate_weights=args.annotate_weights)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if Path(args.file).suffix.lower() not in checkpoint.TEXT_FORMATS:
+        raise ScratchnetError(f"{args.file}: import reads .txt or .json parameter files")
+    ckpt = checkpoint.load(args.file)
+    checkpoint.save(args.output, ckpt)
+    print(f"wrote {args.output}: {ckpt.network.describe()}, {ckpt.epochs_done} epochs")
+    return 0
+
+
+def _histogram(values: np.ndarray, bins: int = 8, width: int = 30) -> list[str]:
+    counts, edges = np.histogram(values, bins=bins)
+    scale = width / max(counts.max(), 1)
+    return [f"      {lo:+10.4f} .. {hi:+10.4f} {'#' * round(c * scale):<{width}} {c:,}"
+            for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    ckpt = checkpoint.load(args.params)
+    net = ckpt.network
+    total = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
+    print(f"{args.params}: {net.describe()}, {total:,} parameters, {ckpt.epochs_done} epochs trained")
+    for layer, (weights, biases) in enumerate(zip(net.weights, net.biases), start=1):
+        activation = net.hidden if layer < net.n_layers else net.output
+        print(f"\nlayer {layer}: {weights.shape[0]} -> {weights.shape[1]} {activation}, "
+              f"{weights.size + biases.size:,} parameters")
+        for name, values in (("weights", weights), ("biases", biases)):
+            v = values.astype(np.float64)
+            print(f"  {name:7} {'x'.join(map(str, values.shape)):>8}  min {v.min():+.4f}  max {v.max():+.4f}  "
+                  f"mean {v.mean():+.4f}  std {v.std():.4f}")
+            print("\n".join(_histogram(v)))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    ckpt = checkpoint.load(args.params)
+    output = args.output or f"{args.what}.png"
+    if args.what == "weights":
+        plot.weights(ckpt.network, output)
+    elif args.what == "history":
+        plot.history(ckpt.history, output)
+    else:
+        dataset, images, labels = _images(args)
+        _check_fits(args.params, ckpt.network, dataset)
+        outputs = train.predict(ckpt.network, images)
+        if args.what == "confusion":
+            matrix = train.evaluate(ckpt.network, images, labels).confusion
+            plot.confusion(matrix, output, f"{args.set} set, {ckpt.network.describe()}")
+        else:
+            plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
+    print(f"wrote {output}")
     return 0
 
 

@@ -382,21 +382,23 @@ def run(
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
     with stop_on_interrupt() as stop, tqdm(total=n, disable=not progress, leave=False, unit="img",
-                                           dynamic_ncols=True) as bar:
+                                           dynamic_ncols=True, desc=f"epoch {ckpt.epochs_done + 1}") as bar:
         def advance(done: int) -> None:
             bar.update(done - bar.n)
 
         epochs = fit(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
                      dataset.test_labels, ckpt.epochs_done, stop, advance if progress else None)
         for result in epochs:
-            bar.reset()
             ckpt.epochs_done = result.epoch
             ckpt.partial_epoch_samples = 0
             ckpt.history.append(result.to_dict())
             ckpt.optimizer_state = optimizer.state()
             checkpoint.save(params, ckpt)
+            bar.clear()  # the epoch's line goes where the bar was
             if on_epoch:
                 on_epoch(result)
+            bar.set_description(f"epoch {result.epoch + 1}", refresh=False)
+            bar.reset()
     if stop.requested:
         ckpt.partial_epoch_samples = stop.samples_done
         ckpt.optimizer_state = optimizer.state()
