@@ -135,19 +135,17 @@ class Network:
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Backpropagation: yield (layer, dL/dweights, dL/dbiases), last layer first.
 
-        ``delta`` is dL/dz of the output layer (batch, n_out); gradients are averaged over
-        the batch. The caller may update a layer's parameters when it receives them. With
-        ``update_first`` the error then flows back through the *updated* weights, which is
-        the order of the seed's per-sample loop; otherwise through the weights that made the
-        forward pass, as the textbook's gradient requires.
+        ``delta`` is dL/dz of each sample's loss at the output layer (batch, n_out); the
+        gradients are those of the mean loss over the batch. The caller may update a layer's
+        parameters when it receives them. With ``update_first`` the error then flows back
+        through the *updated* weights, which is the order of the seed's per-sample loop;
+        otherwise through the weights that made the forward pass, as the textbook's gradient
+        requires.
         """
-        batch = delta.shape[0]
+        delta = delta / len(delta) if len(delta) > 1 else delta  # of the batch-mean loss
         for layer in reversed(range(len(self.weights))):
             grad_weights = activations[layer].T @ delta  # (n_in, n_out)
             grad_biases = delta.sum(axis=0)  # (n_out,)
-            if batch > 1:
-                grad_weights /= batch
-                grad_biases /= batch
             if layer and not update_first:
                 below = self._delta_below(layer, delta, activations[layer])
             yield layer, grad_weights, grad_biases
