@@ -31,8 +31,10 @@ NATURAL_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy"}
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    # exp(-log(1 + e^-z)) never overflows, unlike 1 / (1 + e^-z) for z << 0.
-    return np.exp(-np.logaddexp(0.0, -z))
+    # Stable as it stands: for z < -709 (-88 in float32) e^-z overflows to inf and 1 / (1 + inf)
+    # is 0, as it should be; no NaN can come out. NumPy warns all the same, so the code that runs
+    # the network silences overflow warnings once around its work (see Network.forward).
+    return 1 / (1 + np.exp(-z))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -119,11 +121,12 @@ class Network:
         """
         activations = [inputs]
         z = inputs
-        for layer in range(self.n_layers):
-            weights = self.weights[layer] if layer or input_rows is None else self.weights[0][input_rows]
-            z = activations[-1] @ weights + self.biases[layer]
-            name = self.hidden if layer < self.n_layers - 1 else self.output
-            activations.append(activate(name, z))
+        with np.errstate(over="ignore"):  # see sigmoid
+            for layer in range(self.n_layers):
+                weights = self.weights[layer] if layer or input_rows is None else self.weights[0][input_rows]
+                z = activations[-1] @ weights + self.biases[layer]
+                name = self.hidden if layer < self.n_layers - 1 else self.output
+                activations.append(activate(name, z))
         return activations, z
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

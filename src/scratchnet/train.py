@@ -182,6 +182,7 @@ def sgd_sample_step(net: Network, x: np.ndarray, rows: np.ndarray, y: np.ndarray
     return z
 
 
+@np.errstate(over="ignore", invalid="ignore")  # divergence is caught after the epoch, with a message
 def train_epoch(
     net: Network,
     optimizer: Optimizer,
@@ -300,8 +301,7 @@ def fit(
     for epoch in range(epochs_done, total):
         lr = learning_rate(config, epoch, total)
         began = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught below, with a message
-            loss, accuracy = train_epoch(net, optimizer, config, train_images, train_labels, epoch, lr, stop, progress)
+        loss, accuracy = train_epoch(net, optimizer, config, train_images, train_labels, epoch, lr, stop, progress)
         seconds = time.perf_counter() - began
         if stop and stop.requested:
             return
