@@ -2,7 +2,7 @@
 """Measure scratchnet against its targets in one run and print a Markdown table of PASS/FAIL.
 
 Targets (thresholds are the constants below):
-  1. seed defaults (`scratchnet train`, 5 epochs): test accuracy >= 93%
+  1. seed defaults (`scratchnet train`, 5 epochs): test accuracy >= 93% (median over 5 seeds)
   2. `--preset tuned` (784-20-10 trained better): test accuracy >= 96.5%
   3. `--preset best`: test accuracy >= 99.0% in at most 180 s of training
   4. per-sample SGD: seconds per epoch at least 1.5x faster than the seed's nn2.py
@@ -44,7 +44,8 @@ SEED_DIR = REPO.parent / "shared" / "seed"
 DEFAULT_OUT = REPO / "bench" / "results"
 
 # The targets' thresholds.
-DEFAULTS_ACCURACY = 0.93
+DEFAULTS_ACCURACY = 0.93  # judged on the median over DEFAULT_SEEDS initialisations
+DEFAULT_SEEDS = 5
 TUNED_ACCURACY = 0.965
 BEST_ACCURACY = 0.990
 BEST_SECONDS = 180.0
@@ -242,6 +243,16 @@ def evaluate(runs: dict[str, Run], seed: SeedRun | None, skipped: dict[str, str]
         acc = runs[name].test_accuracy
         return f"{100 * acc:.2f}%", acc, acc >= threshold
 
+    def defaults():
+        # The seed draws its initial weights unseeded: its accuracy is one draw from a spread of a
+        # few tenths of a point, so the target is judged on the median over several seeds.
+        draws = {r.command[r.command.index("--seed") + 1]: r.test_accuracy for n, r in runs.items()
+                 if n.startswith("defaults")}
+        median = statistics.median(draws.values())
+        spread = ", ".join(f"seed {k}: {100 * v:.2f}%" for k, v in draws.items())
+        return (f"median {100 * median:.2f}% over {len(draws)} seeds ({spread})",
+                {"median": median, "by_seed": draws}, median >= DEFAULTS_ACCURACY)
+
     def best():
         run = runs["best"]
         seconds, acc = run.training_seconds, run.test_accuracy
@@ -266,7 +277,7 @@ def evaluate(runs: dict[str, Run], seed: SeedRun | None, skipped: dict[str, str]
         return f"{mb:.0f} MB", mb, mb < PEAK_MB
 
     row(1, f"defaults (`scratchnet train`), {epochs}: test accuracy >= {100 * DEFAULTS_ACCURACY:g}%",
-        ["defaults"], lambda: accuracy("defaults", DEFAULTS_ACCURACY))
+        ["defaults"], defaults)
     row(2, f"`--preset tuned`{', 1 epoch (quick)' if quick else ''}: test accuracy >= {100 * TUNED_ACCURACY:g}%",
         ["tuned"], lambda: accuracy("tuned", TUNED_ACCURACY))
     row(3, f"`--preset best`: test accuracy >= {100 * BEST_ACCURACY:g}% in <= {BEST_SECONDS:g} s of training",
@@ -311,11 +322,13 @@ def main() -> int:
     one_epoch = ["--epochs", "1"] if args.quick else []
     # name -> train options; the seed runs first, beside the other per-sample run
     plan: dict[str, list[str]] = {
-        "defaults": one_epoch,
+        "defaults": ["--seed", "0", *one_epoch],
         "mb32": ["--batch-size", "32", *one_epoch],
         "tuned": ["--preset", "tuned", *one_epoch],
         "best": ["--preset", "best"],
     }
+    for draw in range(1, 1 if args.quick else DEFAULT_SEEDS):
+        plan[f"defaults-seed{draw}"] = ["--seed", str(draw)]
     skipped: dict[str, str] = {}
     if args.quick or args.skip_best:
         skipped["best"] = "skipped (--quick)" if args.quick else "skipped (--skip-best)"

@@ -115,11 +115,13 @@ def test_train_refuses_an_unreadable_checkpoint_and_keeps_it(tmp_path, small_npz
         (["--output", "softmax", "--loss", "bce"], "does not fit"),
         (["--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz"),
         (["--layers", "100,10"], "784 pixels but the network takes 100"),
+        (["-p", "/nonexistent/folder/p.npz"], "folder /nonexistent/folder does not exist"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, small_npz, capsys, args, fragment):
     data = [] if "--data" in args else ["--data", small_npz]
-    code, _, err = run(capsys, "train", *data, "-p", tmp_path / "p.npz", *args)
+    params = [] if "-p" in args else ["-p", tmp_path / "p.npz"]
+    code, _, err = run(capsys, "train", *data, *params, *args)
     one_line_error(code, err, fragment)
 
 

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=int, metavar="INDEX", help="svg: show image INDEX of --set going through")
     p.add_argument("--annotate-weights", action="store_true", help="svg: print weight values on the lines of "
                    "layers small enough to read")
+    p.add_argument("--max-lines", type=int, default=svg.MAX_LINES, metavar="N",
+                   help=f"svg: draw at most N connections, the strongest, saying so on the picture "
+                   f"(default: {svg.MAX_LINES:,})")
     p.set_defaults(run=cmd_export)
 
     p = commands.add_parser("import", help="turn a .txt or .json parameter file back into a checkpoint",
@@ -228,12 +231,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
     if args.input is None:
-        return svg.render(ckpt.network, annotate_weights=args.annotate_weights)
+        return svg.render(ckpt.network, annotate_weights=args.annotate_weights, max_lines=args.max_lines)
     dataset, images, labels = _images(args)
     _check_fits(args.params, ckpt.network, dataset)
     index = _index(str(args.input), len(images), args.set)
     return svg.render(ckpt.network, image=images[index], label=int(labels[index]),
-                      title=f"{args.set} image {index}", annotate_weights=args.annotate_weights)
+                      title=f"{args.set} image {index}", annotate_weights=args.annotate_weights,
+                      max_lines=args.max_lines)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -56,6 +56,7 @@ from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
 from scratchnet.textformat import format_number
 
+MAX_LINES = 20_000  # connections drawn before thinning: keeps 784-256-128-10 under 4 MB
 ANNOTATE_MAX = 400  # connections in a layer whose weights can still be printed legibly
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"  # for <image xlink:href>, which older viewers need
@@ -615,7 +616,7 @@ def prediction(net: Network, image: np.ndarray, label: int | None) -> tuple[list
 
 
 def render(net: Network, *, image: np.ndarray | None = None, label: int | None = None, title: str | None = None,
-           annotate_weights: bool = False, max_lines: int = 20_000) -> str:
+           annotate_weights: bool = False, max_lines: int = MAX_LINES) -> str:
     """The network as a standalone SVG document (see the module docstring for what it shows).
 
     image: a uint8 image with sizes[0] pixels, e.g. (28, 28), to show going through the network;
@@ -654,4 +655,4 @@ def render(net: Network, *, image: np.ndarray | None = None, label: int | None =
     return "\n".join(body) + "\n"
 
 
-__all__ = ["ANNOTATE_MAX", "line_budget", "render"]
+__all__ = ["ANNOTATE_MAX", "MAX_LINES", "line_budget", "render"]

@@ -372,6 +372,9 @@ def run(
     ScratchnetError and leaves the last good checkpoint in ``params``.
     """
     config, net = ckpt.config, ckpt.network
+    folder = Path(params).parent
+    if not folder.is_dir():  # found out now, not after the first epoch's work
+        raise ScratchnetError(f"cannot write {params}: folder {folder} does not exist")
     if dataset.n_inputs != net.sizes[0]:
         raise ScratchnetError(
             f"{dataset.source}: images have {dataset.n_inputs} pixels but the network takes {net.sizes[0]} inputs"
