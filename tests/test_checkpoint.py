@@ -84,6 +84,19 @@ def test_a_failed_rename_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
 
 
+def test_written_files_get_ordinary_permissions(tmp_path):
+    path = tmp_path / "c.npz"
+    old = os.umask(0o022)
+    try:
+        checkpoint.save(path, sample())
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o600)  # a replaced file keeps the mode its owner gave it
+        checkpoint.save(path, sample())
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
 def test_writing_into_a_missing_folder_is_one_line(tmp_path):
     with pytest.raises(ScratchnetError, match="cannot write .*nowhere"):
         checkpoint.save(tmp_path / "nowhere" / "c.npz", sample())

@@ -95,7 +95,7 @@ def test_import_refuses_bad_files(tmp_path, capsys):
 
 def test_export_svg(model, small_npz, tmp_path, capsys):
     out = tmp_path / "net.svg"
-    code, stdout, err = run(capsys, "export", "--format", "svg", "-p", model, "-o", out)
+    code, _, err = run(capsys, "export", "--format", "svg", "-p", model, "-o", out)
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     assert text.count('class="w ') == 15880 and "784-20-10" in text

@@ -12,6 +12,16 @@ from typing import IO
 from scratchnet.errors import ScratchnetError
 
 
+def _mode_for(path: Path) -> int:
+    """The permissions the file keeps (when replacing one) or would get from open() and the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside ``path``, then rename it over ``path``.
@@ -26,6 +36,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     except OSError as e:
         raise ScratchnetError(f"cannot write {path}: {e.strerror or e}") from None
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes it 0600; the file should look like any other
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
