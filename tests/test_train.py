@@ -19,7 +19,8 @@ def fresh(cfg: TrainConfig) -> network.Network:
 def one_epoch(cfg: TrainConfig, images, labels, net=None, epoch=0, lr=None):
     net = net or fresh(cfg)
     optimizer = train.Optimizer(cfg, net)
-    loss, accuracy = train.train_epoch(net, optimizer, cfg, images, labels, epoch, cfg.lr if lr is None else lr)
+    order, images = train.epoch_samples(cfg, images, epoch)
+    loss, accuracy = train.train_epoch(net, optimizer, cfg, images, labels, order, cfg.lr if lr is None else lr)
     return net, loss, accuracy
 
 

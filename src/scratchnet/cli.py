@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, checkpoint, plot, svg, train
+from scratchnet import __version__, cengine, checkpoint, plot, svg, train
 from scratchnet.atomic import atomic_write
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -57,7 +57,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                            metavar=None if f.metadata["choices"] else f.name.upper())
 
 
-def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, data_set: bool = False) -> None:
+def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, data_set: bool = False,
+                engine: bool = False) -> None:
     parser.add_argument("-p", "--params", default=checkpoint.DEFAULT_PATH,
                         help=f"checkpoint file (default: {checkpoint.DEFAULT_PATH})")
     parser.add_argument("--data", help="mnist.npz or a folder of IDX files (default: $SCRATCHNET_DATA, "
@@ -66,6 +67,9 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
         parser.add_argument("--set", choices=("test", "train"), default="test", help="which images (default: test)")
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
+    if engine:
+        parser.add_argument("--engine", choices=train.ENGINES, default="numpy",
+                            help="numpy (default), or c: the C library built by `make -C csrc`, same results")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="train a network, resuming from --params if it exists",
                             description="Train a network. An existing --params file is resumed with its own "
                             "settings unless options change them; --fresh starts over.")
-    _add_common(p, json_output=True)
+    _add_common(p, json_output=True, engine=True)
     p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the seed's settings; tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
@@ -87,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and the confusion matrix")
-    _add_common(p, json_output=True, data_set=True)
+    _add_common(p, json_output=True, data_set=True, engine=True)
     p.set_defaults(run=cmd_evaluate)
 
     p = commands.add_parser("predict", help="which digit is image N? (asks in a loop without indices)",
                             description="Draw images, their true label and the network's answer. With no INDEX, "
                             "asks for indices until 'q' or end of input.")
-    _add_common(p, json_output=True, data_set=True)
+    _add_common(p, json_output=True, data_set=True, engine=True)
     p.add_argument("indices", nargs="*", metavar="INDEX", help="image indices to answer without asking")
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
     p.set_defaults(run=cmd_predict)
@@ -151,6 +155,8 @@ def _percent(fraction: float) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     ckpt = train.start(args.params, explicit, args.preset, args.fresh)
+    if args.engine == "c":
+        cengine.library(ckpt.network.dtype)  # says why it cannot run before any work is done
     dataset = load_mnist(args.data)
     config, net = ckpt.config, ckpt.network
     if not args.json:
@@ -167,7 +173,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"test {_percent(result.test_accuracy)}  {result.seconds:6.2f} s  "
                   f"{result.samples_per_second:9,.0f} samples/s", flush=True)
 
-    finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json)
+    finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
+                         engine=args.engine)
     if not finished:
         n = len(dataset.train_labels)
         print(f"scratchnet: interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of "
@@ -200,7 +207,7 @@ def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset, images, labels = _images(args)
-    result = train.evaluate(_load_network(args, dataset), images, labels)
+    result = train.evaluate(_load_network(args, dataset), images, labels, args.engine)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -325,7 +332,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_network(args, dataset)
 
     def answer(index: int) -> None:
-        probabilities = train.predict(net, images[index : index + 1])[0]
+        probabilities = train.get_engine(args.engine).predict(net, images[index : index + 1])[0]
         top = np.argsort(probabilities)[::-1][:3]
         result = {"index": index, "set": args.set, "label": int(labels[index]), "prediction": int(top[0]),
                   "confidence": float(probabilities[top[0]]),

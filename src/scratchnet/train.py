@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scratchnet import checkpoint, network
+from scratchnet import cengine, checkpoint, network
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
 from scratchnet.data import Dataset, inputs
@@ -182,6 +183,14 @@ def sgd_sample_step(net: Network, x: np.ndarray, rows: np.ndarray, y: np.ndarray
     return z
 
 
+def epoch_samples(config: TrainConfig, images: np.ndarray, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The order in which 0-based ``epoch`` visits the training images, and the images it sees
+    (shifted, with ``config.shift``): the same for every engine."""
+    rng = epoch_rng(config.seed, epoch)
+    order = rng.permutation(len(images)) if config.shuffle else np.arange(len(images))
+    return order, shift_images(images, config.shift, rng) if config.shift else images
+
+
 @np.errstate(over="ignore", invalid="ignore")  # divergence is caught after the epoch, with a message
 def train_epoch(
     net: Network,
@@ -189,18 +198,15 @@ def train_epoch(
     config: TrainConfig,
     images: np.ndarray,
     labels: np.ndarray,
-    epoch: int,
+    order: np.ndarray,
     lr: float,
     stop: StopFlag | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[float, float]:
-    """One pass over the training set (0-based ``epoch``). Returns (mean loss, accuracy) over the
-    samples seen. ``images`` (n, rows, cols) uint8, ``labels`` (n,)."""
-    rng = epoch_rng(config.seed, epoch)
+    """One pass over the training set in ``order`` (from epoch_samples, with the images it gives).
+    Returns (mean loss, accuracy) over the samples seen. ``images`` (n, rows, cols) uint8,
+    ``labels`` (n,)."""
     n = len(labels)
-    order = rng.permutation(n) if config.shuffle else np.arange(n)
-    if config.shift:
-        images = shift_images(images, config.shift, rng)
     flat = images.reshape(n, -1)
     targets = np.eye(net.sizes[-1], dtype=net.dtype)[labels[order]]  # one-hot, in the order seen
     logits = np.empty((n, net.sizes[-1]), dtype=net.dtype)  # kept to measure the loss once, at the end
@@ -252,6 +258,16 @@ def train_epoch(
     return float(loss), float(accuracy)
 
 
+ENGINES = ("numpy", "c")
+
+
+def get_engine(name: str):
+    """The module whose ``train_epoch`` and ``predict`` do the work: this one, or the C twin."""
+    if name not in ENGINES:
+        raise ScratchnetError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+    return cengine if name == "c" else sys.modules[__name__]
+
+
 def predict(net: Network, images: np.ndarray) -> np.ndarray:
     """Output activations (n, n_out) for uint8 images (n, rows, cols), a chunk at a time."""
     return np.concatenate(
@@ -269,8 +285,8 @@ class Evaluation:
         return dataclasses.asdict(self)
 
 
-def evaluate(net: Network, images: np.ndarray, labels: np.ndarray) -> Evaluation:
-    predicted = predict(net, images).argmax(axis=1)
+def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str = "numpy") -> Evaluation:
+    predicted = get_engine(engine).predict(net, images).argmax(axis=1)
     n_classes = net.sizes[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -290,8 +306,9 @@ def fit(
     epochs_done: int = 0,
     stop: StopFlag | None = None,
     progress: Callable[[int], None] | None = None,
+    engine: str = "numpy",
 ):
-    """Train ``config.epochs`` more epochs, yielding an EpochResult after each.
+    """Train ``config.epochs`` more epochs with ``engine``, yielding an EpochResult after each.
 
     The generator stops early, without yielding, when ``stop`` is set during an epoch.
     It raises ScratchnetError when the loss or a parameter stops being finite; the network
@@ -300,8 +317,9 @@ def fit(
     total = epochs_done + config.epochs
     for epoch in range(epochs_done, total):
         lr = learning_rate(config, epoch, total)
+        order, images = epoch_samples(config, train_images, epoch)
         began = time.perf_counter()
-        loss, accuracy = train_epoch(net, optimizer, config, train_images, train_labels, epoch, lr, stop, progress)
+        loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order, lr, stop, progress)
         seconds = time.perf_counter() - began
         if stop and stop.requested:
             return
@@ -309,7 +327,7 @@ def fit(
             raise ScratchnetError(
                 f"training diverged in epoch {epoch + 1}: the loss is {loss}; try a smaller --lr (now {lr:g})"
             )
-        test = evaluate(net, test_images, test_labels).accuracy
+        test = evaluate(net, test_images, test_labels, engine).accuracy
         yield EpochResult(epoch + 1, loss, accuracy, test, seconds, len(train_labels) / seconds, lr)
 
 
@@ -364,6 +382,7 @@ def run(
     params: str | os.PathLike,
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: bool = False,
+    engine: str = "numpy",
 ) -> bool:
     """Train ``ckpt`` for ``ckpt.config.epochs`` more epochs, saving it to ``params`` after each.
 
@@ -390,7 +409,7 @@ def run(
             bar.update(done - bar.n)
 
         epochs = fit(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
-                     dataset.test_labels, ckpt.epochs_done, stop, advance if progress else None)
+                     dataset.test_labels, ckpt.epochs_done, stop, advance if progress else None, engine)
         for result in epochs:
             ckpt.epochs_done = result.epoch
             ckpt.partial_epoch_samples = 0

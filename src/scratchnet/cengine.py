@@ -1,0 +1,151 @@
+"""The C engine (csrc/), behind the same two functions as the NumPy one: ``train_epoch`` and
+``predict``. The C library works on the NumPy arrays in place, through ctypes: the network,
+the optimizer state and the checkpoints stay the Python ones, so a run can switch engines
+between any two epochs.
+
+The library is built by ``make -C csrc`` (libscratchnet64.so for float64 networks,
+libscratchnet32.so for float32); ``$SCRATCHNET_CLIB_DIR`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+import numpy as np
+
+from scratchnet.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from scratchnet.errors import ScratchnetError
+from scratchnet.network import HIDDEN_ACTIVATIONS, LOSSES, Network
+
+CSRC = Path(__file__).resolve().parents[2] / "csrc"
+MAX_LAYERS = 16  # SN_MAX_LAYERS in csrc/scratchnet.h
+ACTIVATION_CODES = {name: i for i, name in enumerate(HIDDEN_ACTIVATIONS + ("softmax",))}
+LOSS_CODES = {name: i for i, name in enumerate(LOSSES)}
+OPTIMIZER_CODES = {name: i for i, name in enumerate(OPTIMIZERS)}
+SCHEDULE_CODES = {name: i for i, name in enumerate(SCHEDULES)}
+CHUNK = 2_000  # samples per call into C: Ctrl-C and the progress bar are seen between calls
+
+
+def _real(dtype: np.dtype):
+    return ctypes.c_double if dtype == np.float64 else ctypes.c_float
+
+
+def _structs(real):
+    """The C structs of scratchnet.h for one ``real`` type."""
+    pointers = ctypes.POINTER(real) * MAX_LAYERS
+
+    class Net(ctypes.Structure):
+        _fields_ = [("n_layers", ctypes.c_int), ("sizes", ctypes.c_int * (MAX_LAYERS + 1)),
+                    ("hidden", ctypes.c_int), ("output", ctypes.c_int),
+                    ("weights", pointers), ("biases", pointers)]
+
+    class OptimizerState(ctypes.Structure):
+        _fields_ = [("kind", ctypes.c_int), ("momentum", ctypes.c_double), ("weight_decay", ctypes.c_double),
+                    ("steps", ctypes.c_int64)] + [(name, pointers) for name in (
+                        "velocity_w", "velocity_b", "m_w", "m_b", "v_w", "v_b")]
+
+    return Net, OptimizerState
+
+
+_libraries: dict[int, tuple] = {}
+
+
+def library(dtype: np.dtype):
+    """The loaded library for ``dtype`` and its structs; a ScratchnetError says why it cannot be."""
+    bits = np.dtype(dtype).itemsize * 8
+    if bits not in _libraries:
+        folder = Path(os.environ.get("SCRATCHNET_CLIB_DIR") or CSRC)
+        path = folder / f"libscratchnet{bits}.so"
+        if not path.exists():
+            raise ScratchnetError(f"--engine c needs {path}: build it with `make -C {folder}` "
+                                  f"(a C compiler is required; --engine numpy works without)")
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            raise ScratchnetError(f"cannot load {path}: {e}; rebuild it with `make -C {folder}`") from None
+        real = _real(np.dtype(dtype))
+        Net, OptimizerState = _structs(real)
+        i64, u8 = ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_uint8)
+        lib.sn_error.restype = ctypes.c_char_p
+        lib.sn_train_epoch.argtypes = [ctypes.POINTER(Net), ctypes.POINTER(OptimizerState), ctypes.c_int, u8, u8,
+                                       i64, ctypes.c_int64, ctypes.c_int, ctypes.c_double,
+                                       ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
+                                       ctypes.POINTER(ctypes.c_int), i64]
+        lib.sn_predict.argtypes = [ctypes.POINTER(Net), u8, ctypes.c_int64, ctypes.POINTER(real)]
+        _libraries[bits] = (lib, Net, OptimizerState, real)
+    return _libraries[bits]
+
+
+def _pointer(array: np.ndarray, real):
+    assert array.flags.c_contiguous and array.flags.writeable
+    return array.ctypes.data_as(ctypes.POINTER(real))
+
+
+def _net(net: Network, Net, real):
+    if net.n_layers > MAX_LAYERS:
+        raise ScratchnetError(f"the C engine takes at most {MAX_LAYERS} layers, the network has {net.n_layers}")
+    c = Net(n_layers=net.n_layers, hidden=ACTIVATION_CODES[net.hidden], output=ACTIVATION_CODES[net.output])
+    for i, size in enumerate(net.sizes):
+        c.sizes[i] = size
+    for layer, (w, b) in enumerate(zip(net.weights, net.biases)):
+        c.weights[layer], c.biases[layer] = _pointer(w, real), _pointer(b, real)
+    return c
+
+
+def _check(lib, status: int) -> None:
+    if status != 0:
+        raise ScratchnetError(f"C engine: {lib.sn_error().decode(errors='replace')}")
+
+
+def predict(net: Network, images: np.ndarray) -> np.ndarray:
+    """Output activations (n, n_out) for uint8 images (n, rows, cols), computed in C."""
+    lib, Net, _, real = library(net.dtype)
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    outputs = np.empty((len(images), net.sizes[-1]), dtype=net.dtype)
+    c_net = _net(net, Net, real)
+    _check(lib, lib.sn_predict(ctypes.byref(c_net), images.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                               len(images), _pointer(outputs, real)))
+    return outputs
+
+
+def train_epoch(net: Network, optimizer, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
+                order: np.ndarray, lr: float, stop=None, progress=None) -> tuple[float, float]:
+    """train.train_epoch, in C: the same order and arithmetic (tests/test_cengine.py)."""
+    lib, Net, OptimizerState, real = library(net.dtype)
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    c_net = _net(net, Net, real)
+    state = OptimizerState(kind=OPTIMIZER_CODES[optimizer.kind], momentum=optimizer.momentum,
+                           weight_decay=optimizer.weight_decay, steps=optimizer.steps)
+    slots = {"velocity": ("velocity_w", "velocity_b"), "m": ("m_w", "m_b"), "v": ("v_w", "v_b")}
+    for slot, arrays in optimizer.slots.items():
+        for index, array in enumerate(arrays):
+            getattr(state, slots[slot][index % 2])[index // 2] = _pointer(array, real)
+    u8 = ctypes.POINTER(ctypes.c_uint8)
+    flag, done_in_chunk = ctypes.c_int(0), ctypes.c_int64(0)
+    chunk_loss, chunk_accuracy = ctypes.c_double(), ctypes.c_double()
+    loss_sum = correct = 0.0
+    done = 0
+    chunk_size = config.batch_size * max(1, CHUNK // config.batch_size)  # whole batches, as NumPy's
+    for start in range(0, len(order), chunk_size):
+        part = order[start : start + chunk_size]
+        _check(lib, lib.sn_train_epoch(
+            ctypes.byref(c_net), ctypes.byref(state), LOSS_CODES[config.loss], images.ctypes.data_as(u8),
+            labels.ctypes.data_as(u8), part.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), len(part),
+            config.batch_size, lr, ctypes.byref(chunk_loss), ctypes.byref(chunk_accuracy), ctypes.byref(flag),
+            ctypes.byref(done_in_chunk)))
+        seen = done_in_chunk.value
+        loss_sum += chunk_loss.value * seen
+        correct += chunk_accuracy.value * seen
+        done += seen
+        optimizer.steps = state.steps
+        if progress:
+            progress(done)
+        if stop and stop.requested:
+            break
+    if stop:
+        stop.samples_done = done
+    return loss_sum / max(done, 1), correct / max(done, 1)
