@@ -20,28 +20,30 @@ OUT/targets.json. A failed target still exits 0; only errors (a run that crashed
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.util
-import json
-import os
-import platform
-import re
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "data" / "mnist.npz"
-SEED_DIR = REPO.parent / "shared" / "seed"
-DEFAULT_OUT = REPO / "bench" / "results"
+from common import (
+    DATA,
+    DEFAULT_OUT,
+    SEED_DIR,
+    BenchError,
+    Run,
+    SeedRun,
+    entry_point,
+    judge,
+    machine,
+    machine_line,
+    progress,
+    run_scratchnet,
+    run_seed,
+    target_lines,
+    temporary_folder,
+    write_results,
+)
 
 # The targets' thresholds.
 DEFAULTS_ACCURACY = 0.93  # judged on the median over DEFAULT_SEEDS initialisations
@@ -55,168 +57,6 @@ PEAK_MB = 500.0
 
 SEED_EPOCHS = 5  # nn2.py's EPOCHS: it always runs 5
 QUICK_SEED_EPOCHS = 2  # in --quick mode the seed is stopped after its 2nd epoch line
-SEED_EPOCH_LINE = re.compile(r"Epoch (\d+), Accuracy: ([\d.]+)%")
-
-# Runs a command as its own child and writes the child's peak RSS (KiB on Linux) to argv[1]:
-# RUSAGE_CHILDREN is the maximum over all waited-for children, so it needs a fresh process.
-MAXRSS_WRAPPER = """\
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[2:])
-with open(sys.argv[1], "w") as f:
-    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-sys.exit(code)
-"""
-
-
-class BenchError(Exception):
-    """A run that could not be measured: it crashed or printed something unexpected."""
-
-
-@dataclass
-class Run:
-    """One `scratchnet train` subprocess: its per-epoch JSON records and its peak memory."""
-
-    name: str
-    command: list[str]
-    epochs: list[dict] = field(default_factory=list)
-    peak_rss_kib: int = 0
-    wall_seconds: float = 0.0
-
-    @property
-    def test_accuracy(self) -> float:
-        return self.epochs[-1]["test_accuracy"]
-
-    @property
-    def median_epoch_seconds(self) -> float:
-        return statistics.median(e["seconds"] for e in self.epochs)
-
-    @property
-    def training_seconds(self) -> float:
-        return sum(e["seconds"] for e in self.epochs)
-
-
-@dataclass
-class SeedRun:
-    """The seed's nn2.py: each stdout line with the time it arrived, and the epoch intervals."""
-
-    lines: list[tuple[float, str]] = field(default_factory=list)
-    epoch_seconds: list[float] = field(default_factory=list)
-    accuracies: list[float] = field(default_factory=list)  # training accuracy in %, as it prints
-
-    @property
-    def median_epoch_seconds(self) -> float:
-        return statistics.median(self.epoch_seconds)
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def tail(path: Path, lines: int = 5) -> str:
-    text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
-    return " | ".join(text[-lines:]) or "(no stderr)"
-
-
-def machine() -> dict:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "commit": commit,
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-    }
-
-
-def scratchnet_command() -> list[str]:
-    """The installed console script, else the module with this interpreter."""
-    script = shutil.which("scratchnet")
-    return [script] if script else [sys.executable, "-m", "scratchnet.cli"]
-
-
-def run_scratchnet(name: str, options: list[str], tmp: Path) -> Run:
-    """Train in a subprocess, reading its JSON epoch lines as they come."""
-    rss_file, stderr_file = tmp / f"{name}.maxrss", tmp / f"{name}.stderr"
-    train = [*scratchnet_command(), "train", "--json", "--fresh", "-p", str(tmp / f"{name}.npz"),
-             "--data", str(DATA), *options]
-    run = Run(name, train)
-    began = time.perf_counter()
-    with open(stderr_file, "w") as stderr, subprocess.Popen(
-        [sys.executable, "-c", MAXRSS_WRAPPER, str(rss_file), *train], cwd=tmp,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
-    ) as proc:
-        try:
-            for line in proc.stdout:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    raise BenchError(f"not a JSON line from scratchnet: {line.strip()!r}") from None
-                run.epochs.append(record)
-                progress(f"  epoch {record['epoch']}: test {100 * record['test_accuracy']:.2f}%, "
-                         f"{record['seconds']:.2f} s")
-        except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)  # the wrapper's own process group: it and scratchnet
-            raise
-        code = proc.wait()
-    run.wall_seconds = time.perf_counter() - began
-    if code != 0:
-        raise BenchError(f"scratchnet exited with {code}: {tail(stderr_file)}")
-    if not run.epochs:
-        raise BenchError(f"scratchnet printed no epochs: {tail(stderr_file)}")
-    run.peak_rss_kib = int(rss_file.read_text())
-    return run
-
-
-def run_seed(tmp: Path, epochs: int) -> SeedRun:
-    """Run the seed's nn2.py as its README says and time the gaps between its epoch lines."""
-    folder = tmp / "seed"
-    (folder / "data").mkdir(parents=True)
-    for name in ("nn2.py", "data.py"):
-        shutil.copy(SEED_DIR / name, folder / name)
-    (folder / "data" / "mnist.npz").symlink_to(DATA)
-    stderr_file = tmp / "seed.stderr"
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    seed = SeedRun()
-    mark: float | None = None  # when the previous epoch ended (or "- Epochs: 5" was printed)
-    started = time.perf_counter()
-    # stdin at EOF: its final input() loop raises EOFError, which ends it.
-    with open(stderr_file, "w") as stderr, subprocess.Popen(
-        [sys.executable, "-u", "nn2.py"], cwd=folder, env=env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True,
-    ) as proc:
-        try:
-            for line in proc.stdout:
-                now = time.perf_counter()
-                seed.lines.append((now - started, line.rstrip("\n")))  # seconds since the start
-                if line.startswith("- Epochs:"):
-                    mark = now
-                elif (match := SEED_EPOCH_LINE.match(line)) and mark is not None:
-                    seed.epoch_seconds.append(now - mark)
-                    seed.accuracies.append(float(match.group(2)))
-                    mark = now
-                    progress(f"  epoch {match.group(1)}: train {match.group(2)}%, {seed.epoch_seconds[-1]:.2f} s")
-                    if len(seed.epoch_seconds) >= epochs:
-                        break  # after the last epoch it only saves (failing on NumPy >= 1.24) and asks
-        finally:
-            if proc.poll() is None:
-                proc.kill()  # its exit status is of no interest: np.savez or input() ends it with an error
-    if len(seed.epoch_seconds) < epochs:
-        raise BenchError(f"{len(seed.epoch_seconds)} of {epochs} epoch lines, then: {tail(stderr_file)}")
-    return seed
 
 
 def evaluate(runs: dict[str, Run], seed: SeedRun | None, skipped: dict[str, str], errors: dict[str, str],
@@ -225,19 +65,11 @@ def evaluate(runs: dict[str, Run], seed: SeedRun | None, skipped: dict[str, str]
     epochs = "1 epoch (quick)" if quick else "5 epochs"
     rows: list[dict] = []
 
+    def measured(name: str) -> bool:
+        return seed is not None if name == "seed" else name in runs
+
     def row(number: int, target: str, needs: list[str], measure) -> None:
-        missing = [n for n in needs if (seed is None if n == "seed" else n not in runs)]
-        entry = {"target": number, "description": target}
-        if missing:
-            name = missing[0]
-            if name in errors:
-                entry.update(status="ERROR", measured=f"{name} failed: {errors[name]}")
-            else:
-                entry.update(status="SKIP", measured=f"{name} {skipped.get(name, 'not run')}")
-        else:
-            measured, value, ok = measure()
-            entry.update(status="PASS" if ok else "FAIL", measured=measured, value=value)
-        rows.append(entry)
+        rows.append(judge(number, target, needs, measured, skipped, errors, measure))
 
     def accuracy(name: str, threshold: float):
         acc = runs[name].test_accuracy
@@ -294,14 +126,11 @@ def markdown(info: dict, rows: list[dict], quick: bool) -> str:
     lines = [
         "# scratchnet targets",
         "",
-        f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, NumPy {info['numpy']}; "
-        f"{info['date']}; commit {info['commit']}"
+        machine_line(info)
         + (" — **quick mode**: 1 epoch each, seed stopped after 2; thresholds are for the full run" if quick else ""),
         "",
-        "| # | Target | Measured | Result |",
-        "|---|--------|----------|--------|",
+        *target_lines(rows),
     ]
-    lines += [f"| {r['target']} | {r['description']} | {r['measured']} | {r['status']} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -343,7 +172,7 @@ def main() -> int:
     seed: SeedRun | None = None
     errors: dict[str, str] = {}
     steps = [n for n in ["seed", *plan] if n not in skipped]
-    with tempfile.TemporaryDirectory(prefix="scratchnet-bench-") as tmp:
+    with temporary_folder() as tmp:
         for i, name in enumerate(steps, 1):
             began = time.perf_counter()
             try:
@@ -373,16 +202,9 @@ def main() -> int:
         "skipped": skipped,
         "errors": errors,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "targets.md").write_text(table)
-    (args.out / "targets.json").write_text(json.dumps(raw, indent=2) + "\n")
-    progress(f"wrote {args.out / 'targets.md'} and {args.out / 'targets.json'}")
+    write_results(args.out, "targets", table, raw)
     return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ntargets.py: interrupted", file=sys.stderr)
-        sys.exit(130)
+    entry_point(main, "targets.py")

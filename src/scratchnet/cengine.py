@@ -61,6 +61,9 @@ def library(dtype: np.dtype):
         if not path.exists():
             raise ScratchnetError(f"--engine c needs {path}: build it with `make -C {folder}` "
                                   f"(a C compiler is required; --engine numpy works without)")
+        # OpenMP threads that spin while they wait stall for whole time slices when another
+        # process holds a core; libgomp reads this once, when it loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         try:
             lib = ctypes.CDLL(str(path))
         except OSError as e:

@@ -1,0 +1,623 @@
+/* The text parameter format of docs/FORMAT.md, read and written exactly as textformat.py does:
+ * the same rules, the same messages (naming file:line:column), byte-identical output.
+ */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, fileno: the atomic write needs them */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef SN_FLOAT32
+#define STRTOREAL strtof
+#define DTYPE "float32"
+#define OTHER_DTYPE "float64"
+#define MAX_DIGITS 9            /* enough for any float to round-trip */
+#define POSITIONAL_BELOW 1e6    /* NumPy prints float32 >= 1e6 in scientific notation */
+#else
+#define STRTOREAL strtod
+#define DTYPE "float64"
+#define OTHER_DTYPE "float32"
+#define MAX_DIGITS 17
+#define POSITIONAL_BELOW 1e16   /* as Python's repr */
+#endif
+
+#define MAGIC "scratchnet-params"
+#define MAX_SIZE 1000000                  /* neurons in one layer */
+#define MAX_PARAMETERS 1000000000ull      /* in the whole network */
+
+static const char *const HIDDEN[] = {"sigmoid", "tanh", "relu"};  /* index = enum sn_activation */
+
+/* ---------------------------------------------------------------------------------------------
+ * reading: lines without comments, split into tokens */
+
+typedef struct {
+    const char *s;
+    size_t n;
+    int column;  /* 1-based */
+} token;
+
+typedef struct {
+    const char *start, *end;  /* the physical line's start; the end of its content (before any
+                                 '#', blanks trimmed) */
+    int number;               /* 1-based; 0: none */
+} line;
+
+typedef struct {
+    const char *name, *end;
+    const char *next;         /* first byte of the next physical line not yet scanned */
+    int next_number;          /* its line number */
+    line cur;                 /* the meaningful line being read */
+    line ahead;               /* the next meaningful line, once peek() has found it */
+    int peeked;
+    char *scratch;            /* a NUL-terminated copy of the number being converted */
+    size_t scratch_cap;
+} reader;
+
+/* Tokens are separated by spaces and tabs; a line may end in CR (CRLF), which is trimmed with
+   the blanks at its end. A CR elsewhere is no separator (Python would split the line there). */
+static int blank(char c) { return c == ' ' || c == '\t'; }
+
+/* Find the next meaningful line (not blank once its comment is removed) in r->ahead; 0 if none. */
+static int peek(reader *r) {
+    while (!r->peeked && r->next < r->end) {
+        const char *nl = memchr(r->next, '\n', (size_t)(r->end - r->next));
+        const char *stop = nl ? nl : r->end;
+        const char *hash = memchr(r->next, '#', (size_t)(stop - r->next));
+        line ln = {r->next, hash ? hash : stop, r->next_number++};
+        while (ln.end > ln.start && (blank(ln.end[-1]) || ln.end[-1] == '\r')) ln.end--;
+        r->next = nl ? nl + 1 : r->end;
+        if (ln.end > ln.start) {  /* trimmed, so anything left is not blank */
+            r->ahead = ln;
+            r->peeked = 1;
+        }
+    }
+    return r->peeked;
+}
+
+/* Move on to the next meaningful line; 0 at the end of the file (r->cur stays the last line). */
+static int next(reader *r) {
+    if (!peek(r)) return 0;
+    r->cur = r->ahead;
+    r->peeked = 0;
+    return 1;
+}
+
+/* The token of ln starting at or after *p, moving *p past it; 0 if there is none. */
+static int next_token(const line *ln, const char **p, token *t) {
+    const char *s = *p;
+    while (s < ln->end && blank(*s)) s++;
+    if (s == ln->end) return 0;
+    *p = s;
+    while (*p < ln->end && !blank(**p)) ++*p;
+    *t = (token){s, (size_t)(*p - s), (int)(s - ln->start) + 1};
+    return 1;
+}
+
+/* Tokens of ln: stores the first `max`, returns how many there are. */
+static int split(const line *ln, token *tokens, int max) {
+    int count = 0;
+    token t;
+    for (const char *p = ln->start; next_token(ln, &p, &t); count++) {
+        if (count < max) tokens[count] = t;
+    }
+    return count;
+}
+
+/* From the token to the end of the line's content, e.g. for "found 'end 2'" */
+static token rest_of(const line *ln, token t) { return (token){t.s, (size_t)(ln->end - t.s), t.column}; }
+
+static int is(token t, const char *word) { return t.n == strlen(word) && memcmp(t.s, word, t.n) == 0; }
+
+/* "name:line:column: message" (line 0: the name alone; column 0: no column), like textformat.py. */
+static int error_at(const reader *r, int line, int column, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static int error_at(const reader *r, int line, int column, const char *format, ...) {
+    char where[300], message[400];
+    int n = snprintf(where, sizeof where, "%s", r->name);
+    if (line && n >= 0 && (size_t)n < sizeof where) n += snprintf(where + n, sizeof where - (size_t)n, ":%d", line);
+    if (column && n >= 0 && (size_t)n < sizeof where) snprintf(where + n, sizeof where - (size_t)n, ":%d", column);
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    return sn_fail("%s: %s", where, message);
+}
+
+/* A token as a message shows it: cut to 40 bytes, control characters as '?', so that the
+   message stays one short line. */
+static const char *shown(token t, char out[48]) {
+    size_t n = t.n < 40 ? t.n : 40;
+    for (size_t k = 0; k < n; k++) out[k] = (unsigned char)t.s[k] < 32 || t.s[k] == 127 ? '?' : t.s[k];
+    out[n] = 0;
+    return out;
+}
+#define QUOTE(t) shown((t), (char[48]){0})
+
+/* A whole number of at most `max` (the digits only, as Python's str.isdigit), or -1. */
+static long long whole(token t, long long max) {
+    long long value = 0;
+    for (size_t k = 0; k < t.n; k++) {
+        if (t.s[k] < '0' || t.s[k] > '9') return -1;
+        value = value * 10 + (t.s[k] - '0');
+        if (value > max) value = max + 1;  /* saturate: the caller says it is too large */
+    }
+    return t.n ? value : -1;
+}
+
+static int digit(const char *p, const char *end) { return p < end && *p >= '0' && *p <= '9'; }
+
+/* FORMAT.md's grammar: [+-] (digits [. [digits]] | . digits) [(e|E) [+-] digits] */
+static int is_number(token t) {
+    const char *p = t.s, *end = t.s + t.n;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    int before = 0, after = 0;
+    while (digit(p, end)) p++, before++;
+    if (p < end && *p == '.') {
+        p++;
+        while (digit(p, end)) p++, after++;
+    }
+    if (!before && !after) return 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!digit(p, end)) return 0;
+        while (digit(p, end)) p++;
+    }
+    return p == end;
+}
+
+/* nan, inf, infinity in any case, signed or not: worth a clearer message than "not a number" */
+static int is_not_finite(token t) {
+    static const char *const words[] = {"nan", "inf", "infinity"};
+    size_t skip = t.n && (t.s[0] == '+' || t.s[0] == '-');
+    for (int w = 0; w < 3; w++) {
+        size_t n = strlen(words[w]), k = 0;
+        if (t.n - skip != n) continue;
+        while (k < n && (t.s[skip + k] | 0x20) == words[w][k]) k++;
+        if (k == n) return 1;
+    }
+    return 0;
+}
+
+/* Token -> real with strtod/strtof (correctly rounded). Returns -1 (message set) for a token that
+   is not a number; sets *overflow for one too large for `real` (strtod gives inf). */
+static int convert(reader *r, token t, real *value, int *overflow) {
+    if (!is_number(t)) {
+        if (is_not_finite(t))
+            return error_at(r, r->cur.number, t.column, "%s is not allowed: parameters must be finite "
+                            "numbers", QUOTE(t));
+        return error_at(r, r->cur.number, t.column, "'%s' is not a number", QUOTE(t));
+    }
+    if (t.n >= r->scratch_cap) {  /* the grammar allows any number of digits: grow as needed */
+        size_t cap = 2 * t.n + 64;
+        char *bigger = realloc(r->scratch, cap);
+        if (!bigger) return error_at(r, r->cur.number, t.column, "out of memory");
+        r->scratch = bigger;
+        r->scratch_cap = cap;
+    }
+    memcpy(r->scratch, t.s, t.n);
+    r->scratch[t.n] = 0;
+    char *stop;
+    *value = STRTOREAL(r->scratch, &stop);  /* errno's ERANGE also flags subnormals: ask isinf */
+    if (stop != r->scratch + t.n)
+        return error_at(r, r->cur.number, t.column, "'%s' could not be converted (LC_NUMERIC is not "
+                        "\"C\"?)", QUOTE(t));
+    *overflow = isinf(*value) != 0;
+    return 0;
+}
+
+typedef struct {
+    int number;   /* the line it was on; 0: not seen */
+    token value;  /* its first value */
+} header_line;
+
+static int header(reader *r, sn_net *net, int *epochs) {
+    token t[SN_MAX_LAYERS + 2] = {{0}};
+    if (!next(r)) return error_at(r, 0, 0, "file ends early: expected '" MAGIC " 1'");
+    int n = split(&r->cur, t, 2), at = r->cur.number;
+    if (!is(t[0], MAGIC))
+        return error_at(r, at, 0, "not a scratchnet parameter file: expected '" MAGIC " 1' first");
+    if (n != 2 || !is(t[1], "1")) {
+        token version = n > 1 ? rest_of(&r->cur, t[1]) : (token){"missing", 7, 0};
+        return error_at(r, at, 0, "format version %s is not supported (this scratchnet reads 1)",
+                        QUOTE(version));
+    }
+    static const char *const keys[] = {"sizes", "hidden", "output", "dtype", "epochs"};
+    header_line seen[5] = {{0}};
+    while (peek(r) && (split(&r->ahead, t, 1), !is(t[0], "layer"))) {
+        next(r);
+        n = split(&r->cur, t, SN_MAX_LAYERS + 2);
+        at = r->cur.number;
+        int key = 0;
+        while (key < 5 && !is(t[0], keys[key])) key++;
+        if (key == 5)
+            return error_at(r, at, t[0].column, "unknown header line '%s': expected one of sizes, hidden, "
+                            "output, dtype, epochs, or 'layer 1 ...'", QUOTE(t[0]));
+        if (seen[key].number) return error_at(r, at, 0, "'%s' appears twice in the header", keys[key]);
+        seen[key] = (header_line){at, n > 1 ? t[1] : t[0]};
+        if (key == 0) {  /* sizes: every value a whole number, then at least two, none 0 */
+            int zero = 0;
+            for (int k = 1; k < n && k < SN_MAX_LAYERS + 2; k++) {
+                long long size = whole(t[k], MAX_SIZE);
+                if (size < 0)
+                    return error_at(r, at, t[k].column, "a layer size must be a whole number, not '%s'",
+                                    QUOTE(t[k]));
+                if (size > MAX_SIZE)
+                    return error_at(r, at, t[k].column, "a layer size of %s is more than this reader "
+                                    "allows (%d)", QUOTE(t[k]), MAX_SIZE);
+                net->sizes[k - 1] = (int)size;
+                zero |= size == 0;
+            }
+            if (n < 3 || zero) return error_at(r, at, 0, "sizes needs two or more layer sizes of at least 1");
+            if (n - 2 > SN_MAX_LAYERS)
+                return error_at(r, at, 0, "sizes has %d layers of neurons; at most %d are supported", n - 2,
+                                SN_MAX_LAYERS);
+            net->n_layers = n - 2;
+            unsigned long long total = 0;
+            for (int l = 0; l < net->n_layers; l++)
+                total += ((unsigned long long)net->sizes[l] + 1) * (unsigned long long)net->sizes[l + 1];
+            if (total > MAX_PARAMETERS)
+                return error_at(r, at, 0, "these sizes make %llu parameters, more than this reader allows "
+                                "(%llu)", total, MAX_PARAMETERS);
+            continue;
+        }
+        if (n != 2) return error_at(r, at, 0, "'%s' takes one value, found %d", keys[key], n - 1);
+        if (key == 4) {  /* epochs */
+            long long value = whole(t[1], INT_MAX);
+            if (value < 0)
+                return error_at(r, at, t[1].column, "epochs must be a whole number, not '%s'", QUOTE(t[1]));
+            if (value > INT_MAX)
+                return error_at(r, at, t[1].column, "epochs %s is more than this reader allows", QUOTE(t[1]));
+            *epochs = (int)value;
+        }
+    }
+    /* the values, checked once the header is read (as textformat.py, but naming the line) */
+    header_line *hidden = &seen[1], *output = &seen[2], *dtype = &seen[3];
+    if (hidden->number) {
+        for (net->hidden = 0; net->hidden < 3 && !is(hidden->value, HIDDEN[net->hidden]); net->hidden++) {}
+        if (net->hidden == 3)
+            return error_at(r, hidden->number, hidden->value.column, "hidden '%s' is not one of sigmoid, "
+                            "tanh, relu", QUOTE(hidden->value));
+    }
+    if (output->number) {
+        net->output = is(output->value, "sigmoid") ? SN_SIGMOID : is(output->value, "softmax") ? SN_SOFTMAX : -1;
+        if (net->output < 0)
+            return error_at(r, output->number, output->value.column, "output '%s' is not one of sigmoid, "
+                            "softmax", QUOTE(output->value));
+    }
+    if (dtype->number && !is(dtype->value, "float64") && !is(dtype->value, "float32"))
+        return error_at(r, dtype->number, dtype->value.column, "dtype '%s' is not one of float64, float32",
+                        QUOTE(dtype->value));
+    for (int key = 0; key < 4; key++) {
+        if (!seen[key].number)
+            return error_at(r, peek(r) ? r->ahead.number : 0, 0, "header line '%s' is missing before the "
+                            "layers", keys[key]);
+    }
+    if (!is(dtype->value, DTYPE))
+        return error_at(r, dtype->number, dtype->value.column, "the parameters are " OTHER_DTYPE " but this "
+                        "build of scratchnet reads " DTYPE " (use its " OTHER_DTYPE " build)");
+    return 0;
+}
+
+/* `neuron j bias B weights W_0 .. W_{n_in - 1}` into bias and column j of weights. */
+static int neuron(reader *r, int layer, int j, int n_in, int n_out, real *weights, real *bias) {
+    token t[5] = {{0}};
+    if (!next(r)) return error_at(r, r->cur.number, 0, "file ends early: expected neuron %d of layer %d", j, layer);
+    int n = split(&r->cur, t, 5), at = r->cur.number;
+    if (is(t[0], "layer") || is(t[0], "end"))
+        return error_at(r, at, 0, "layer %d has %d neurons, expected %d", layer, j, n_out);
+    if (n < 5 || !is(t[0], "neuron") || !is(t[2], "bias") || !is(t[4], "weights"))
+        return error_at(r, at, 0, "expected 'neuron %d bias B weights W...' (layer %d)", j, layer);
+    char expected[16];
+    snprintf(expected, sizeof expected, "%d", j);
+    if (!is(t[1], expected))
+        return error_at(r, at, t[1].column, "expected neuron %d of layer %d, found neuron %s", j, layer,
+                        QUOTE(t[1]));
+    /* the bias, then each weight: syntax first, then the count, then overflow, as textformat.py */
+    token big = {0}, w;
+    int overflow;
+    if (convert(r, t[3], bias, &overflow)) return -1;
+    if (overflow) big = t[3];
+    long long count = 0;
+    for (const char *p = t[4].s + t[4].n; next_token(&r->cur, &p, &w); count++) {
+        real value;
+        if (convert(r, w, &value, &overflow)) return -1;
+        if (overflow && !big.s) big = w;
+        if (count < n_in) weights[count * n_out + j] = value;  /* input-major: w[i][j] */
+    }
+    if (count != n_in)
+        return error_at(r, at, 0, "row too %s: neuron %d of layer %d has %lld weights, expected %d%s",
+                        count < n_in ? "short" : "long", j, layer, count, n_in,
+                        peek(r) ? "" : "; the file ends there: cut short?");
+    if (big.s)
+        return error_at(r, at, big.column, "neuron %d of layer %d: %s overflows " DTYPE, j, layer, QUOTE(big));
+    return 0;
+}
+
+/* `layer l inputs n_in neurons n_out`, then its neurons, into net->weights[l], net->biases[l]. */
+static int layer(reader *r, sn_net *net, int l) {
+    int n_in = net->sizes[l], n_out = net->sizes[l + 1], number = l + 1;
+    char expected[80], text[4][16];
+    snprintf(expected, sizeof expected, "layer %d inputs %d neurons %d", number, n_in, n_out);
+    if (!next(r)) return error_at(r, r->cur.number, 0, "file ends early: expected '%s'", expected);
+    token t[7] = {{0}};
+    int n = split(&r->cur, t, 7), at = r->cur.number;
+    snprintf(text[0], sizeof text[0], "%d", number - 1);
+    snprintf(text[1], sizeof text[1], "%d", number);
+    snprintf(text[2], sizeof text[2], "%d", n_in);
+    snprintf(text[3], sizeof text[3], "%d", n_out);
+    if (l > 0 && n >= 2 && is(t[0], "layer") && is(t[1], text[0]))
+        return error_at(r, at, 0, "layer %d appears twice, or has more than %d neurons", number - 1, n_in);
+    if (!(n == 6 && is(t[0], "layer") && is(t[1], text[1]) && is(t[2], "inputs") && is(t[3], text[2]) &&
+          is(t[4], "neurons") && is(t[5], text[3]))) {
+        if (n == 1 && is(t[0], "end")) return error_at(r, at, 0, "'end' comes before layer %d", number);
+        if (!is(t[0], "layer")) return error_at(r, at, 0, "expected '%s', found '%s'", expected, QUOTE(t[0]));
+        if (n == 6 && is(t[1], text[1]) && !is(t[3], text[2]))
+            return error_at(r, at, t[3].column, "layer %d has %s inputs but the layer before it has %d "
+                            "neurons (sizes say %d)", number, QUOTE(t[3]), n_in, n_in);
+        return error_at(r, at, 0, "expected '%s' (from sizes), found '%s'", expected,
+                        QUOTE(rest_of(&r->cur, t[0])));
+    }
+    /* A hostile header can ask for a billion parameters: allocate only what the rest of the file
+       could hold (each number takes at least a digit and a blank). */
+    unsigned long long numbers = ((unsigned long long)n_in + 1) * (unsigned long long)n_out;
+    size_t left = (size_t)(r->end - r->next);
+    if (numbers > left / 2 + 1)
+        return error_at(r, at, 0, "layer %d needs %llu numbers but only %zu bytes follow: cut short?", number,
+                        numbers, left);
+    net->weights[l] = malloc((size_t)n_in * (size_t)n_out * sizeof(real));
+    net->biases[l] = malloc((size_t)n_out * sizeof(real));
+    if (!net->weights[l] || !net->biases[l])
+        return error_at(r, at, 0, "out of memory for layer %d (%llu parameters)", number, numbers);
+    for (int j = 0; j < n_out; j++) {
+        if (neuron(r, number, j, n_in, n_out, net->weights[l], net->biases[l] + j)) return -1;
+    }
+    return 0;
+}
+
+/* `end`, then nothing but blank lines and comments. */
+static int end(reader *r, const sn_net *net) {
+    token t[1] = {{0}};  /* a meaningful line has a token, but the compiler cannot know */
+    if (!next(r)) return error_at(r, r->cur.number, 0, "file ends early: expected 'end'");
+    int n = split(&r->cur, t, 1), at = r->cur.number;
+    if (n != 1 || !is(t[0], "end")) {
+        if (is(t[0], "layer") || is(t[0], "neuron")) {
+            char sizes[12 * (SN_MAX_LAYERS + 1)] = "";
+            for (int k = 0; k <= net->n_layers; k++)
+                snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), " %d", net->sizes[k]);
+            return error_at(r, at, 0, "more layers or neurons than sizes%s allow", sizes);
+        }
+        return error_at(r, at, 0, "expected 'end', found '%s'", QUOTE(rest_of(&r->cur, t[0])));
+    }
+    if (peek(r)) {
+        split(&r->ahead, t, 1);
+        return error_at(r, r->ahead.number, 0, "text after 'end': '%s'", QUOTE(rest_of(&r->ahead, t[0])));
+    }
+    return 0;
+}
+
+int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net, int *epochs) {
+    memset(net, 0, sizeof *net);
+    *epochs = 0;
+    if (!text) text = "", len = 0;  /* no pointer arithmetic on NULL */
+    reader r = {.name = name, .end = text + len, .next = text, .next_number = 1};
+    int err = header(&r, net, epochs);
+    for (int l = 0; !err && l < net->n_layers; l++) err = layer(&r, net, l);
+    if (!err) err = end(&r, net);
+    free(r.scratch);
+    if (err) {
+        sn_free_net(net);
+        *epochs = 0;
+    }
+    return err;
+}
+
+int sn_read_params(const char *path, sn_net *net, int *epochs) {
+    uint8_t *bytes;
+    size_t len;
+    memset(net, 0, sizeof *net);
+    *epochs = 0;
+    if (sn_read_file(path, &bytes, &len)) return -1;
+    int err = sn_parse_params((const char *)bytes, len, path, net, epochs);
+    free(bytes);
+    return err;
+}
+
+void sn_free_net(sn_net *net) {
+    for (int l = 0; l < SN_MAX_LAYERS; l++) {
+        free(net->weights[l]);
+        free(net->biases[l]);
+    }
+    memset(net, 0, sizeof *net);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * writing */
+
+/* The decimal digits[0..n) x 10^(exponent - n + 1), as strtod/strtof read it. */
+static real read_back(const char *digits, int n, int exponent) {
+    char text[48];
+    snprintf(text, sizeof text, "%.*se%d", n, digits, exponent - n + 1);
+    return STRTOREAL(text, NULL);
+}
+
+/* The shortest decimal that reads back to x > 0 (as Python's repr and NumPy's str): its digits
+   (no trailing zeros, NUL-terminated) and decimal exponent, x ~ d.ddd x 10^exponent. */
+static void shortest(real x, char digits[MAX_DIGITS + 2], int *exponent) {
+    char text[48];
+    int n;
+    for (n = 1; n <= MAX_DIGITS; n++) {
+        snprintf(text, sizeof text, "%.*e", n - 1, (double)x);  /* the nearest n-digit decimal */
+        digits[0] = text[0];
+        memcpy(digits + 1, text + 2, (size_t)(n - 1));  /* skip the point */
+        *exponent = atoi(strchr(text, 'e') + 1);
+        real back = read_back(digits, n, *exponent);
+        if (back == x) break;
+        /* At a power of two the values that round to x reach less far below it than above: the
+           nearest n-digit decimal can be just too low while the next one up still reads back. */
+        if (back < x) {
+            int k = n - 1;
+            while (k >= 0 && digits[k] == '9') digits[k--] = '0';
+            if (k >= 0) {
+                digits[k]++;
+            } else {  /* 99..9 -> 100..0 */
+                digits[0] = '1';
+                ++*exponent;
+            }
+            if (read_back(digits, n, *exponent) == x) break;
+        }
+    }
+    if (n > MAX_DIGITS) n = MAX_DIGITS;  /* unreachable: MAX_DIGITS always reads back */
+    while (n > 1 && digits[n - 1] == '0') n--;
+    digits[n] = 0;
+}
+
+/* x as textformat.py writes it (str of a NumPy scalar): positional from 1e-4 up to
+   POSITIONAL_BELOW, always with a point ('0.1', '100.0', '-0.0'); otherwise scientific with a
+   two-digit exponent at least ('1e-05', '1.5e+300'). */
+static void format_number(real x, char out[48]) {
+    char *o = out;
+    if (signbit(x)) *o++ = '-';
+    x = fabs(x);
+    if (x == 0) {
+        strcpy(o, "0.0");
+        return;
+    }
+    char digits[MAX_DIGITS + 2];
+    int e, n;
+    shortest(x, digits, &e);
+    n = (int)strlen(digits);
+    if (x >= 1e-4 && x < POSITIONAL_BELOW) {
+        if (e < 0) {  /* 0.000ddd */
+            *o++ = '0';
+            *o++ = '.';
+            for (int k = 0; k < -e - 1; k++) *o++ = '0';
+            strcpy(o, digits);
+        } else {  /* the first e + 1 digits (zero-padded), the point, the rest or 0 */
+            for (int k = 0; k <= e; k++) *o++ = k < n ? digits[k] : '0';
+            *o++ = '.';
+            strcpy(o, n > e + 1 ? digits + e + 1 : "0");
+        }
+    } else {
+        sprintf(o, "%c%s%se%c%02d", digits[0], n > 1 ? "." : "", digits + 1, e < 0 ? '-' : '+', abs(e));
+    }
+}
+
+/* Every parameter must be finite and the description one textformat.py accepts, or the file
+   could not be read back. */
+static int check_net(const char *path, const sn_net *net) {
+    if (net->n_layers < 1 || net->n_layers > SN_MAX_LAYERS)
+        return sn_fail("cannot write %s: %d layers (1 to %d)", path, net->n_layers, SN_MAX_LAYERS);
+    if (net->hidden < 0 || net->hidden > SN_RELU || (net->output != SN_SIGMOID && net->output != SN_SOFTMAX))
+        return sn_fail("cannot write %s: activations %d/%d are not ones the format has", path, net->hidden,
+                       net->output);
+    for (int l = 0; l <= net->n_layers; l++) {
+        if (net->sizes[l] < 1) return sn_fail("cannot write %s: size %d is %d", path, l, net->sizes[l]);
+    }
+    for (int l = 0; l < net->n_layers; l++) {
+        size_t n_w = (size_t)net->sizes[l] * (size_t)net->sizes[l + 1], n_b = (size_t)net->sizes[l + 1];
+        if (!net->weights[l] || !net->biases[l])
+            return sn_fail("cannot write %s: layer %d has no parameters", path, l + 1);
+        for (size_t k = 0; k < n_w + n_b; k++) {
+            if (!isfinite(k < n_w ? net->weights[l][k] : net->biases[l][k - n_w]))
+                return sn_fail("cannot write %s: layer %d has a parameter that is not finite", path, l + 1);
+        }
+    }
+    return 0;
+}
+
+/* The text of textformat.to_text for a network without training history. */
+static int write_text(FILE *f, const sn_net *net, int epochs) {
+    char number[48];
+    fprintf(f, MAGIC " 1\n# Every weight and bias of a scratchnet network, exact. Format: docs/FORMAT.md\nsizes");
+    for (int l = 0; l <= net->n_layers; l++) fprintf(f, " %d", net->sizes[l]);
+    fprintf(f, "\nhidden %s\noutput %s\ndtype " DTYPE "\nepochs %d\n# no training history\n", HIDDEN[net->hidden],
+            net->output == SN_SOFTMAX ? "softmax" : "sigmoid", epochs);
+    for (int l = 0; l < net->n_layers; l++) {
+        int n_in = net->sizes[l], n_out = net->sizes[l + 1];
+        fprintf(f, "\nlayer %d inputs %d neurons %d\n# neuron j bias b weights w[0][j] .. w[%d][j]: "
+                "z_j = b + sum_i w[i][j] * input_i\n", l + 1, n_in, n_out, n_in - 1);
+        for (int j = 0; j < n_out; j++) {
+            format_number(net->biases[l][j], number);
+            fprintf(f, "neuron %d bias %s weights", j, number);
+            for (int i = 0; i < n_in; i++) {
+                format_number(net->weights[l][(size_t)i * (size_t)n_out + (size_t)j], number);
+                putc(' ', f);
+                fputs(number, f);
+            }
+            putc('\n', f);
+        }
+    }
+    fputs("end\n", f);
+    return ferror(f) ? -1 : 0;
+}
+
+int sn_write_params(const char *path, const sn_net *net, int epochs) {
+    if (check_net(path, net)) return -1;
+    if (epochs < 0) return sn_fail("cannot write %s: epochs %d", path, epochs);
+    /* a temporary file beside the target, renamed over it once complete and on disk: an
+       interruption at any moment leaves the old file or the new one, never a mix */
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    char *temp = malloc(strlen(path) + 16);
+    if (!temp) return sn_fail("cannot write %s: out of memory", path);
+    sprintf(temp, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len);
+    int fd = mkstemp(temp);
+    if (fd < 0) {
+        int saved = errno;
+        free(temp);
+        return sn_fail("cannot write %s: %s", path, strerror(saved));
+    }
+    /* mkstemp makes it 0600: give it the old file's mode, or what open() and the umask would */
+    struct stat old;
+    mode_t mode;
+    if (stat(path, &old) == 0) {
+        mode = old.st_mode & 07777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    FILE *f = fdopen(fd, "w");
+    int err = !f || fchmod(fd, mode) != 0;
+    if (!err) err = write_text(f, net, epochs) || fflush(f) != 0 || fsync(fd) != 0;
+    int saved = errno;
+    if (f ? fclose(f) != 0 : close(fd) != 0) {
+        if (!err) saved = errno;
+        err = 1;
+    }
+    if (!err && rename(temp, path) != 0) {
+        saved = errno;
+        err = 1;
+    }
+    if (err) {
+        remove(temp);
+        free(temp);
+        return sn_fail("cannot write %s: %s", path, strerror(saved ? saved : EIO));
+    }
+    free(temp);
+    /* make the rename itself durable; some file systems cannot fsync a folder: never mind */
+    char *dir = malloc(dir_len + 2);
+    if (dir) {
+        if (dir_len) sprintf(dir, "%.*s", (int)dir_len, path);
+        else strcpy(dir, ".");
+        int dir_fd = open(dir, O_RDONLY);
+        if (dir_fd >= 0) {
+            fsync(dir_fd);
+            close(dir_fd);
+        }
+        free(dir);
+    }
+    return 0;
+}

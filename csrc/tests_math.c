@@ -1,0 +1,645 @@
+/* Tests of the arithmetic: gradients against finite differences for every activation and loss,
+ * the seed's per-sample SGD on a hand-sized example, the optimizers' first steps, extremes that
+ * must stay finite, the learning-rate schedules against train.learning_rate, and refusals.
+ * No framework: the last line says "N passed, N failed"; the exit status is non-zero on failure.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int passed, failed;
+
+#define CHECK(condition, ...)                                         \
+    do {                                                              \
+        if (condition) {                                              \
+            passed++;                                                 \
+        } else {                                                      \
+            failed++;                                                 \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);               \
+            printf(__VA_ARGS__);                                      \
+            printf("\n");                                             \
+        }                                                             \
+    } while (0)
+
+#ifdef SN_FLOAT32
+#define TOLERANCE 1e-4
+#else
+#define TOLERANCE 1e-12
+#endif
+
+static const char *const ACTIVATIONS[] = {"sigmoid", "tanh", "relu", "softmax"};
+static const char *const LOSSES[] = {"bce", "cross_entropy", "mse"};
+
+/* ------------------------------------------------------------------------------------------ */
+/* helpers */
+
+static uint64_t random_state = 42;
+
+static double uniform(double low, double high) { /* splitmix64 */
+    uint64_t z = (random_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return low + (high - low) * (double)(z >> 11) * 0x1.0p-53;
+}
+
+static int64_t layer_size(const sn_net *net, int l) { return (int64_t)net->sizes[l] * net->sizes[l + 1]; }
+
+static void make_net(sn_net *net, int layers, const int *sizes, int hidden, int output, double scale) {
+    memset(net, 0, sizeof *net);
+    net->n_layers = layers;
+    memcpy(net->sizes, sizes, sizeof(int) * (size_t)(layers + 1));
+    net->hidden = hidden;
+    net->output = output;
+    for (int l = 0; l < layers; l++) {
+        net->weights[l] = malloc(sizeof(real) * (size_t)layer_size(net, l));
+        net->biases[l] = malloc(sizeof(real) * (size_t)sizes[l + 1]);
+        for (int64_t i = 0; i < layer_size(net, l); i++) net->weights[l][i] = (real)uniform(-scale, scale);
+        for (int j = 0; j < sizes[l + 1]; j++) net->biases[l][j] = (real)uniform(-scale / 2, scale / 2);
+    }
+}
+
+static void copy_net(sn_net *to, const sn_net *from) {
+    *to = *from;
+    for (int l = 0; l < from->n_layers; l++) {
+        to->weights[l] = malloc(sizeof(real) * (size_t)layer_size(from, l));
+        to->biases[l] = malloc(sizeof(real) * (size_t)from->sizes[l + 1]);
+        memcpy(to->weights[l], from->weights[l], sizeof(real) * (size_t)layer_size(from, l));
+        memcpy(to->biases[l], from->biases[l], sizeof(real) * (size_t)from->sizes[l + 1]);
+    }
+}
+
+static void free_net(sn_net *net) {
+    for (int l = 0; l < net->n_layers; l++) {
+        free(net->weights[l]);
+        free(net->biases[l]);
+    }
+    memset(net, 0, sizeof *net);
+}
+
+/* every parameter of the net, in order: w0, b0, w1, b1, ... */
+static int64_t n_params(const sn_net *net) {
+    int64_t n = 0;
+    for (int l = 0; l < net->n_layers; l++) n += layer_size(net, l) + net->sizes[l + 1];
+    return n;
+}
+
+static real *param(sn_net *net, int64_t i) {
+    for (int l = 0; l < net->n_layers; l++) {
+        if (i < layer_size(net, l)) return &net->weights[l][i];
+        i -= layer_size(net, l);
+        if (i < net->sizes[l + 1]) return &net->biases[l][i];
+        i -= net->sizes[l + 1];
+    }
+    return NULL;
+}
+
+/* the mean loss of a batch, without changing anything (lr 0) */
+static double batch_loss(sn_net *net, int loss, const uint8_t *images, const uint8_t *labels, int64_t n) {
+    double mean = NAN;
+    if (sn_train_epoch(net, NULL, loss, images, labels, NULL, n, (int)n, 0.0, &mean, NULL, NULL, NULL))
+        printf("batch_loss: %s\n", sn_error());
+    return mean;
+}
+
+static void random_batch(uint8_t *images, uint8_t *labels, int64_t n, int pixels, int classes) {
+    for (int64_t i = 0; i < n * pixels; i++) images[i] = uniform(0, 1) < 0.4 ? 0 : (uint8_t)uniform(1, 256);
+    for (int64_t s = 0; s < n; s++) labels[s] = (uint8_t)uniform(0, classes);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gradients: one step of plain SGD at lr 1 moves every parameter by minus its gradient */
+
+static void test_gradients(int hidden, int output, int loss) {
+    const int sizes[] = {12, 5, 4, 3};
+    const int64_t n = 5;
+    sn_net net, stepped;
+    make_net(&net, 3, sizes, hidden, output, 0.8);
+    uint8_t images[5 * 12], labels[5];
+    random_batch(images, labels, n, sizes[0], sizes[3]);
+    copy_net(&stepped, &net);
+    double mean;
+    int status = sn_train_epoch(&stepped, NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean, NULL, NULL, NULL);
+    CHECK(status == 0, "train_epoch: %s", sn_error());
+    CHECK(fabs(mean - batch_loss(&net, loss, images, labels, n)) <= 1e-15 * fabs(mean),
+          "the loss reported is the loss before the step");
+    const double h = sizeof(real) == 8 ? 1e-5 : 2e-3;
+    double worst = 0;
+    int64_t worst_at = -1;
+    for (int64_t i = 0; i < n_params(&net); i++) {
+        real *p = param(&net, i);
+        const real saved = *p;
+        *p = saved + (real)h;
+        const double up = batch_loss(&net, loss, images, labels, n);
+        *p = saved - (real)h;
+        const double down = batch_loss(&net, loss, images, labels, n);
+        *p = saved;
+        const double numeric = (up - down) / (2 * h);
+        const double analytic = (double)saved - (double)*param(&stepped, i);
+        const double error = fabs(numeric - analytic) / (1e-3 + fabs(numeric));
+        if (error > worst) worst = error, worst_at = i;
+    }
+    const double allowed = sizeof(real) == 8 ? 1e-7 : 5e-2;
+    CHECK(worst <= allowed, "gradient of %s hidden, %s output, %s loss: relative error %.3g at parameter %lld",
+          ACTIVATIONS[hidden], ACTIVATIONS[output], LOSSES[loss], worst, (long long)worst_at);
+    free_net(&net);
+    free_net(&stepped);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the seed's per-sample SGD, by hand: 3-2-2 sigmoid, one image, lr 0.5 */
+
+static const double REF_W0[] = {0x1.999999999999ap-4, -0x1.999999999999ap-3, 0x1.2551dd2aa3db0p-2, 0x1.c60633d12a1fdp-2, -0x1.016355674188dp-1, 0x1.08e2853e501adp-2};
+static const double REF_b0[] = {0x1.2a8ee9551ed83p-5, -0x1.cfce6176af01cp-5};
+static const double REF_W1[] = {0x1.16aa0e6a3cd0ep-4, -0x1.61d445a98e13fp-3, -0x1.134df342f7c26p-1, 0x1.dcb307de867b2p-3};
+static const double REF_b1[] = {-0x1.e0c0af8f326b0p-3, 0x1.0d79d4002fa0fp-1};
+static const double REF_z[] = {-0x1.f49449d81b125p-4, 0x1.85235675a5108p-3};
+
+static double sig(double z) { return 1 / (1 + exp(-z)); }
+
+static void test_sample_sgd(void) {
+    const int sizes[] = {3, 2, 2};
+    real w0[] = {0.1, -0.2, 0.3, 0.4, -0.5, 0.25}, b0[] = {0.05, -0.1};
+    real w1[] = {0.2, -0.3, -0.4, 0.1}, b1[] = {0.0, 0.3};
+    sn_net net;
+    memset(&net, 0, sizeof net);
+    net.n_layers = 2;
+    memcpy(net.sizes, sizes, sizeof sizes);
+    net.hidden = net.output = SN_SIGMOID;
+    net.weights[0] = w0, net.biases[0] = b0, net.weights[1] = w1, net.biases[1] = b1;
+    const uint8_t image[] = {0, 255, 51}, label = 1;
+    const double lr = 0.5;
+
+    /* by hand, in the seed's order: the last layer first, then the error through its new weights */
+    const double x[] = {0, 1.0 * (1.0 / 255.0) * 255.0, 51 * (1.0 / 255.0)};
+    double W0[3][2] = {{0.1, -0.2}, {0.3, 0.4}, {-0.5, 0.25}}, B0[2] = {0.05, -0.1};
+    double W1[2][2] = {{0.2, -0.3}, {-0.4, 0.1}}, B1[2] = {0.0, 0.3};
+    double h[2], o[2], z[2], d[2], e[2];
+    for (int j = 0; j < 2; j++) h[j] = sig(x[0] * W0[0][j] + x[1] * W0[1][j] + x[2] * W0[2][j] + B0[j]);
+    for (int j = 0; j < 2; j++) z[j] = h[0] * W1[0][j] + h[1] * W1[1][j] + B1[j], o[j] = sig(z[j]);
+    for (int j = 0; j < 2; j++) d[j] = o[j] - (j == label); /* bce with a sigmoid: o - y */
+    for (int j = 0; j < 2; j++) {
+        B1[j] -= lr * d[j];
+        for (int i = 0; i < 2; i++) W1[i][j] -= h[i] * (lr * d[j]);
+    }
+    for (int i = 0; i < 2; i++) e[i] = (W1[i][0] * d[0] + W1[i][1] * d[1]) * h[i] * (1 - h[i]);
+    for (int j = 0; j < 2; j++) {
+        B0[j] -= lr * e[j];
+        for (int i = 0; i < 3; i++) W0[i][j] -= x[i] * (lr * e[j]);
+    }
+
+    double mean, accuracy;
+    int64_t done;
+    int status = sn_train_epoch(&net, NULL, SN_BCE, image, &label, NULL, 1, 1, lr, &mean, &accuracy, NULL, &done);
+    CHECK(status == 0, "sample step: %s", sn_error());
+    CHECK(done == 1, "one sample done, not %lld", (long long)done);
+    double worst_hand = 0, worst_numpy = 0;
+    for (int i = 0; i < 6; i++) {
+        worst_hand = fmax(worst_hand, fabs(w0[i] - W0[i / 2][i % 2]));
+        worst_numpy = fmax(worst_numpy, fabs(w0[i] - REF_W0[i]));
+    }
+    for (int i = 0; i < 4; i++) {
+        worst_hand = fmax(worst_hand, fabs(w1[i] - W1[i / 2][i % 2]));
+        worst_numpy = fmax(worst_numpy, fabs(w1[i] - REF_W1[i]));
+    }
+    for (int j = 0; j < 2; j++) {
+        worst_hand = fmax(worst_hand, fmax(fabs(b0[j] - B0[j]), fabs(b1[j] - B1[j])));
+        worst_numpy = fmax(worst_numpy, fmax(fabs(b0[j] - REF_b0[j]), fabs(b1[j] - REF_b1[j])));
+    }
+    CHECK(worst_hand <= TOLERANCE, "per-sample SGD differs from the hand computation by %.3g", worst_hand);
+    CHECK(worst_numpy <= TOLERANCE, "per-sample SGD differs from NumPy's sgd_sample_step by %.3g", worst_numpy);
+    CHECK(w0[0] == (real)0.1 && w0[1] == (real)-0.2, "the row of a zero pixel must not change");
+    /* the error below went through the updated weights: with the old ones, W0 would differ */
+    const double old_e0 = (0.2 * d[0] + -0.3 * d[1]) * h[0] * (1 - h[0]);
+    CHECK(fabs(old_e0 - e[0]) > 1e-3 && fabs(b0[0] - (0.05 - lr * old_e0)) > 1e-4,
+          "the hidden error must flow through the updated weights");
+    double expected_loss = 0;
+    for (int j = 0; j < 2; j++)
+        expected_loss += (REF_z[j] > 0 ? REF_z[j] + log1p(exp(-REF_z[j])) : log1p(exp(REF_z[j]))) - (j == label) * REF_z[j];
+    CHECK(fabs(mean - expected_loss) <= TOLERANCE, "loss %.17g, expected %.17g", mean, expected_loss);
+    CHECK(accuracy == (REF_z[1] > REF_z[0] ? 1.0 : 0.0), "accuracy of the one sample");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* optimizers: their first step against the formulas, from the gradient SGD finds */
+
+static void test_optimizers(void) {
+    const int sizes[] = {10, 6, 4};
+    const int64_t n = 7;
+    uint8_t images[7 * 10], labels[7];
+    random_batch(images, labels, n, 10, 4);
+    sn_net net, sgd;
+    make_net(&net, 2, sizes, SN_TANH, SN_SOFTMAX, 0.7);
+    copy_net(&sgd, &net);
+    const double lr = 0.05;
+    CHECK(sn_train_epoch(&sgd, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL, NULL, NULL) == 0,
+          "sgd: %s", sn_error());
+
+    for (int kind = SN_SGD; kind <= SN_ADAM; kind++) {
+        for (int decay = 0; decay < 2; decay++) {
+            sn_net run;
+            copy_net(&run, &net);
+            sn_optimizer_state opt;
+            memset(&opt, 0, sizeof opt);
+            opt.kind = kind;
+            opt.momentum = 0.9;
+            opt.weight_decay = decay ? 0.01 : 0;
+            real *state[4 * SN_MAX_LAYERS] = {0};
+            int k = 0;
+            for (int l = 0; l < 2; l++) {
+                opt.velocity_w[l] = state[k++] = calloc((size_t)layer_size(&net, l), sizeof(real));
+                opt.velocity_b[l] = state[k++] = calloc((size_t)sizes[l + 1], sizeof(real));
+                opt.m_w[l] = opt.velocity_w[l];
+                opt.m_b[l] = opt.velocity_b[l];
+                opt.v_w[l] = state[k++] = calloc((size_t)layer_size(&net, l), sizeof(real));
+                opt.v_b[l] = state[k++] = calloc((size_t)sizes[l + 1], sizeof(real));
+            }
+            /* one batch: the first 4 samples (the gradient at the start) */
+            int status = sn_train_epoch(&run, &opt, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL,
+                                        NULL, NULL);
+            CHECK(status == 0, "optimizer %d: %s", kind, sn_error());
+            CHECK(opt.steps == 1, "optimizer %d: steps %lld after one batch", kind, (long long)opt.steps);
+            /* the gradient of that batch, from a plain SGD step at lr 1 */
+            sn_net unit;
+            copy_net(&unit, &net);
+            sn_train_epoch(&unit, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, 1.0, NULL, NULL, NULL, NULL);
+            double worst = 0;
+            for (int l = 0; l < 2; l++)
+                for (int which = 0; which < 2; which++) {
+                    const int64_t count = which ? sizes[l + 1] : layer_size(&net, l);
+                    const real *p0 = which ? net.biases[l] : net.weights[l];
+                    const real *p1 = which ? run.biases[l] : run.weights[l];
+                    const real *pu = which ? unit.biases[l] : unit.weights[l];
+                    for (int64_t i = 0; i < count; i++) {
+                        double g = (double)p0[i] - (double)pu[i];
+                        if (!which) g += opt.weight_decay * p0[i]; /* L2 on the weights only */
+                        double step;
+                        if (kind == SN_SGD || kind == SN_MOMENTUM) step = -lr * g;
+                        else if (kind == SN_NESTEROV) step = -lr * g * (1 + 0.9);
+                        else step = -lr * sqrt(1 - 0.999) / (1 - 0.9) * (0.1 * g) / (sqrt(0.001 * g * g) + 1e-8);
+                        worst = fmax(worst, fabs(((double)p1[i] - p0[i]) - step) / (1e-6 + fabs(step)));
+                    }
+                }
+            CHECK(worst <= (sizeof(real) == 8 ? 1e-8 : 1e-2), "optimizer %d, weight decay %d: first step off by %.3g",
+                  kind, decay, worst);
+            if (kind == SN_MOMENTUM && !decay) {
+                int same = 1;
+                for (int l = 0; l < 2; l++)
+                    for (int64_t i = 0; i < layer_size(&net, l); i++) same &= run.weights[l][i] == sgd.weights[l][i];
+                CHECK(same, "momentum's first step from rest is SGD's, to the bit");
+            }
+            for (int i = 0; i < k; i++) free(state[i]);
+            free_net(&unit);
+            free_net(&run);
+        }
+    }
+    free_net(&net);
+    free_net(&sgd);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* extremes: outputs and losses stay finite */
+
+static void test_extremes(void) {
+    real z[] = {1000, -1000, 0, 750, -750, 1e30, -1e30}, a[7];
+    sn_activate(SN_SIGMOID, z, a, 1, 7);
+    int ok = 1;
+    for (int i = 0; i < 7; i++) ok &= isfinite(a[i]) && a[i] >= 0 && a[i] <= 1;
+    CHECK(ok, "sigmoid of extremes in [0, 1]");
+    CHECK(a[0] == 1 && a[1] == 0 && a[2] == (real)0.5, "sigmoid(1000) = 1, sigmoid(-1000) = 0, sigmoid(0) = 0.5");
+    sn_activate(SN_SOFTMAX, z, a, 1, 7);
+    ok = 1;
+    real total = 0;
+    for (int i = 0; i < 7; i++) ok &= isfinite(a[i]) && a[i] >= 0 && a[i] <= 1, total += a[i];
+    CHECK(ok && a[5] == 1 && fabs((double)total - 1) < 1e-6, "softmax of extremes finite, one-hot at the top");
+    real same[] = {1e30, 1e30, 1e30};
+    sn_activate(SN_SOFTMAX, same, a, 1, 3);
+    CHECK(fabs((double)a[0] - 1.0 / 3) < 1e-6 && a[0] == a[2], "softmax of equal huge logits is uniform");
+    real logits[] = {1000, -1000, 0};
+    for (int label = 0; label < 3; label++) {
+        for (int loss = SN_BCE; loss <= SN_MSE; loss++) {
+            real out[3];
+            sn_activate(loss == SN_CROSS_ENTROPY ? SN_SOFTMAX : SN_SIGMOID, logits, out, 1, 3);
+            const real value = sn_sample_loss(loss, logits, out, label, 3);
+            CHECK(isfinite(value) && value >= 0, "%s loss of extreme logits, label %d: %g", LOSSES[loss], label,
+                  (double)value);
+        }
+    }
+    /* bce by hand: log(1 + e^z) - y z */
+    const real bce = sn_sample_loss(SN_BCE, logits, NULL, 0, 3);
+    CHECK(fabs((double)bce - log(2.0)) < 1e-6, "bce of (1000, -1000, 0) with label 0: %.17g", (double)bce);
+    const real ce = sn_sample_loss(SN_CROSS_ENTROPY, logits, NULL, 1, 3);
+    CHECK(fabs((double)ce - 2000) < 1e-9, "cross entropy of (1000, -1000, 0) with label 1: %.17g", (double)ce);
+
+    /* a whole net with enormous weights: predictions and the loss stay finite */
+    const int sizes[] = {6, 4, 3};
+    for (int output = SN_SIGMOID; output <= SN_SOFTMAX; output += SN_SOFTMAX - SN_SIGMOID) {
+        sn_net net;
+        make_net(&net, 2, sizes, SN_RELU, output, 1000);
+        uint8_t images[4 * 6], labels[4];
+        random_batch(images, labels, 4, 6, 3);
+        real outputs[4 * 3];
+        CHECK(sn_predict(&net, images, 4, outputs) == 0, "predict: %s", sn_error());
+        ok = 1;
+        for (int i = 0; i < 12; i++) ok &= isfinite(outputs[i]);
+        CHECK(ok, "outputs of a net with weights of 1000 are finite (%s)", ACTIVATIONS[output]);
+        const double loss = batch_loss(&net, output == SN_SOFTMAX ? SN_CROSS_ENTROPY : SN_BCE, images, labels, 4);
+        CHECK(isfinite(loss), "loss of a net with weights of 1000 is finite (%s): %g", ACTIVATIONS[output], loss);
+        free_net(&net);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* sums in NumPy's order, the forward pass against sn_predict */
+
+static void test_sums_and_predict(void) {
+    const real a[] = {1.0, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16,
+                      3.0, -1.0, 2.5e-17, 7.0, 1e-3, -2.0, 0.1, 0.2, 0.3, 1e-16};
+#ifndef SN_FLOAT32
+    CHECK(sn_sum(a, 20) == 0x1.133b645a1cac1p+3, "np.sum's pairwise order (a sequential sum gives %a)",
+          1.0 + 1e-16 * 9 + 3.0 - 1.0 + 2.5e-17 + 7.0 + 1e-3 - 2.0 + 0.1 + 0.2 + 0.3 + 1e-16);
+#endif
+    real b[300];
+    for (int i = 0; i < 300; i++) b[i] = (real)((i + 1) * 0.1);
+    CHECK(fabs((double)sn_sum(b, 300) - 4515) < 1e-3, "sum of 0.1 .. 30");
+    CHECK(sn_sum(a, 0) == 0 && sn_sum(a, 1) == 1, "empty and single sums");
+
+    const int sizes[] = {9, 7, 5, 4};
+    sn_net net;
+    make_net(&net, 3, sizes, SN_TANH, SN_SOFTMAX, 0.9);
+    uint8_t images[11 * 9], labels[11];
+    random_batch(images, labels, 11, 9, 4);
+    real outputs[11 * 4];
+    CHECK(sn_predict(&net, images, 11, outputs) == 0, "predict: %s", sn_error());
+    /* by hand, for every sample */
+    double worst = 0;
+    for (int s = 0; s < 11; s++) {
+        double act[9], next[9];
+        for (int i = 0; i < 9; i++) act[i] = images[s * 9 + i] * (1.0 / 255.0);
+        for (int l = 0; l < 3; l++) {
+            const int n_in = sizes[l], n_out = sizes[l + 1];
+            double top = -INFINITY, total = 0;
+            for (int j = 0; j < n_out; j++) {
+                double zj = net.biases[l][j];
+                for (int i = 0; i < n_in; i++) zj += act[i] * net.weights[l][i * n_out + j];
+                next[j] = l < 2 ? tanh(zj) : zj;
+                top = fmax(top, zj);
+            }
+            if (l == 2) {
+                for (int j = 0; j < n_out; j++) total += exp(next[j] - top);
+                for (int j = 0; j < n_out; j++) next[j] = exp(next[j] - top) / total;
+            }
+            memcpy(act, next, sizeof act);
+        }
+        for (int j = 0; j < 4; j++) worst = fmax(worst, fabs(act[j] - outputs[s * 4 + j]));
+    }
+    CHECK(worst <= TOLERANCE, "sn_predict differs from the forward pass by hand by %.3g", worst);
+    free_net(&net);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* mini-batches: a short last batch, and the batch path against per-sample steps at batch 1 */
+
+static void test_batches(void) {
+    const int sizes[] = {8, 6, 3};
+    sn_net net, split;
+    make_net(&net, 2, sizes, SN_SIGMOID, SN_SIGMOID, 0.5);
+    copy_net(&split, &net);
+    uint8_t images[7 * 8], labels[7];
+    random_batch(images, labels, 7, 8, 3);
+    const int64_t order[] = {6, 0, 5, 1, 4, 2, 3};
+    double loss_all, accuracy_all, loss_a, loss_b;
+    int64_t done;
+    CHECK(sn_train_epoch(&net, NULL, SN_MSE, images, labels, order, 7, 3, 0.3, &loss_all, &accuracy_all, NULL,
+                         &done) == 0 && done == 7,
+          "epoch of 7 in batches of 3: %s", sn_error());
+    sn_train_epoch(&split, NULL, SN_MSE, images, labels, order, 6, 3, 0.3, &loss_a, NULL, NULL, NULL);
+    sn_train_epoch(&split, NULL, SN_MSE, images, labels, order + 6, 1, 3, 0.3, &loss_b, NULL, NULL, NULL);
+    int same = 1;
+    for (int l = 0; l < 2; l++)
+        for (int64_t i = 0; i < layer_size(&net, l); i++) same &= net.weights[l][i] == split.weights[l][i];
+    CHECK(same, "an epoch is its batches one after another; the last may be short");
+    CHECK(fabs(loss_all - (6 * loss_a + loss_b) / 7) < 1e-12, "mean loss over every sample seen");
+
+    /* stop after the first batch */
+    volatile int stop = 1;
+    CHECK(sn_train_epoch(&net, NULL, SN_MSE, images, labels, order, 7, 3, 0.3, NULL, NULL, &stop, &done) == 0 &&
+              done == 3,
+          "stop is polled after each batch: %lld done", (long long)done);
+    free_net(&net);
+    free_net(&split);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the learning rate of each schedule, against train.learning_rate (values from Python) */
+
+static void test_learning_rates(void) {
+    static const struct {
+        int schedule;
+        double lr, decay;
+        int step;
+        double gamma;
+        int epoch, total;
+        double expected;
+    } cases[] = {
+    {0, 0.005, 0.1, 10, 0.1, 0, 1, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 0, 5, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 1, 5, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 4, 5, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 7, 60, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 29, 30, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 59, 60, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 100, 100, 0x1.47ae147ae147bp-8},
+    {0, 0.005, 0.1, 10, 0.1, 3, 0, 0x1.47ae147ae147bp-8},
+    {0, 0.2, 0.37, 3, 0.5, 0, 1, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 0, 5, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 1, 5, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 4, 5, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 7, 60, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 29, 30, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 59, 60, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 100, 100, 0x1.999999999999ap-3},
+    {0, 0.2, 0.37, 3, 0.5, 3, 0, 0x1.999999999999ap-3},
+    {0, 0.001, 2.5, 1, 0.9, 0, 1, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 0, 5, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 1, 5, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 4, 5, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 7, 60, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 29, 30, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 59, 60, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 100, 100, 0x1.0624dd2f1a9fcp-10},
+    {0, 0.001, 2.5, 1, 0.9, 3, 0, 0x1.0624dd2f1a9fcp-10},
+    {1, 0.005, 0.1, 10, 0.1, 0, 1, 0x1.47ae147ae147bp-8},
+    {1, 0.005, 0.1, 10, 0.1, 0, 5, 0x1.47ae147ae147bp-8},
+    {1, 0.005, 0.1, 10, 0.1, 1, 5, 0x1.29e4129e4129ep-8},
+    {1, 0.005, 0.1, 10, 0.1, 4, 5, 0x1.d41d41d41d41ep-9},
+    {1, 0.005, 0.1, 10, 0.1, 7, 60, 0x1.8181818181818p-9},
+    {1, 0.005, 0.1, 10, 0.1, 29, 30, 0x1.5015015015015p-10},
+    {1, 0.005, 0.1, 10, 0.1, 59, 60, 0x1.7beb3922e017cp-11},
+    {1, 0.005, 0.1, 10, 0.1, 100, 100, 0x1.dca01dca01dcap-12},
+    {1, 0.005, 0.1, 10, 0.1, 3, 0, 0x1.f81f81f81f81fp-9},
+    {1, 0.2, 0.37, 3, 0.5, 0, 1, 0x1.999999999999ap-3},
+    {1, 0.2, 0.37, 3, 0.5, 0, 5, 0x1.999999999999ap-3},
+    {1, 0.2, 0.37, 3, 0.5, 1, 5, 0x1.2afa64e7b5416p-3},
+    {1, 0.2, 0.37, 3, 0.5, 4, 5, 0x1.4a5294a5294a6p-4},
+    {1, 0.2, 0.37, 3, 0.5, 7, 60, 0x1.c860fb0223a7ap-5},
+    {1, 0.2, 0.37, 3, 0.5, 29, 30, 0x1.175a227b86a81p-6},
+    {1, 0.2, 0.37, 3, 0.5, 59, 60, 0x1.1f0f962573d57p-7},
+    {1, 0.2, 0.37, 3, 0.5, 100, 100, 0x1.58ed2308158edp-8},
+    {1, 0.2, 0.37, 3, 0.5, 3, 0, 0x1.843f170d5891ap-4},
+    {1, 0.001, 2.5, 1, 0.9, 0, 1, 0x1.0624dd2f1a9fcp-10},
+    {1, 0.001, 2.5, 1, 0.9, 0, 5, 0x1.0624dd2f1a9fcp-10},
+    {1, 0.001, 2.5, 1, 0.9, 1, 5, 0x1.2b97d835d548ep-12},
+    {1, 0.001, 2.5, 1, 0.9, 4, 5, 0x1.7d4ce4a19b16fp-14},
+    {1, 0.001, 2.5, 1, 0.9, 7, 60, 0x1.c570327afd9ebp-15},
+    {1, 0.001, 2.5, 1, 0.9, 29, 30, 0x1.c885dbbfbee8fp-17},
+    {1, 0.001, 2.5, 1, 0.9, 59, 60, 0x1.c3e95ad27eebcp-18},
+    {1, 0.001, 2.5, 1, 0.9, 100, 100, 0x1.0b5db1a75f7d3p-18},
+    {1, 0.001, 2.5, 1, 0.9, 3, 0, 0x1.ed7291499b871p-14},
+    {2, 0.005, 0.1, 10, 0.1, 0, 1, 0x1.47ae147ae147bp-8},
+    {2, 0.005, 0.1, 10, 0.1, 0, 5, 0x1.47ae147ae147bp-8},
+    {2, 0.005, 0.1, 10, 0.1, 1, 5, 0x1.47ae147ae147bp-8},
+    {2, 0.005, 0.1, 10, 0.1, 4, 5, 0x1.47ae147ae147bp-8},
+    {2, 0.005, 0.1, 10, 0.1, 7, 60, 0x1.47ae147ae147bp-8},
+    {2, 0.005, 0.1, 10, 0.1, 29, 30, 0x1.a36e2eb1c432ep-15},
+    {2, 0.005, 0.1, 10, 0.1, 59, 60, 0x1.ad7f29abcaf4ap-25},
+    {2, 0.005, 0.1, 10, 0.1, 100, 100, 0x1.19799812dea14p-41},
+    {2, 0.005, 0.1, 10, 0.1, 3, 0, 0x1.47ae147ae147bp-8},
+    {2, 0.2, 0.37, 3, 0.5, 0, 1, 0x1.999999999999ap-3},
+    {2, 0.2, 0.37, 3, 0.5, 0, 5, 0x1.999999999999ap-3},
+    {2, 0.2, 0.37, 3, 0.5, 1, 5, 0x1.999999999999ap-3},
+    {2, 0.2, 0.37, 3, 0.5, 4, 5, 0x1.999999999999ap-4},
+    {2, 0.2, 0.37, 3, 0.5, 7, 60, 0x1.999999999999ap-5},
+    {2, 0.2, 0.37, 3, 0.5, 29, 30, 0x1.999999999999ap-12},
+    {2, 0.2, 0.37, 3, 0.5, 59, 60, 0x1.999999999999ap-22},
+    {2, 0.2, 0.37, 3, 0.5, 100, 100, 0x1.999999999999ap-36},
+    {2, 0.2, 0.37, 3, 0.5, 3, 0, 0x1.999999999999ap-4},
+    {2, 0.001, 2.5, 1, 0.9, 0, 1, 0x1.0624dd2f1a9fcp-10},
+    {2, 0.001, 2.5, 1, 0.9, 0, 5, 0x1.0624dd2f1a9fcp-10},
+    {2, 0.001, 2.5, 1, 0.9, 1, 5, 0x1.d7dbf487fcb93p-11},
+    {2, 0.001, 2.5, 1, 0.9, 4, 5, 0x1.57fc4057dee43p-11},
+    {2, 0.001, 2.5, 1, 0.9, 7, 60, 0x1.f587d8b14476cp-12},
+    {2, 0.001, 2.5, 1, 0.9, 29, 30, 0x1.8b1d3e5aced2ap-15},
+    {2, 0.001, 2.5, 1, 0.9, 59, 60, 0x1.0bfd566660156p-19},
+    {2, 0.001, 2.5, 1, 0.9, 100, 100, 0x1.c85244887c2a0p-26},
+    {2, 0.001, 2.5, 1, 0.9, 3, 0, 0x1.7e34b945308bdp-11},
+    {3, 0.005, 0.1, 10, 0.1, 0, 1, 0x1.47ae147ae147bp-8},
+    {3, 0.005, 0.1, 10, 0.1, 0, 5, 0x1.47ae147ae147bp-8},
+    {3, 0.005, 0.1, 10, 0.1, 1, 5, 0x1.2863ac12662c5p-8},
+    {3, 0.005, 0.1, 10, 0.1, 4, 5, 0x1.f4a68687b1b61p-12},
+    {3, 0.005, 0.1, 10, 0.1, 7, 60, 0x1.3ccc3dbd6f335p-8},
+    {3, 0.005, 0.1, 10, 0.1, 29, 30, 0x1.cb8966b42b3d7p-17},
+    {3, 0.005, 0.1, 10, 0.1, 59, 60, 0x1.cbda1174c8290p-19},
+    {3, 0.005, 0.1, 10, 0.1, 100, 100, 0x0.0p+0},
+    {3, 0.005, 0.1, 10, 0.1, 3, 0, 0x0.0p+0},
+    {3, 0.2, 0.37, 3, 0.5, 0, 1, 0x1.999999999999ap-3},
+    {3, 0.2, 0.37, 3, 0.5, 0, 5, 0x1.999999999999ap-3},
+    {3, 0.2, 0.37, 3, 0.5, 1, 5, 0x1.727c9716ffb77p-3},
+    {3, 0.2, 0.37, 3, 0.5, 4, 5, 0x1.38e81414cf11dp-6},
+    {3, 0.2, 0.37, 3, 0.5, 7, 60, 0x1.8bff4d2ccb002p-3},
+    {3, 0.2, 0.37, 3, 0.5, 29, 30, 0x1.1f35e0309b067p-11},
+    {3, 0.2, 0.37, 3, 0.5, 59, 60, 0x1.1f684ae8fd19ap-13},
+    {3, 0.2, 0.37, 3, 0.5, 100, 100, 0x0.0p+0},
+    {3, 0.2, 0.37, 3, 0.5, 3, 0, 0x0.0p+0},
+    {3, 0.001, 2.5, 1, 0.9, 0, 1, 0x1.0624dd2f1a9fcp-10},
+    {3, 0.001, 2.5, 1, 0.9, 0, 5, 0x1.0624dd2f1a9fcp-10},
+    {3, 0.001, 2.5, 1, 0.9, 1, 5, 0x1.da391350a37a2p-11},
+    {3, 0.001, 2.5, 1, 0.9, 4, 5, 0x1.9085386c8e2b4p-14},
+    {3, 0.001, 2.5, 1, 0.9, 7, 60, 0x1.fae062c8b1ebbp-11},
+    {3, 0.001, 2.5, 1, 0.9, 29, 30, 0x1.6fa11ef688fdfp-19},
+    {3, 0.001, 2.5, 1, 0.9, 59, 60, 0x1.6fe1a790a020cp-21},
+    {3, 0.001, 2.5, 1, 0.9, 100, 100, 0x0.0p+0},
+    {3, 0.001, 2.5, 1, 0.9, 3, 0, 0x0.0p+0},
+    };
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const double got = sn_learning_rate(cases[i].schedule, cases[i].lr, cases[i].decay, cases[i].step,
+                                            cases[i].gamma, cases[i].epoch, cases[i].total);
+        if (got != cases[i].expected) {
+            wrong++;
+            printf("  schedule %d lr %g epoch %d of %d: %a, Python %a\n", cases[i].schedule, cases[i].lr,
+                   cases[i].epoch, cases[i].total, got, cases[i].expected);
+        }
+    }
+    CHECK(wrong == 0, "%d learning rates differ from train.learning_rate", wrong);
+    CHECK(isnan(sn_learning_rate(7, 0.1, 0.1, 10, 0.1, 0, 1)) && strstr(sn_error(), "schedule"),
+          "an unknown schedule is refused");
+    CHECK(isnan(sn_learning_rate(SN_STEP, 0.1, 0.1, 0, 0.1, 0, 1)), "lr_step 0 is refused");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* refusals: -1 and a message, never a crash */
+
+static void test_refusals(void) {
+    const int sizes[] = {4, 3, 2};
+    sn_net net;
+    make_net(&net, 2, sizes, SN_SIGMOID, SN_SIGMOID, 0.5);
+    uint8_t images[2 * 4] = {1, 2, 3, 4, 0, 0, 0, 9}, labels[2] = {0, 1}, bad_labels[2] = {0, 2};
+    double loss;
+    CHECK(sn_train_epoch(&net, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 2, 1, 0.1, &loss, NULL, NULL, NULL) ==
+                  -1 && strstr(sn_error(), "does not fit"),
+          "cross_entropy with a sigmoid output is refused: %s", sn_error());
+    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, bad_labels, NULL, 2, 1, 0.1, &loss, NULL, NULL, NULL) == -1 &&
+              strstr(sn_error(), "label 2"),
+          "a label past the outputs is refused: %s", sn_error());
+    sn_optimizer_state opt;
+    memset(&opt, 0, sizeof opt);
+    opt.kind = SN_NESTEROV;
+    CHECK(sn_train_epoch(&net, &opt, SN_BCE, images, labels, NULL, 2, 2, 0.1, &loss, NULL, NULL, NULL) == -1 &&
+              strstr(sn_error(), "state"),
+          "nesterov without its state is refused: %s", sn_error());
+    opt.kind = 9;
+    CHECK(sn_train_epoch(&net, &opt, SN_BCE, images, labels, NULL, 2, 2, 0.1, &loss, NULL, NULL, NULL) == -1,
+          "an unknown optimizer is refused");
+    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, NULL, 2, 0, 0.1, &loss, NULL, NULL, NULL) == -1,
+          "batch size 0 is refused");
+    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, NULL, 2, 1, NAN, &loss, NULL, NULL, NULL) == -1,
+          "a NaN learning rate is refused");
+    const int64_t negative[] = {0, -1};
+    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, negative, 2, 1, 0.1, &loss, NULL, NULL, NULL) == -1,
+          "a negative index in the order is refused");
+    int64_t done = 5;
+    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, NULL, 0, 1, 0.1, &loss, NULL, NULL, &done) == 0 &&
+              done == 0,
+          "an empty epoch does nothing");
+    real outputs[4];
+    CHECK(sn_predict(&net, images, -1, outputs) == -1, "a negative count is refused");
+    CHECK(sn_predict(&net, images, 0, outputs) == 0, "no images: nothing to do");
+    sn_net broken = net;
+    broken.n_layers = SN_MAX_LAYERS + 1;
+    CHECK(sn_predict(&broken, images, 1, outputs) == -1, "too many layers are refused");
+    broken = net;
+    broken.hidden = SN_SOFTMAX;
+    CHECK(sn_predict(&broken, images, 1, outputs) == -1 && strstr(sn_error(), "hidden"),
+          "a softmax hidden layer is refused: %s", sn_error());
+    broken = net;
+    broken.sizes[1] = 0;
+    CHECK(sn_predict(&broken, images, 1, outputs) == -1, "a layer of 0 neurons is refused");
+    broken = net;
+    broken.weights[1] = NULL;
+    CHECK(sn_predict(&broken, images, 1, outputs) == -1, "missing weights are refused");
+    CHECK(sn_predict(NULL, images, 1, outputs) == -1, "no network is refused");
+    free_net(&net);
+}
+
+int main(void) {
+    for (int hidden = SN_SIGMOID; hidden <= SN_RELU; hidden++) {
+        test_gradients(hidden, SN_SIGMOID, SN_BCE);
+        test_gradients(hidden, SN_SIGMOID, SN_MSE);
+        test_gradients(hidden, SN_SOFTMAX, SN_CROSS_ENTROPY);
+        test_gradients(hidden, SN_SOFTMAX, SN_MSE);
+    }
+    test_sample_sgd();
+    test_optimizers();
+    test_extremes();
+    test_sums_and_predict();
+    test_batches();
+    test_learning_rates();
+    test_refusals();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

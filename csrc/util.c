@@ -1,0 +1,49 @@
+/* Error messages, whole-file reads and frees: the plumbing every other file uses. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static _Thread_local char error_message[512];
+
+const char *sn_error(void) { return error_message; }
+
+int sn_fail(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error_message, sizeof error_message, format, args);
+    va_end(args);
+    return -1;
+}
+
+int sn_real_bits(void) { return (int)(8 * sizeof(real)); }
+
+void sn_free(void *p) { free(p); }
+
+int sn_read_file(const char *path, uint8_t **bytes, size_t *len) {
+    *bytes = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return sn_fail("%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, used = 0;
+    uint8_t *buf = malloc(cap + 1);
+    while (buf) {
+        used += fread(buf + used, 1, cap - used, f);
+        if (used < cap) break;
+        uint8_t *bigger = cap > ((size_t)1 << 40) ? NULL : realloc(buf, 2 * cap + 1);
+        if (!bigger) { free(buf); buf = NULL; break; }
+        buf = bigger;
+        cap *= 2;
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf) return sn_fail("%s: out of memory reading it", path);
+    if (failed) { free(buf); return sn_fail("%s: read error", path); }
+    buf[used] = 0;
+    *bytes = buf;
+    *len = used;
+    return 0;
+}
