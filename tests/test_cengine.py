@@ -115,6 +115,14 @@ def test_models_move_freely_between_engines(small_npz, tmp_path, capsys):
         assert cli.main(["evaluate", "--engine", engine, "--data", str(small_npz), "-p", str(params), "--json"]) == 0
         results[engine] = json.loads(capsys.readouterr().out)
     assert results["c"] == results["numpy"]
+    answers = {}
+    for engine in train.ENGINES:
+        assert cli.main(["predict", "--engine", engine, "--data", str(small_npz), "-p", str(params), "--json",
+                         "0", "7"]) == 0
+        answers[engine] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["prediction"] for a in answers["c"]] == [a["prediction"] for a in answers["numpy"]]
+    for a, b in zip(answers["c"], answers["numpy"]):
+        assert a["confidence"] == pytest.approx(b["confidence"], rel=1e-12)
 
 
 def test_the_standalone_program_reads_what_python_writes(mnist, tmp_path):

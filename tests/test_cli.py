@@ -231,3 +231,15 @@ def test_fashion_mnist_trains_with_the_same_command(tmp_path, capsys):
                          "--epochs", "1", "--batch-size", "32", "--lr", "0.5", "--json")
     assert code == 0, err
     assert json.loads(out)["test_accuracy"] > 0.7  # ten classes of clothes, far above chance
+
+
+def test_engine_c_says_why_it_cannot_run(tmp_path, small_npz, capsys, monkeypatch):
+    monkeypatch.setenv("SCRATCHNET_CLIB_DIR", str(tmp_path))  # a folder with no library in it
+    monkeypatch.setattr("scratchnet.cengine._libraries", {})
+    params = tmp_path / "p.npz"
+    code, _, err = run(capsys, "train", "--engine", "c", "--data", small_npz, "-p", params, "--epochs", "1")
+    one_line_error(code, err, "--engine c needs", "libscratchnet64.so", "make -C")
+    assert not params.exists()  # refused before any work
+    assert run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1")[0] == 0  # numpy still works
+    code, _, err = run(capsys, "predict", "--engine", "c", "--data", small_npz, "-p", params, "0")
+    one_line_error(code, err, "--engine c needs")
