@@ -4,6 +4,16 @@
 
 #include "scratchnet.h"
 
+/* A loop spread over the OpenMP threads when `condition` holds (and OpenMP is on). */
+#define SN_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define PARALLEL_FOR(condition) SN_PRAGMA(omp parallel for schedule(static) if (condition))
+#else
+#define PARALLEL_FOR(condition)
+#endif
+/* work (multiply-adds) below which a loop is not worth spreading over threads */
+#define PARALLEL_WORK 300000
+
 /* Record a printf-style one-line message for sn_error(); always returns -1, so callers can
    `return sn_fail("...", ...)`. */
 int sn_fail(const char *format, ...)

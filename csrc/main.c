@@ -640,14 +640,19 @@ static int command_train(const options *o) {
 /* ------------------------------------------------------------------------------------------ */
 /* evaluate and predict */
 
+/* The network in --params and the data in --data, checked to fit each other. */
+static void load_model_and_data(const options *o, sn_net *net, dataset *d) {
+    int epochs;
+    load_params(o->params, net, &epochs);
+    memset(d, 0, sizeof *d);
+    load_data(o->data, d);
+    check_fits(o->params, net, d);
+}
+
 static int command_evaluate(const options *o) {
     sn_net net;
-    int epochs;
-    load_params(o->params, &net, &epochs);
     dataset d;
-    memset(&d, 0, sizeof d);
-    load_data(o->data, &d);
-    check_fits(o->params, &net, &d);
+    load_model_and_data(o, &net, &d);
     const image_set *set = o->set ? &d.train : &d.test;
     const int n_out = net.sizes[net.n_layers];
     int *predicted = checked_malloc((size_t)set->n * sizeof(int));
@@ -732,12 +737,8 @@ static void answer(const sn_net *net, const image_set *set, const char *which, i
 
 static int command_predict(const options *o) {
     sn_net net;
-    int epochs;
-    load_params(o->params, &net, &epochs);
     dataset d;
-    memset(&d, 0, sizeof d);
-    load_data(o->data, &d);
-    check_fits(o->params, &net, &d);
+    load_model_and_data(o, &net, &d);
     const image_set *set = o->set ? &d.train : &d.test;
     const char *which = SET_NAMES[o->set];
     real *outputs = checked_malloc((size_t)net.sizes[net.n_layers] * sizeof(real));

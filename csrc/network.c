@@ -32,15 +32,6 @@
 #define LN2 0.693147180559945309417232121458176568
 #endif
 
-#define SN_PRAGMA(x) _Pragma(#x)
-#ifdef _OPENMP
-#define PARALLEL_FOR(condition) SN_PRAGMA(omp parallel for schedule(static) if (condition))
-#else
-#define PARALLEL_FOR(condition)
-#endif
-
-/* work (multiply-adds) below which a loop is not worth spreading over threads */
-#define PARALLEL_WORK 300000
 
 /* --------------------------------------------------------------------------------------------- */
 /* checks */

@@ -17,13 +17,6 @@
 #pragma STDC FP_CONTRACT OFF /* clang would fuse a * b + c within a statement; NumPy rounds both */
 #endif
 
-#define SN_PRAGMA(x) _Pragma(#x)
-#ifdef _OPENMP
-#define PARALLEL_FOR(condition) SN_PRAGMA(omp parallel for schedule(static) if (condition))
-#else
-#define PARALLEL_FOR(condition)
-#endif
-#define PARALLEL_WORK 300000
 
 #ifdef SN_FLOAT32
 #define SQRT sqrtf
