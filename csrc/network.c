@@ -482,19 +482,30 @@ UPDATE_BLOCK(7)
 UPDATE_BLOCK(8)
 #endif
 
+#ifdef VECTORS
+/* One pass over the rows per group of up to 8 vectors of columns, widest first (so a row's
+   columns stay in registers); returns the first column left for the scalar loop. */
+typedef void block_fn(int64_t, const int32_t *, const real *, real *, int64_t, const real *);
+static int run_blocks(block_fn *const blocks[9], int64_t nnz, const int32_t *index, const real *value,
+                      real *matrix, int n, const real *vector) {
+    int j0 = 0;
+    while (n - j0 >= LANES) {
+        int nb = (n - j0) / LANES;
+        if (nb > 8) nb = nb >= 16 ? 8 : (nb + 1) / 2;
+        blocks[nb](nnz, index, value, matrix + j0, n, vector + j0);
+        j0 += nb * LANES;
+    }
+    return j0;
+}
+#endif
+
 void sn_sparse_rows_update(int64_t nnz, const int32_t *restrict index, const real *restrict value,
                            real *restrict matrix, int n, const real *restrict change) {
     int j0 = 0;
 #ifdef VECTORS
-    typedef void block_fn(int64_t, const int32_t *, const real *, real *, int64_t, const real *);
     static block_fn *const blocks[9] = {NULL, update_block_1, update_block_2, update_block_3, update_block_4,
                                         update_block_5, update_block_6, update_block_7, update_block_8};
-    while (n - j0 >= LANES) {
-        int nb = (n - j0) / LANES;
-        if (nb > 8) nb = nb >= 16 ? 8 : (nb + 1) / 2;
-        blocks[nb](nnz, index, value, matrix + j0, n, change + j0);
-        j0 += nb * LANES;
-    }
+    j0 = run_blocks(blocks, nnz, index, value, matrix, n, change);
 #endif
     if (j0 < n)
         for (int64_t k = 0; k < nnz; k++) {
@@ -535,15 +546,9 @@ CONTRACT static void sparse_scatter(int64_t nnz, const int32_t *restrict index, 
     CONTRACT_HERE
     int j0 = 0;
 #ifdef VECTORS
-    typedef void block_fn(int64_t, const int32_t *, const real *, real *, int64_t, const real *);
     static block_fn *const blocks[9] = {NULL, scatter_block_1, scatter_block_2, scatter_block_3, scatter_block_4,
                                         scatter_block_5, scatter_block_6, scatter_block_7, scatter_block_8};
-    while (n - j0 >= LANES) {
-        int nb = (n - j0) / LANES;
-        if (nb > 8) nb = nb >= 16 ? 8 : (nb + 1) / 2;
-        blocks[nb](nnz, index, value, matrix + j0, n, vector + j0);
-        j0 += nb * LANES;
-    }
+    j0 = run_blocks(blocks, nnz, index, value, matrix, n, vector);
 #endif
     if (j0 < n)
         for (int64_t k = 0; k < nnz; k++) {
