@@ -163,7 +163,8 @@ def test_only_plain_decimals_are_numbers(number):
 def test_missing_and_repeated_sections():
     broken(replace_line("hidden", None)[0], "'hidden' is missing")
     broken(GOOD.replace("dtype float64", "dtype float64\ndtype float64"), "'dtype' appears twice")
-    broken(GOOD.replace("layer 2 inputs 3 neurons 2", "layer 1 inputs 5 neurons 3"), "layer 1 appears twice")
+    broken(GOOD.replace("layer 2 inputs 3 neurons 2", "layer 1 inputs 5 neurons 3"),
+           "layer 1 appears twice, or has more than 3 neurons")
     broken(GOOD.replace("neuron 2 bias", "neuron 7 bias"), "expected neuron 2 of layer 1, found neuron 7")
     layer2 = GOOD.index("layer 2")
     broken(GOOD[:layer2] + "end\n", "'end' comes before layer 2")

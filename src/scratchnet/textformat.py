@@ -217,7 +217,7 @@ def _layer(reader: _Reader, layer: int, n_in: int, n_out: int, dtype: str) -> tu
     tokens = content.split()
     expected = ["layer", str(layer), "inputs", str(n_in), "neurons", str(n_out)]
     if tokens[:2] == ["layer", str(layer - 1)]:
-        raise reader.error(number, f"layer {layer - 1} appears twice, or has more than {n_out} neurons")
+        raise reader.error(number, f"layer {layer - 1} appears twice, or has more than {n_in} neurons")
     if tokens != expected:
         if tokens == ["end"]:
             raise reader.error(number, f"'end' comes before layer {layer}")
