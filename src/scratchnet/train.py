@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from scratchnet.network import Network
 
 EVAL_CHUNK = 10_000  # samples per forward pass when evaluating: bounds the memory
 CHUNK = 2_000  # samples prepared at once in an epoch; the progress bar moves after each chunk
+
 
 def learning_rate(config: TrainConfig, epoch: int, total_epochs: int) -> float:
     """The rate for 0-based ``epoch`` of a run that will reach ``total_epochs``."""
@@ -149,7 +150,7 @@ class StopFlag:
     are never left half-updated."""
 
     requested: bool = False
-    samples_done: int = field(default=0)
+    samples_done: int = 0
 
 
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
@@ -286,6 +287,7 @@ class Evaluation:
 
 
 def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str = "numpy") -> Evaluation:
+    """Accuracy, accuracy per true class and the confusion matrix of uint8 ``images``."""
     predicted = get_engine(engine).predict(net, images).argmax(axis=1)
     n_classes = net.sizes[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
