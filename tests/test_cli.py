@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from scratchnet import checkpoint, cli
+from scratchnet import checkpoint, cli, network
 
 SEED_SEVEN = [  # test image 0 as the seed post prints it (rows 7 to 11)
     " . . . . . .54B99F973C24 . . . . . . . . . . . . . . . .",
@@ -116,6 +116,9 @@ def test_train_refuses_an_unreadable_checkpoint_and_keeps_it(tmp_path, small_npz
         (["--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz"),
         (["--layers", "100,10"], "784 pixels but the network takes 100"),
         (["-p", "/nonexistent/folder/p.npz"], "folder /nonexistent/folder does not exist"),
+        (["--seed", "-1"], "--seed must be"),
+        (["--shift", "1000000"], "--shift 1000000 is too large for images of 28x28"),
+        (["--layers", "784,1000000000,10"], "more than the 100,000,000"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, small_npz, capsys, args, fragment):
@@ -176,6 +179,13 @@ def test_predict_asks_in_a_loop(trained, small_npz, capsys, monkeypatch):
     assert "'abc' is not an image index" in err and "image 99999 does not exist" in err
 
 
+def test_predict_json_loop_writes_only_json_to_stdout(trained, small_npz, capsys, monkeypatch):
+    code, out, err = run(capsys, "predict", "--json", "--data", small_npz, "-p", trained, stdin="3\n4\n",
+                         monkeypatch=monkeypatch)
+    assert code == 0 and [json.loads(line)["index"] for line in out.splitlines()] == [3, 4]
+    assert err.count("Enter the number of an image") == 3  # each prompt, on stderr
+
+
 def test_predict_loop_ends_at_end_of_input(trained, small_npz, capsys, monkeypatch):
     code, out, err = run(capsys, "predict", "--data", small_npz, "-p", trained, stdin="2\n", monkeypatch=monkeypatch)
     assert code == 0 and "image 2 (test)" in out and err == ""
@@ -184,8 +194,9 @@ def test_predict_loop_ends_at_end_of_input(trained, small_npz, capsys, monkeypat
 def test_show_prints_the_seeds_hex_dump(small_npz, capsys):
     code, out, _ = run(capsys, "show", "0", "--data", small_npz)
     rows = out.splitlines()
-    assert code == 0 and len(rows) == 28 and all(len(r) == 56 for r in rows)
+    assert code == 0 and len(rows) == 29 and all(len(r) == 56 for r in rows[:28])
     assert rows[7:12] == SEED_SEVEN and rows[0] == " ." * 28
+    assert rows[28] == "image 0 (test), label 7"
 
 
 @pytest.mark.parametrize("index,fragment", [("10000", "0 to 499"), ("x", "'x'")])
@@ -243,3 +254,47 @@ def test_engine_c_says_why_it_cannot_run(tmp_path, small_npz, capsys, monkeypatc
     assert run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1")[0] == 0  # numpy still works
     code, _, err = run(capsys, "predict", "--engine", "c", "--data", small_npz, "-p", params, "0")
     one_line_error(code, err, "--engine c needs")
+
+
+def test_a_network_with_too_few_outputs_is_refused(trained, small_npz, tmp_path, capsys):
+    five = tmp_path / "five.npz"
+    ckpt = checkpoint.load(trained)
+    ckpt.network = network.create((784, 20, 5), "sigmoid", "sigmoid", "uniform", "float64", np.random.default_rng(0))
+    checkpoint.save(five, ckpt)
+    for command in (["evaluate"], ["predict", "0"], ["plot", "confusion", "-o", tmp_path / "c.png"]):
+        code, _, err = run(capsys, *command, "--data", small_npz, "-p", five)
+        one_line_error(code, err, "has 5 outputs but", "label 9")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_outputs_that_overflow_are_one_line_without_warnings(trained, small_npz, tmp_path, capsys):
+    huge = tmp_path / "huge.npz"
+    ckpt = checkpoint.load(trained)
+    for w in ckpt.network.weights:  # +inf and -inf meet in every sum: NaN
+        w[0::2], w[1::2] = 1e308, -1e308
+    checkpoint.save(huge, ckpt)
+    for command in (["evaluate"], ["predict", "0"], ["export", "--format", "svg", "--input", "0", "-o", tmp_path / "x"]):
+        code, _, err = run(capsys, *command, "--data", small_npz, "-p", huge)
+        one_line_error(code, err, "outputs are not finite", "overflow float64")
+        assert "Warning" not in err
+
+
+def test_train_to_a_full_stdout_is_one_line(tmp_path, small_npz):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "scratchnet.cli", "train", "--data", str(small_npz), "-p",
+                                 str(tmp_path / "p.npz"), "--epochs", "1"], stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        "scratchnet: error: cannot write the output: No space left on device"]
+
+
+def test_import_never_replaces_a_checkpoint_unasked(trained, tmp_path, capsys):
+    text = tmp_path / "net.txt"
+    assert run(capsys, "export", "-p", trained, "-o", text)[0] == 0
+    before = trained.read_bytes()
+    code, _, err = run(capsys, "import", text, "-o", trained)
+    one_line_error(code, err, str(trained), "1 epoch trained, with its history", "--force")
+    assert trained.read_bytes() == before
+    code, out, _ = run(capsys, "import", text, "-o", trained, "--force")
+    assert code == 0 and "1 epoch\n" in out
+    assert checkpoint.load(trained).history == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="the .txt or .json file")
     p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
                    help=f"checkpoint to write (default: {checkpoint.DEFAULT_PATH})")
+    p.add_argument("--force", action="store_true", help="replace the checkpoint if it exists")
     p.set_defaults(run=cmd_import)
 
     p = commands.add_parser("inspect", help="per layer: shapes, parameter counts, statistics, histograms")
@@ -148,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _percent(fraction: float) -> str:
     return f"{100 * fraction:.2f}%"
 
@@ -160,8 +166,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     dataset = load_mnist(args.data)
     config, net = ckpt.config, ckpt.network
     if not args.json:
-        began = f"resuming after {ckpt.epochs_done} epochs" if ckpt.epochs_done else "new network"
-        print(f"{net.describe()}, {began}: {config.epochs} epochs, lr {config.lr:g}, batch {config.batch_size}, "
+        began = f"resuming after {_count(ckpt.epochs_done, 'epoch')}" if ckpt.epochs_done else "new network"
+        print(f"{net.describe()}, {began}: {_count(config.epochs, 'epoch')}, lr {config.lr:g}, batch {config.batch_size}, "
               f"{config.optimizer}, {config.schedule} schedule")
         print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
 
@@ -178,11 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not finished:
         n = len(dataset.train_labels)
         print(f"scratchnet: interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of "
-              f"{n:,} samples; saved {args.params} ({ckpt.epochs_done} whole epochs). Run train again to go on.",
+              f"{n:,} samples; saved {args.params} ({_count(ckpt.epochs_done, 'whole epoch')}). Run train again to go on.",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.json:
-        print(f"saved {args.params} ({ckpt.epochs_done} epochs in all)")
+        print(f"saved {args.params} ({_count(ckpt.epochs_done, 'epoch')} in all)")
     return 0
 
 
@@ -197,6 +203,10 @@ def _check_fits(params: str, net: Network, dataset: Dataset) -> None:
     if net.sizes[0] != dataset.n_inputs:
         raise ScratchnetError(f"{params}: the network takes {net.sizes[0]} inputs but "
                               f"{dataset.source} has images of {dataset.n_inputs} pixels")
+    top_label = dataset.top_label
+    if top_label >= net.sizes[-1]:
+        raise ScratchnetError(f"{params}: the network has {net.sizes[-1]} outputs but {dataset.source} has "
+                              f"label {top_label}")
 
 
 def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
@@ -251,9 +261,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     if Path(args.file).suffix.lower() not in checkpoint.TEXT_FORMATS:
         raise ScratchnetError(f"{args.file}: import reads .txt or .json parameter files")
     ckpt = checkpoint.load(args.file)
+    if Path(args.output).exists() and not args.force:
+        raise ScratchnetError(f"{args.output} exists{_what_would_be_lost(args.output)}: pass --force to replace it, "
+                              f"or -o another file")
     checkpoint.save(args.output, ckpt)
-    print(f"wrote {args.output}: {ckpt.network.describe()}, {ckpt.epochs_done} epochs")
+    print(f"wrote {args.output}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
     return 0
+
+
+def _what_would_be_lost(path: str) -> str:
+    try:
+        old = checkpoint.load(path)
+    except ScratchnetError:
+        return ""
+    kept = [what for what, there in (("its history", old.history), ("its optimizer state", old.optimizer_state)) if there]
+    return f" (a {old.network.describe()} network, {_count(old.epochs_done, 'epoch')} trained" + \
+        (f", with {' and '.join(kept)})" if kept else ")")
 
 
 def _histogram(values: np.ndarray, bins: int = 8, width: int = 30) -> list[str]:
@@ -290,7 +313,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     else:
         dataset, images, labels = _images(args)
         _check_fits(args.params, ckpt.network, dataset)
-        outputs = train.predict(ckpt.network, images)
+        outputs = train.outputs(ckpt.network, images)
         if args.what == "confusion":
             matrix = train.evaluate(ckpt.network, images, labels).confusion
             plot.confusion(matrix, output, f"{args.set} set, {ckpt.network.describe()}")
@@ -322,8 +345,10 @@ def _index(text: str, count: int, which: str) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _, images, _ = _images(args)
-    print(hex_dump(images[_index(args.index, len(images), args.set)]))
+    _, images, labels = _images(args)
+    index = _index(args.index, len(images), args.set)
+    print(hex_dump(images[index]))
+    print(f"image {index} ({args.set}), label {labels[index]}")
     return 0
 
 
@@ -332,7 +357,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_network(args, dataset)
 
     def answer(index: int) -> None:
-        probabilities = train.get_engine(args.engine).predict(net, images[index : index + 1])[0]
+        probabilities = train.outputs(net, images[index : index + 1], args.engine)[0]
         top = np.argsort(probabilities)[::-1][:3]
         result = {"index": index, "set": args.set, "label": int(labels[index]), "prediction": int(top[0]),
                   "confidence": float(probabilities[top[0]]),
@@ -354,9 +379,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     while True:
         try:
-            text = input(f"Enter the number of an image (0 - {len(images) - 1}), q to quit: ").strip()
+            prompt = f"Enter the number of an image (0 - {len(images) - 1}), q to quit: "
+            if args.json:  # stdout carries JSON lines only
+                print(prompt, end="", file=sys.stderr, flush=True)
+            text = input("" if args.json else prompt).strip()
         except EOFError:
-            print()
+            print(file=sys.stderr if args.json else sys.stdout)  # end the prompt's line
             return 0
         if text.lower() in ("q", "quit", "exit"):
             return 0
@@ -387,8 +415,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nscratchnet: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        _drop_stdout()
         sys.stderr.close()  # output piped into head & co.: nothing left to say
         return EXIT_ERROR
+    except OSError as e:  # standard output on a full disk (train > /dev/full) or gone
+        _drop_stdout()
+        print(f"scratchnet: error: cannot write {e.filename or 'the output'}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print("scratchnet: error: out of memory: try a smaller network or --batch-size", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's last flush at exit cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

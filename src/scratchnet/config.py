@@ -69,6 +69,8 @@ class TrainConfig:
                 raise ScratchnetError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
         if self.shift < 0:
             raise ScratchnetError(f"--shift must be >= 0 pixels, got {self.shift}")
+        if not 0 <= self.seed < 2**63:
+            raise ScratchnetError(f"--seed must be a whole number from 0 to 2^63-1, got {self.seed}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

@@ -56,6 +56,11 @@ class Dataset:
         """Pixels per image: the width of the network's input layer."""
         return self.train_images.shape[1] * self.train_images.shape[2]
 
+    @property
+    def top_label(self) -> int:
+        """The largest label: the network needs more outputs than that."""
+        return int(max(self.train_labels.max(), self.test_labels.max()))
+
 
 def _why(e: BaseException) -> str:
     if isinstance(e, urllib.error.URLError):  # it wraps the real cause, e.g. "Connection refused"

@@ -26,6 +26,10 @@ LOSSES = ("bce", "cross_entropy", "mse")
 INITS = ("uniform", "xavier", "he")
 DTYPES = ("float64", "float32")
 
+# Far above any network that trains in minutes (784-800-800-10 has 1.3 million), and a clear refusal
+# instead of an allocation of gigabytes: 100 million parameters take 800 MB in float64.
+MAX_PARAMETERS = 100_000_000
+
 # The loss whose gradient at the output pre-activation is simply ``output - target``.
 NATURAL_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy"}
 
@@ -121,7 +125,7 @@ class Network:
         """
         activations = [inputs]
         z = inputs
-        with np.errstate(over="ignore"):  # see sigmoid
+        with np.errstate(over="ignore", invalid="ignore"):  # see sigmoid; a NaN is caught by the caller
             for layer in range(self.n_layers):
                 weights = self.weights[layer] if layer or input_rows is None else self.weights[0][input_rows]
                 z = activations[-1] @ weights + self.biases[layer]
@@ -177,10 +181,25 @@ class Network:
         return float(loss_per_sample(loss, logits, activations[-1], targets).mean())
 
 
+def check_finite(net: Network, outputs: np.ndarray) -> np.ndarray:
+    """``outputs`` (batch, n_out) as they are, or a one-line refusal when the parameters are so large
+    that the arithmetic overflows (a NaN or infinite output answers nothing)."""
+    bad = ~np.isfinite(outputs).all(axis=1)
+    if bad.any():
+        largest = max(float(np.abs(w).max()) for w in net.weights)
+        raise ScratchnetError(f"the network's outputs are not finite (first on input {int(bad.argmax())}): its "
+                              f"parameters (largest weight {largest:g}) overflow {net.dtype}")
+    return outputs
+
+
 def check_architecture(sizes: tuple[int, ...], hidden: str, output: str, loss: str, dtype: str) -> None:
     """Refuse a description that cannot make a network, with a message naming the value."""
     if len(sizes) < 2 or any(n < 1 for n in sizes):
         raise ScratchnetError(f"layer sizes {'-'.join(map(str, sizes))}: need at least two layers of 1 or more neurons")
+    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+    if parameters > MAX_PARAMETERS:
+        raise ScratchnetError(f"layer sizes {'-'.join(map(str, sizes))}: {parameters:,} parameters, more than the "
+                              f"{MAX_PARAMETERS:,} scratchnet allows")
     for value, allowed, what in (
         (hidden, HIDDEN_ACTIVATIONS, "hidden activation"),
         (output, OUTPUT_ACTIVATIONS, "output activation"),

@@ -53,7 +53,7 @@ import numpy as np
 
 from scratchnet.data import inputs as image_inputs
 from scratchnet.errors import ScratchnetError
-from scratchnet.network import Network
+from scratchnet.network import Network, check_finite
 from scratchnet.textformat import format_number
 
 MAX_LINES = 20_000  # connections drawn before thinning: keeps 784-256-128-10 under 4 MB
@@ -607,6 +607,7 @@ def prediction(net: Network, image: np.ndarray, label: int | None) -> tuple[list
     """Run the image through the network, as `scratchnet predict` would: activations, class, verdict."""
     x = image_inputs(image.reshape(1, -1), net.dtype)
     activations, _ = net.forward(x)
+    check_finite(net, activations[-1])
     acts = [a[0] for a in activations]
     predicted = int(np.argmax(acts[-1]))
     verdict = f"prediction {predicted} (confidence {100 * float(acts[-1][predicted]):.1f}%)"

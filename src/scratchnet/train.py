@@ -286,9 +286,14 @@ class Evaluation:
         return dataclasses.asdict(self)
 
 
+def outputs(net: Network, images: np.ndarray, engine: str = "numpy") -> np.ndarray:
+    """Output activations (n, n_out) of uint8 ``images`` from ``engine``, refused if not finite."""
+    return network.check_finite(net, get_engine(engine).predict(net, images))
+
+
 def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str = "numpy") -> Evaluation:
     """Accuracy, accuracy per true class and the confusion matrix of uint8 ``images``."""
-    predicted = get_engine(engine).predict(net, images).argmax(axis=1)
+    predicted = outputs(net, images, engine).argmax(axis=1)
     n_classes = net.sizes[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -400,9 +405,12 @@ def run(
         raise ScratchnetError(
             f"{dataset.source}: images have {dataset.n_inputs} pixels but the network takes {net.sizes[0]} inputs"
         )
-    top_label = int(max(dataset.train_labels.max(), dataset.test_labels.max()))
-    if top_label >= net.sizes[-1]:
-        raise ScratchnetError(f"{dataset.source}: label {top_label} needs more than the network's {net.sizes[-1]} outputs")
+    if dataset.top_label >= net.sizes[-1]:
+        raise ScratchnetError(f"{dataset.source}: label {dataset.top_label} needs more than the network's "
+                              f"{net.sizes[-1]} outputs")
+    if config.shift >= min(dataset.train_images.shape[1:]):  # the digit would leave the picture
+        raise ScratchnetError(f"--shift {config.shift} is too large for images of "
+                              f"{'x'.join(map(str, dataset.train_images.shape[1:]))} pixels")
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
     with stop_on_interrupt() as stop, tqdm(total=n, disable=not progress, leave=False, unit="img",
