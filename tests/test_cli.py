@@ -282,7 +282,7 @@ def test_outputs_that_overflow_are_one_line_without_warnings(trained, small_npz,
 def test_train_to_a_full_stdout_is_one_line(tmp_path, small_npz):
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "scratchnet.cli", "train", "--data", str(small_npz), "-p",
-                                 str(tmp_path / "p.npz"), "--epochs", "1"], stdout=full, stderr=subprocess.PIPE,
+                                 str(tmp_path / "p.npz"), "--epochs", "1"], stdout=full, stderr=subprocess.PIPE, check=False,
                                 text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.splitlines() == [
         "scratchnet: error: cannot write the output: No space left on device"]
@@ -298,3 +298,21 @@ def test_import_never_replaces_a_checkpoint_unasked(trained, tmp_path, capsys):
     code, out, _ = run(capsys, "import", text, "-o", trained, "--force")
     assert code == 0 and "1 epoch\n" in out
     assert checkpoint.load(trained).history == []
+
+
+def test_a_checkpoint_remembers_its_data(trained, small_npz, mnist, tmp_path, capsys):
+    other = tmp_path / "other.npz"
+    np.savez(other, x_train=mnist.train_images[2000:4000], y_train=mnist.train_labels[2000:4000],
+             x_test=mnist.test_images[500:1000], y_test=mnist.test_labels[500:1000])
+    assert checkpoint.load(trained).data["source"] == str(small_npz)
+    code, out, err = run(capsys, "evaluate", "--data", other, "-p", trained)
+    assert code == 0 and "test accuracy" in out
+    assert err == f"scratchnet: warning: {trained} was trained on {small_npz}, not on {other}\n"
+    assert run(capsys, "evaluate", "--data", small_npz, "-p", trained)[2] == ""
+    before = trained.read_bytes()
+    code, _, err = run(capsys, "train", "--data", other, "-p", trained, "--epochs", "1")
+    one_line_error(code, err, f"was trained on {small_npz}", "--new-data")
+    assert trained.read_bytes() == before
+    code, _, err = run(capsys, "train", "--data", other, "-p", trained, "--epochs", "1", "--new-data")
+    assert code == 0, err
+    assert checkpoint.load(trained).data["source"] == str(other)

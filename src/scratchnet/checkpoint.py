@@ -37,6 +37,7 @@ class Checkpoint:
     history: list[dict] = field(default_factory=list)  # one EpochResult.to_dict() per epoch
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
     partial_epoch_samples: int = 0  # > 0 when Ctrl-C stopped an epoch part-way
+    data: dict[str, str] | None = None  # {"source", "fingerprint"} of the dataset it was trained on
 
 
 def _metadata(ckpt: Checkpoint) -> dict:
@@ -51,6 +52,7 @@ def _metadata(ckpt: Checkpoint) -> dict:
         "dtype": str(net.dtype),
         "epochs_done": ckpt.epochs_done,
         "partial_epoch_samples": ckpt.partial_epoch_samples,
+        "data": ckpt.data,
         "config": ckpt.config.to_dict(),
         "history": ckpt.history,
     }
@@ -123,6 +125,10 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Checkpoint:
         epochs_done = int(meta.get("epochs_done", 0))
         partial = int(meta.get("partial_epoch_samples", 0))
         history = list(meta.get("history", []))
+        data = meta.get("data")
+        if data is not None and not (isinstance(data, dict) and all(
+                isinstance(data.get(key), str) for key in ("source", "fingerprint"))):
+            raise TypeError("data must hold the strings source and fingerprint")
     except (KeyError, TypeError, ValueError) as e:
         raise bad(f"metadata is incomplete or malformed ({e})") from None
     if hidden not in HIDDEN_ACTIVATIONS or output not in OUTPUT_ACTIVATIONS or dtype not in DTYPES or len(sizes) < 2:
@@ -140,4 +146,4 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Checkpoint:
             into.append(array)
     optimizer_state = {k: v for k, v in arrays.items() if k.startswith("optimizer.")}
     network = Network(sizes, hidden, output, weights, biases)
-    return Checkpoint(network, config, epochs_done, history, optimizer_state, partial)
+    return Checkpoint(network, config, epochs_done, history, optimizer_state, partial, data)

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the seed's settings; tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
+    p.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
+                   "was trained on (refused otherwise)")
     _add_config_options(p)
     p.set_defaults(run=cmd_train)
 
@@ -180,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{result.samples_per_second:9,.0f} samples/s", flush=True)
 
     finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
-                         engine=args.engine)
+                         engine=args.engine, new_data=args.new_data)
     if not finished:
         n = len(dataset.train_labels)
         print(f"scratchnet: interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of "
@@ -199,7 +201,12 @@ def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
     return dataset, dataset.test_images, dataset.test_labels
 
 
-def _check_fits(params: str, net: Network, dataset: Dataset) -> None:
+def _check_fits(params: str, ckpt: checkpoint.Checkpoint, dataset: Dataset) -> None:
+    """Refuse a dataset the network cannot take; warn when it is not the one it was trained on."""
+    net = ckpt.network
+    if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint:
+        print(f"scratchnet: warning: {params} was trained on {ckpt.data['source']}, not on {dataset.source}",
+              file=sys.stderr)
     if net.sizes[0] != dataset.n_inputs:
         raise ScratchnetError(f"{params}: the network takes {net.sizes[0]} inputs but "
                               f"{dataset.source} has images of {dataset.n_inputs} pixels")
@@ -210,9 +217,9 @@ def _check_fits(params: str, net: Network, dataset: Dataset) -> None:
 
 
 def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
-    net = checkpoint.load(args.params).network
-    _check_fits(args.params, net, dataset)
-    return net
+    ckpt = checkpoint.load(args.params)
+    _check_fits(args.params, ckpt, dataset)
+    return ckpt.network
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -250,7 +257,7 @@ def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
     if args.input is None:
         return svg.render(ckpt.network, annotate_weights=args.annotate_weights, max_lines=args.max_lines)
     dataset, images, labels = _images(args)
-    _check_fits(args.params, ckpt.network, dataset)
+    _check_fits(args.params, ckpt, dataset)
     index = _index(str(args.input), len(images), args.set)
     return svg.render(ckpt.network, image=images[index], label=int(labels[index]),
                       title=f"{args.set} image {index}", annotate_weights=args.annotate_weights,
@@ -312,7 +319,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         plot.history(ckpt.history, output)
     else:
         dataset, images, labels = _images(args)
-        _check_fits(args.params, ckpt.network, dataset)
+        _check_fits(args.params, ckpt, dataset)
         outputs = train.outputs(ckpt.network, images)
         if args.what == "confusion":
             matrix = train.evaluate(ckpt.network, images, labels).confusion

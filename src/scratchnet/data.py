@@ -9,6 +9,7 @@ Anything wrong with the files becomes a one-line ScratchnetError naming the file
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import http.client
@@ -55,6 +56,15 @@ class Dataset:
     def n_inputs(self) -> int:
         """Pixels per image: the width of the network's input layer."""
         return self.train_images.shape[1] * self.train_images.shape[2]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """16 hex digits of the SHA-256 of every image and label: checkpoints remember their data by it."""
+        digest = hashlib.sha256()
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()[:16]
 
     @property
     def top_label(self) -> int:

@@ -390,8 +390,11 @@ def run(
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: bool = False,
     engine: str = "numpy",
+    new_data: bool = False,
 ) -> bool:
     """Train ``ckpt`` for ``ckpt.config.epochs`` more epochs, saving it to ``params`` after each.
+
+    A checkpoint trained on other data than ``dataset`` is refused unless ``new_data``.
 
     Returns False when Ctrl-C stopped the run: the parameters after the last whole batch are
     saved, with the count of samples done in the unfinished epoch. A diverging loss raises
@@ -411,6 +414,10 @@ def run(
     if config.shift >= min(dataset.train_images.shape[1:]):  # the digit would leave the picture
         raise ScratchnetError(f"--shift {config.shift} is too large for images of "
                               f"{'x'.join(map(str, dataset.train_images.shape[1:]))} pixels")
+    if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint and not new_data:
+        raise ScratchnetError(f"{params} was trained on {ckpt.data['source']}, not on {dataset.source} (other "
+                              f"images): give that one with --data, or pass --new-data to go on with this one")
+    ckpt.data = {"source": dataset.source, "fingerprint": dataset.fingerprint}
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
     with stop_on_interrupt() as stop, tqdm(total=n, disable=not progress, leave=False, unit="img",
