@@ -1,5 +1,7 @@
-"""Shared fixtures: the real MNIST from the repository, and a small slice of it for fast runs."""
+"""Shared fixtures: the real MNIST from the repository, a small slice of it for fast runs, and Ctrl-C
+at chosen moments."""
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +32,37 @@ def small_npz(tmp_path_factory, small) -> Path:
     np.savez(path, x_train=small.train_images, y_train=small.train_labels,
              x_test=small.test_images, y_test=small.test_labels)
     return path
+
+
+@pytest.fixture
+def interrupt(monkeypatch):
+    """``interrupt(module, [k1, k2, ...])``: the n-th train.run from then on stops as Ctrl-C makes it,
+    at the first chunk boundary after it has trained k_n samples (chunks of ``module.CHUNK``); runs
+    after the list's end are not stopped. ``module``: the engine, train or cengine."""
+    from scratchnet import train
+
+    def setup(module, counts: list[int]) -> None:
+        counts = list(counts)
+        current = {}
+
+        def stop_on_interrupt():
+            current.update(flag=train.StopFlag(), after=counts.pop(0) if counts else None, seen=0)
+            return contextlib.nullcontext(current["flag"])
+
+        original = module.train_epoch
+
+        def train_epoch(*args):
+            flag, before = current["flag"], current["seen"]
+
+            def progress(done: int) -> None:
+                if current["after"] is not None and before + done >= current["after"]:
+                    flag.requested = True
+
+            result = original(*args[:7], flag, progress)
+            current["seen"] = before + flag.samples_done
+            return result
+
+        monkeypatch.setattr(train, "stop_on_interrupt", stop_on_interrupt)
+        monkeypatch.setattr(module, "train_epoch", train_epoch)
+
+    return setup
