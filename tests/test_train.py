@@ -3,6 +3,7 @@ determinism, resuming, interruption and divergence."""
 
 import contextlib
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -294,6 +295,34 @@ def test_an_interrupted_epoch_over_more_samples_than_the_data_starts_over(small,
     straight = train.start(tmp_path / "q.npz", {"epochs": 1, "batch_size": 100})
     train.run(straight, small, tmp_path / "q.npz")
     assert_same_run(checkpoint.load(tmp_path / "q.npz"), checkpoint.load(path))
+
+
+@pytest.mark.parametrize("change", ["replace", "rewrite", "remove"])
+def test_a_checkpoint_changed_on_disk_is_never_overwritten(small, tmp_path, change):
+    path = tmp_path / "p.npz"
+    ckpt = train.start(path, {"epochs": 3, "batch_size": 100})
+    theirs = b"written by someone else"
+
+    def meanwhile(result):
+        if result.epoch == 1:  # what another program does while this run trains epoch 2
+            if change == "replace":
+                (tmp_path / "new").write_bytes(theirs)
+                (tmp_path / "new").replace(path)
+            elif change == "rewrite":
+                path.write_bytes(theirs)
+            else:
+                path.unlink()
+
+    with pytest.raises(ScratchnetError, match="p.npz changed on disk while this run was training it .*"
+                                              r"this run's network \(2 epochs\) is saved in .*p.conflict-\d+.npz"):
+        train.run(ckpt, small, path, meanwhile)
+    if change == "remove":
+        assert not path.exists()
+    else:
+        assert path.read_bytes() == theirs
+    (sibling,) = tmp_path.glob("p.conflict-*.npz")
+    assert sibling.name == f"p.conflict-{os.getpid()}.npz" and checkpoint.load(sibling).epochs_done == 2
+    assert train.conflict_path(path).name == f"p.conflict-{os.getpid()}-2.npz"  # never over an earlier one
 
 
 def stopping(train_epoch, flag):

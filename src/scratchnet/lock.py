@@ -62,6 +62,8 @@ def exclusive(path: str | os.PathLike, on_wait: Callable[[str], None] | None = N
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            raise ScratchnetError(f"cannot write {path}: folder {lock.parent} does not exist") from None
         except OSError as e:
             raise ScratchnetError(f"cannot lock {path}: {lock}: {e.strerror or e}") from None
         try:

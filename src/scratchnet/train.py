@@ -442,7 +442,7 @@ def save(params: str | os.PathLike, ckpt: Checkpoint) -> None:
         checkpoint.save(sibling, ckpt)
         raise ScratchnetError(f"{params} changed on disk while this run was training it (another program wrote it?): "
                               f"left as it is; this run's network ({ckpt.epochs_done} epochs) is saved in {sibling}")
-    checkpoint.save(params, ckpt)
+    checkpoint.save(os.path.realpath(params), ckpt)  # through a symlink to the file it names: the one locked
     ckpt.on_disk = lock.identity(params)
 
 
