@@ -159,3 +159,15 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     monkeypatch.setattr(cengine, "train_epoch", lambda *a: original(*a[:7], a[7], progress))
     assert not train.run(ckpt, small, path, engine="c")
     assert checkpoint.load(path).partial_epoch_samples == 500
+
+
+@pytest.mark.parametrize("stops", [[300], [700, 1300, 900]], ids=["early", "three-times"])
+def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupted_run, assert_same_run, monkeypatch,
+                                                       resumable, stops):
+    """As tests/test_train.py's, in C: Ctrl-C, train again, the same bits as one straight run."""
+    explicit = dict(resumable, epochs=3)
+    straight = train.start(tmp_path / "a.npz", explicit)
+    assert train.run(straight, small, tmp_path / "a.npz", engine="c")
+    monkeypatch.setattr(cengine, "CHUNK", 300)
+    resumed = interrupted_run(tmp_path / "b.npz", small, explicit, cengine, stops, engine="c")
+    assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)

@@ -207,53 +207,17 @@ def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypat
         assert np.array_equal(x, y)
 
 
-RESUMABLE = {  # one setting of each kind of update: the seed's per-sample SGD, momentum, Adam
-    "sgd-per-sample": dict(layers=(784, 16, 10)),
-    "momentum-32": dict(layers=(784, 16, 10), batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine"),
-    "adam-16-shuffle-shift": dict(layers=(784, 16, 10), batch_size=16, optimizer="adam", lr=0.002, shuffle=True,
-                                  shift=1, hidden="relu", output="softmax", init="he"),
-}
-
-
-def train_interrupted(path, dataset, explicit: dict, interrupt, module, stops: list[int], engine="numpy"):
-    """Train ``explicit["epochs"]`` epochs into ``path``, stopped after each count of ``stops``
-    samples (see the interrupt fixture) and resumed with the epochs left, as a user would."""
-    total = explicit["epochs"]
-    interrupt(module, stops)
-    ckpt = train.start(path, explicit)
-    for _ in range(len(stops)):
-        assert not train.run(ckpt, dataset, path, engine=engine)
-        ckpt = train.start(path, {"epochs": total - checkpoint.load(path).epochs_done})
-    assert train.run(ckpt, dataset, path, engine=engine)
-    return checkpoint.load(path)
-
-
-def assert_same_run(a: checkpoint.Checkpoint, b: checkpoint.Checkpoint) -> None:
-    """Bit for bit the same parameters and optimizer state, the same history but for times."""
-    assert a.epochs_done == b.epochs_done and a.partial_epoch_samples == b.partial_epoch_samples == 0
-    for x, y in zip(a.network.weights + a.network.biases, b.network.weights + b.network.biases):
-        assert np.array_equal(x, y)
-    assert a.optimizer_state.keys() == b.optimizer_state.keys()
-    for name, value in a.optimizer_state.items():
-        assert np.array_equal(value, b.optimizer_state[name]), name
-    for x, y in zip(a.history, b.history, strict=True):
-        assert (x["epoch"], x["train_accuracy"], x["test_accuracy"], x["lr"]) == \
-            (y["epoch"], y["train_accuracy"], y["test_accuracy"], y["lr"])
-        assert x["loss"] == pytest.approx(y["loss"], rel=1e-12)
-        assert x["seconds"] > 0 and y["seconds"] > 0
-
-
-@pytest.mark.parametrize("settings", RESUMABLE.values(), ids=RESUMABLE.keys())
 @pytest.mark.parametrize("stops", [[250], [750, 1250, 500], [3500, 1]], ids=["early", "three-times", "late"])
-def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt, monkeypatch, settings, stops):
+def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupted_run, assert_same_run, monkeypatch,
+                                                       resumable, stops):
     """Ctrl-C anywhere, then train again: the same run as without the stop, bit for bit. 2,000
     samples an epoch: the stops land inside epochs 1 and 2, at the end of epoch 1 (750 + 1250) and
     1 sample into a resumed epoch (rounded up to its chunk)."""
-    explicit = dict(settings, epochs=3)
+    explicit = dict(resumable, epochs=3)
     straight = train.start(tmp_path / "a.npz", explicit)
     assert train.run(straight, small, tmp_path / "a.npz")
     monkeypatch.setattr(train, "CHUNK", 250)
-    resumed = train_interrupted(tmp_path / "b.npz", small, explicit, interrupt, train, stops)
+    resumed = interrupted_run(tmp_path / "b.npz", small, explicit, train, stops)
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 
 
@@ -285,7 +249,7 @@ def test_an_inconsistent_interrupted_epoch_is_refused(small, tmp_path, field, va
     assert path.read_bytes() == before
 
 
-def test_an_interrupted_epoch_over_more_samples_than_the_data_starts_over(small, tmp_path):
+def test_an_interrupted_epoch_over_more_samples_than_the_data_starts_over(small, tmp_path, assert_same_run):
     path = tmp_path / "p.npz"
     ckpt = train.start(path, {"epochs": 1, "batch_size": 100})
     ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = 5000, 10  # from a larger --data
