@@ -14,9 +14,10 @@ def test_the_lock_excludes_and_names_its_holder(tmp_path):
     path = tmp_path / "net.npz"
     with lock.exclusive(path):
         assert (tmp_path / ".net.npz.lock").read_text() == f"{os.getpid()}\n"
-        with pytest.raises(ScratchnetError, match=f"net.npz is in use by pid {os.getpid()} .*--wait"):
-            with lock.exclusive(path):  # flock: two opens of the file exclude each other, even in one process
-                pass
+        # flock: two opens of the file exclude each other, even in one process
+        with pytest.raises(ScratchnetError, match=f"net.npz is in use by pid {os.getpid()} .*--wait"), \
+                lock.exclusive(path):
+            pass
     assert not (tmp_path / ".net.npz.lock").exists()
     with lock.exclusive(path):  # free again
         pass
@@ -39,9 +40,8 @@ def test_a_waiter_locks_the_file_that_is_there_not_the_one_removed(tmp_path):
         assert waiting.wait(10)
     try:
         assert locked.wait(10)
-        with pytest.raises(ScratchnetError, match="in use"):
-            with lock.exclusive(path):
-                pass
+        with pytest.raises(ScratchnetError, match="in use"), lock.exclusive(path):
+            pass
     finally:
         release.set()
         thread.join(10)
@@ -57,16 +57,15 @@ def test_the_lock_is_beside_the_real_file(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "link.npz").symlink_to(tmp_path / "models" / "net.npz")  # dangling until the first save
     assert lock.lock_path(tmp_path / "link.npz") == tmp_path / "models" / ".net.npz.lock"
-    with lock.exclusive(tmp_path / "link.npz"):
-        with pytest.raises(ScratchnetError, match="in use"):
-            with lock.exclusive(tmp_path / "models" / "net.npz"):
-                pass
+    with lock.exclusive(tmp_path / "link.npz"), pytest.raises(ScratchnetError, match="in use"), \
+            lock.exclusive(tmp_path / "models" / "net.npz"):
+        pass
 
 
 def test_a_missing_folder_is_one_line(tmp_path):
-    with pytest.raises(ScratchnetError, match="cannot write .*p.npz: folder .*nowhere does not exist"):
-        with lock.exclusive(tmp_path / "nowhere" / "p.npz"):
-            pass
+    with pytest.raises(ScratchnetError, match="cannot write .*p.npz: folder .*nowhere does not exist"), \
+            lock.exclusive(tmp_path / "nowhere" / "p.npz"):
+        pass
 
 
 def test_identity_changes_with_every_write(tmp_path):

@@ -188,6 +188,17 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(small, tmp_path):
     assert path.read_bytes() == good
 
 
+def test_a_stop_inside_a_diverging_epoch_keeps_the_last_good_checkpoint(small, tmp_path, interrupt, monkeypatch):
+    path = tmp_path / "p.npz"
+    train.run(train.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
+    good = path.read_bytes()
+    monkeypatch.setattr(train, "CHUNK", 500)
+    interrupt(train, [500])
+    with pytest.raises(ScratchnetError, match="interrupted in epoch 2, where training had diverged: not saved"):
+        train.run(train.start(path, {"lr": 1e300}), small, path)
+    assert path.read_bytes() == good
+
+
 def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypatch):
     path = tmp_path / "p.npz"
     ckpt = train.start(path, {"epochs": 3})

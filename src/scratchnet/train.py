@@ -319,6 +319,10 @@ def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str =
     return Evaluation(float((predicted == labels).mean()), per_class.tolist(), confusion.tolist())
 
 
+def diverged(net: Network, loss: float) -> bool:
+    return not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases)
+
+
 def fit(
     net: Network,
     optimizer: Optimizer,
@@ -351,7 +355,7 @@ def fit(
         order, images = epoch_samples(config, train_images, epoch)
         before = partial if partial and epoch == epochs_done else PartialEpoch()
         skip = before.samples
-        report = (lambda done: progress(skip + done)) if progress else None
+        report = (lambda done, skip=skip: progress(skip + done)) if progress else None
         began = time.perf_counter()
         loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order[skip:],
                                                         lr, stop, report)
@@ -364,7 +368,7 @@ def fit(
         if skip:  # the whole epoch's figures; an unbroken epoch keeps its own, bit for bit
             loss, accuracy = part.loss_sum / n, part.correct / n
         seconds = part.seconds
-        if not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases):
+        if diverged(net, loss):
             raise ScratchnetError(
                 f"training diverged in epoch {epoch + 1}: the loss is {loss}; try a smaller --lr (now {lr:g})"
             )
@@ -510,6 +514,9 @@ def run(
             bar.reset()
     if stop.requested:
         if stop.partial:  # else the stop came between epochs, or before this run trained anything
+            if diverged(net, stop.partial.loss_sum):
+                raise ScratchnetError(f"interrupted in epoch {ckpt.epochs_done + 1}, where training had diverged: "
+                                      f"not saved, {params} keeps the last good checkpoint; try a smaller --lr")
             stop.partial.keep_in(ckpt)
         ckpt.optimizer_state = optimizer.state()
         save(params, ckpt)
