@@ -6,8 +6,10 @@
  * 5 epochs in file order. Every error is one line on stderr and exit status 1.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +62,8 @@ static const char USAGE[] =
     "train options (defaults: the seed's; an existing --params file is resumed, with the\n"
     "architecture it holds, unless --fresh):\n"
     "  --fresh               start a new network even if --params exists\n"
+    "  --wait                if another process is training --params, wait for it to finish and go\n"
+    "                        on from there (default: refuse at once)\n"
     "  --epochs N            epochs to train in this run (default: 5)\n"
     "  --lr X                learning rate (default: 0.005)\n"
     "  --batch-size N        samples per update; 1 is the seed's per-sample SGD (default: 1)\n"
@@ -77,7 +82,8 @@ static const char USAGE[] =
     "  --shuffle             shuffle the training set each epoch (default: file order, as the seed)\n"
     "  --seed N              random seed of the initial weights and the shuffling (default: 0)\n"
     "\n"
-    "Ctrl-C during training stops after the current batch and saves the parameters.\n";
+    "Ctrl-C during training stops after the current batch and saves the parameters; the next run\n"
+    "trains that epoch again from its start (a text file keeps no place in an epoch).\n";
 
 /* ------------------------------------------------------------------------------------------ */
 /* errors and small helpers */
@@ -135,7 +141,7 @@ static const char *with_commas(long long value, char *buffer, size_t size) {
 typedef struct {
     const char *command, *data, *params, *layers;
     int set; /* 0 test, 1 train */
-    int fresh, shuffle;
+    int fresh, shuffle, wait;
     int epochs, batch_size, lr_step;
     int hidden, output, loss, optimizer, schedule, init; /* -1: not given */
     double lr, momentum, weight_decay, lr_decay, lr_gamma;
@@ -240,13 +246,14 @@ static void parse(int argc, char **argv, options *o) {
         if (length >= sizeof name) fail("unknown option %.40s... (see " PROGRAM " --help)", arg);
         memcpy(name, arg, length);
         name[length] = 0;
-        static const char *const flags[] = {"--fresh", "--shuffle", NULL};
+        static const char *const flags[] = {"--fresh", "--shuffle", "--wait", NULL};
         int is_flag = 0;
         for (int f = 0; flags[f]; f++) is_flag |= strcmp(name, flags[f]) == 0;
         if (is_flag) {
             if (eq) fail("%s takes no value", name);
             if (!training) fail("%s is a train option (see " PROGRAM " --help)", name);
             if (strcmp(name, "--fresh") == 0) o->fresh = 1;
+            else if (strcmp(name, "--wait") == 0) o->wait = 1;
             else o->shuffle = 1;
             continue;
         }
@@ -466,6 +473,143 @@ static double accuracy_of(const sn_net *net, const image_set *set) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* one writer per parameter file: the protocol of docs/FORMAT.md ("Locking"), as
+   src/scratchnet/lock.py, so this program and the Python trainer exclude each other */
+
+#define MAX_PATH 4096
+
+/* The file `path` names, its symlinks resolved (the file itself need not exist yet), as
+   os.path.realpath: the symlinks of the last component followed, then the folder resolved. */
+static void resolve_path(const char *path, char *actual) {
+    char p[MAX_PATH], target[MAX_PATH];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) fail("%.60s...: path too long", path);
+    for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--) p[n - 1] = 0;
+    struct stat st;
+    for (int hops = 0; lstat(p, &st) == 0 && S_ISLNK(st.st_mode); hops++) {
+        const ssize_t n = readlink(p, target, sizeof target - 1);
+        if (n < 0 || hops == 40) fail("%s: cannot follow the symlink: %s", path, n < 0 ? strerror(errno) : "a loop");
+        target[n] = 0;
+        const char *slash = strrchr(p, '/');
+        char joined[2 * MAX_PATH];
+        if (target[0] == '/' || !slash) snprintf(joined, sizeof joined, "%s", target);
+        else snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - p), p, target);
+        if (snprintf(p, sizeof p, "%s", joined) >= (int)sizeof p) fail("%.60s...: path too long", path);
+    }
+    const char *slash = strrchr(p, '/');
+    char folder[MAX_PATH], resolved[PATH_MAX];
+    snprintf(folder, sizeof folder, "%.*s", slash ? (slash == p ? 1 : (int)(slash - p)) : 1, slash ? p : ".");
+    if (!realpath(folder, resolved)) fail("cannot write %s: folder %s does not exist", path, folder);
+    const char *name = slash ? slash + 1 : p;
+    if (snprintf(actual, MAX_PATH, "%s%s%s", resolved, strcmp(resolved, "/") ? "/" : "", name) >= MAX_PATH)
+        fail("%.60s...: path too long", path);
+}
+
+static char held_lock[MAX_PATH + 8]; /* the lock file this process holds, removed as it exits */
+
+static void release_lock(void) {
+    if (held_lock[0]) unlink(held_lock); /* still holding it: the lock goes when the process does */
+}
+
+/* "pid 1234", or "another process" before the holder has written its pid */
+static void lock_holder(int fd, char *holder, size_t size) {
+    char text[32];
+    const ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    text[n > 0 ? n : 0] = 0;
+    char *end;
+    const long pid = strtol(text, &end, 10);
+    if (end != text && (*end == '\n' || !*end) && pid > 0) snprintf(holder, size, "pid %ld", pid);
+    else snprintf(holder, size, "another process");
+}
+
+/* Hold .NAME.lock beside `actual` (from resolve_path) until the process exits. */
+static void lock_params(const char *params, const char *actual, int wait) {
+    char lock[MAX_PATH + 8];
+    const char *slash = strrchr(actual, '/');
+    snprintf(lock, sizeof lock, "%.*s.%s.lock", (int)(slash - actual) + 1, actual, slash + 1);
+    for (;;) {
+        const int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) fail("cannot lock %s: %s: %s", params, lock, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            if (errno != EWOULDBLOCK) fail("cannot lock %s: %s: %s", params, lock, strerror(errno));
+            char holder[64];
+            lock_holder(fd, holder, sizeof holder);
+            if (!wait) fail("%s is in use by %s (lock file %s): wait for it to finish, or pass --wait", params, holder, lock);
+            fprintf(stderr, PROGRAM ": %s is in use by %s: waiting for it to finish\n", params, holder);
+            while (flock(fd, LOCK_EX) != 0)
+                if (errno != EINTR) fail("cannot lock %s: %s: %s", params, lock, strerror(errno));
+        }
+        /* its last holder removes the file as it lets go: go on only if the path still names it */
+        struct stat mine, named;
+        if (fstat(fd, &mine) == 0 && stat(lock, &named) == 0 && mine.st_dev == named.st_dev &&
+            mine.st_ino == named.st_ino) {
+            snprintf(held_lock, sizeof held_lock, "%s", lock);
+            atexit(release_lock);
+            char pid[32];
+            const int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+                fail("cannot lock %s: %s: %s", params, lock, strerror(errno));
+            return; /* fd stays open, and the lock held, until exit */
+        }
+        close(fd);
+    }
+}
+
+/* (st_dev, st_ino, st_size, st_mtime) of the file, or all zero when there is none: any write or
+   replacement changes it */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} identity;
+
+static identity identity_of(const char *path) {
+    identity id;
+    memset(&id, 0, sizeof id);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        id.dev = st.st_dev;
+        id.ino = st.st_ino;
+        id.size = st.st_size;
+        id.mtime = st.st_mtim;
+    } else if (errno != ENOENT) {
+        fail("%s: %s", path, strerror(errno));
+    }
+    return id;
+}
+
+static int same_identity(const identity *a, const identity *b) {
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* sn_write_params to the file `params` names (`actual`), unless it changed on disk since this run
+   read it or last wrote it (*on_disk): then it is left as it is, the network goes to
+   NAME.conflict-PID.SUFFIX beside it, and the run stops saying so: neither is lost. */
+static void save_params(const char *params, const char *actual, const sn_net *net, int epochs, identity *on_disk) {
+    const identity now = identity_of(params);
+    if (!same_identity(&now, on_disk)) {
+        const char *slash = strrchr(params, '/'), *name = slash ? slash + 1 : params, *dot = strrchr(name, '.');
+        if (!dot || dot == name) dot = name + strlen(name);
+        char sibling[MAX_PATH + 64];
+        struct stat st;
+        for (int n = 1;; n++) {
+            char count[16] = "";
+            if (n > 1) snprintf(count, sizeof count, "-%d", n);
+            snprintf(sibling, sizeof sibling, "%.*s.conflict-%ld%s%s", (int)(dot - params), params, (long)getpid(),
+                     count, dot);
+            if (lstat(sibling, &st) != 0) break;
+        }
+        if (sn_write_params(sibling, net, epochs)) fail_library();
+        fail("%s changed on disk while this run was training it (another program wrote it?): left as it is; "
+             "this run's network (%d epochs) is saved in %s",
+             params, epochs, sibling);
+    }
+    if (sn_write_params(actual, net, epochs)) fail_library();
+    *on_disk = identity_of(params);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* train */
 
 static volatile int stop_requested;
@@ -475,19 +619,11 @@ static void on_interrupt(int signum) {
     signal(signum, SIG_DFL); /* a second Ctrl-C stops at once */
 }
 
-static void check_folder(const char *path) {
-    char folder[4096];
-    snprintf(folder, sizeof folder, "%s", path);
-    char *slash = strrchr(folder, '/');
-    if (!slash) return; /* the current folder */
-    if (slash == folder) slash[1] = 0;
-    else *slash = 0;
-    struct stat st;
-    if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
-        fail("cannot write %s: folder %s does not exist", path, folder);
-}
-
 static int command_train(const options *o) {
+    char actual[MAX_PATH];
+    resolve_path(o->params, actual); /* checks its folder is there before any work */
+    lock_params(o->params, actual, o->wait); /* for the whole run: the file read is the one extended */
+    identity on_disk = identity_of(o->params); /* before reading it: a change meanwhile is seen too */
     sn_net net;
     memset(&net, 0, sizeof net);
     int epochs_done = 0;
@@ -531,7 +667,6 @@ static int command_train(const options *o) {
             if (!probe.weights[l]) probe.weights[l] = probe.biases[l] = dummy;
         if (sn_check_net(&probe, loss)) fail_library();
     }
-    check_folder(o->params);
     dataset d;
     memset(&d, 0, sizeof d);
     load_data(o->data, &d);
@@ -596,14 +731,15 @@ static int command_train(const options *o) {
         const double seconds = now() - began_at;
         if (stop_requested) {
             if (!all_finite(&net)) fail("interrupted, and the parameters are no longer finite: not saved");
-            if (sn_write_params(o->params, &net, epochs_done)) fail_library();
+            save_params(o->params, actual, &net, epochs_done, &on_disk);
             fflush(stdout);
             char total_count[32];
             fprintf(stderr,
-                    PROGRAM ": interrupted in epoch %d after %s of %s samples; saved %s (%d whole epochs). "
-                    "Run train again to go on.\n",
+                    PROGRAM ": interrupted in epoch %d after %s of %s samples; saved %s (%d whole epochs). A text "
+                    "file keeps no optimizer state and no place in an epoch: the next run trains epoch %d again "
+                    "from its start.\n",
                     epoch + 1, with_commas(done, count, sizeof count), with_commas(n, total_count, sizeof total_count),
-                    o->params, epochs_done);
+                    o->params, epochs_done, epoch + 1);
             status = EXIT_INTERRUPTED;
             break;
         }
@@ -612,7 +748,7 @@ static int command_train(const options *o) {
                  lr);
         const double test = accuracy_of(&net, &d.test);
         epochs_done = epoch + 1;
-        if (sn_write_params(o->params, &net, epochs_done)) fail_library();
+        save_params(o->params, actual, &net, epochs_done, &on_disk);
         printf("epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.2f s  %9s samples/s\n", epoch + 1, mean_loss,
                100 * accuracy, 100 * test, seconds,
                with_commas((long long)llround((double)n / (seconds > 0 ? seconds : 1e-9)), count, sizeof count));
@@ -620,7 +756,7 @@ static int command_train(const options *o) {
     }
     signal(SIGINT, SIG_DFL);
     if (!status) {
-        if (o->epochs == 0 && sn_write_params(o->params, &net, epochs_done)) fail_library();
+        if (o->epochs == 0) save_params(o->params, actual, &net, epochs_done, &on_disk);
         printf("saved %s (%d epochs in all)\n", o->params, epochs_done);
     }
     free(order);

@@ -1,5 +1,7 @@
-"""Shared fixtures: the real MNIST from the repository, and a small slice of it for fast runs."""
+"""Shared fixtures: the real MNIST from the repository, a small slice of it for fast runs, and Ctrl-C
+at chosen moments."""
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +32,89 @@ def small_npz(tmp_path_factory, small) -> Path:
     np.savez(path, x_train=small.train_images, y_train=small.train_labels,
              x_test=small.test_images, y_test=small.test_labels)
     return path
+
+
+@pytest.fixture(params=[
+    dict(layers=(784, 16, 10)),  # the seed's per-sample SGD
+    dict(layers=(784, 16, 10), batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine"),
+    dict(layers=(784, 16, 10), batch_size=16, optimizer="adam", lr=0.002, shuffle=True, shift=1, hidden="relu",
+         output="softmax", init="he"),
+], ids=["sgd-per-sample", "momentum-32", "adam-16-shuffle-shift"])
+def resumable(request) -> dict:
+    """Settings of each kind of update, for the tests of stopping and resuming."""
+    return request.param
+
+
+@pytest.fixture
+def interrupt(monkeypatch):
+    """``interrupt(module, [k1, k2, ...])``: the n-th train.run from then on stops as Ctrl-C makes it,
+    at the first chunk boundary after it has trained k_n samples (chunks of ``module.CHUNK``); runs
+    after the list's end are not stopped. ``module``: the engine, train or cengine."""
+    from scratchnet import train
+
+    def setup(module, counts: list[int]) -> None:
+        counts = list(counts)
+        current = {}
+
+        def stop_on_interrupt():
+            current.update(flag=train.StopFlag(), after=counts.pop(0) if counts else None, seen=0)
+            return contextlib.nullcontext(current["flag"])
+
+        original = module.train_epoch
+
+        def train_epoch(*args):
+            flag, before = current["flag"], current["seen"]
+
+            def progress(done: int) -> None:
+                if current["after"] is not None and before + done >= current["after"]:
+                    flag.requested = True
+
+            result = original(*args[:7], flag, progress)
+            current["seen"] = before + flag.samples_done
+            return result
+
+        monkeypatch.setattr(train, "stop_on_interrupt", stop_on_interrupt)
+        monkeypatch.setattr(module, "train_epoch", train_epoch)
+
+    return setup
+
+
+@pytest.fixture
+def interrupted_run(interrupt):
+    """``interrupted_run(path, dataset, explicit, module, stops, engine="numpy")``: train
+    ``explicit["epochs"]`` epochs into ``path`` with ``module``'s engine, stopped after each count of
+    ``stops`` samples (see interrupt) and resumed with the epochs left, as a user would; returns
+    the checkpoint it ends with."""
+    from scratchnet import checkpoint, train
+
+    def run(path, dataset, explicit: dict, module, stops: list[int], engine: str = "numpy"):
+        interrupt(module, stops)
+        ckpt = train.start(path, explicit)
+        for _ in stops:
+            assert not train.run(ckpt, dataset, path, engine=engine)
+            ckpt = train.start(path, {"epochs": explicit["epochs"] - checkpoint.load(path).epochs_done})
+        assert train.run(ckpt, dataset, path, engine=engine)
+        return checkpoint.load(path)
+
+    return run
+
+
+@pytest.fixture
+def assert_same_run():
+    """``assert_same_run(a, b)``: two checkpoints hold bit for bit the same parameters and optimizer
+    state, and the same history but for times (the loss of an epoch made of two parts, to 1e-12)."""
+
+    def check(a, b) -> None:
+        assert a.epochs_done == b.epochs_done and a.partial_epoch_samples == b.partial_epoch_samples == 0
+        for x, y in zip(a.network.weights + a.network.biases, b.network.weights + b.network.biases, strict=True):
+            assert np.array_equal(x, y)
+        assert a.optimizer_state.keys() == b.optimizer_state.keys()
+        for name, value in a.optimizer_state.items():
+            assert np.array_equal(value, b.optimizer_state[name]), name
+        for x, y in zip(a.history, b.history, strict=True):
+            assert (x["epoch"], x["train_accuracy"], x["test_accuracy"], x["lr"]) == \
+                (y["epoch"], y["train_accuracy"], y["test_accuracy"], y["lr"])
+            assert x["loss"] == pytest.approx(y["loss"], rel=1e-12)
+            assert x["seconds"] > 0 and y["seconds"] > 0
+
+    return check

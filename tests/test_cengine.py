@@ -4,7 +4,10 @@ from the same parameters and the same sample order, one epoch in each must agree
 import dataclasses
 import json
 import os
+import signal
+import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +162,122 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     monkeypatch.setattr(cengine, "train_epoch", lambda *a: original(*a[:7], a[7], progress))
     assert not train.run(ckpt, small, path, engine="c")
     assert checkpoint.load(path).partial_epoch_samples == 500
+
+
+@pytest.mark.parametrize("stops", [[300], [700, 1300, 900]], ids=["early", "three-times"])
+def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupted_run, assert_same_run, monkeypatch,
+                                                       resumable, stops):
+    """As tests/test_train.py's, in C: Ctrl-C, train again, the same bits as one straight run."""
+    explicit = dict(resumable, epochs=3)
+    straight = train.start(tmp_path / "a.npz", explicit)
+    assert train.run(straight, small, tmp_path / "a.npz", engine="c")
+    monkeypatch.setattr(cengine, "CHUNK", 300)
+    resumed = interrupted_run(tmp_path / "b.npz", small, explicit, cengine, stops, engine="c")
+    assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
+
+
+@pytest.fixture
+def program() -> Path:
+    path = CSRC / "scratchnet-c"
+    if not path.exists():
+        if os.environ.get("SCRATCHNET_REQUIRE_C"):
+            raise RuntimeError("scratchnet-c is not built: make -C csrc")
+        pytest.skip("scratchnet-c is not built (make -C csrc)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_idx(tmp_path_factory, small) -> Path:
+    """The small slice as the folder of IDX files scratchnet-c reads."""
+    folder = tmp_path_factory.mktemp("idx")
+    for name, array in (("train-images-idx3-ubyte", small.train_images), ("train-labels-idx1-ubyte", small.train_labels),
+                        ("t10k-images-idx3-ubyte", small.test_images), ("t10k-labels-idx1-ubyte", small.test_labels)):
+        header = struct.pack(f">4B{array.ndim}I", 0, 0, 8, array.ndim, *array.shape)
+        (folder / name).write_bytes(header + array.astype(np.uint8).tobytes())
+    return folder
+
+
+@pytest.fixture
+def started():
+    """``started(args)``: a trainer running in a process of its own, frozen (SIGSTOP) once it has
+    saved its first epoch: it holds the lock and does nothing until SIGCONT. Killed at the end of
+    the test if still there."""
+    procs = []
+
+    def start(args: list) -> subprocess.Popen:
+        procs.append(subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+        while True:
+            line = procs[-1].stdout.readline()
+            assert line, procs[-1].communicate()[1]
+            if line.startswith(("epoch", "{")):
+                break
+        procs[-1].send_signal(signal.SIGSTOP)
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def finish(proc: subprocess.Popen, *signals) -> tuple[str, str]:
+    for sig in (signal.SIGCONT, *signals):
+        proc.send_signal(sig)
+    return proc.communicate(timeout=60)
+
+
+def test_scratchnet_c_and_python_take_the_same_lock(program, small_idx, small_npz, tmp_path, capsys, started):
+    params = tmp_path / "net.txt"
+    c = started([program, "train", "--data", small_idx, "--params", params, "--epochs", "100000"])
+    try:
+        code = cli.main(["train", "--data", str(small_npz), "-p", str(params), "--epochs", "1"])
+        err = capsys.readouterr().err
+        assert code == 1 and err == (f"scratchnet: error: {params} is in use by pid {c.pid} (lock file "
+                                     f"{tmp_path / '.net.txt.lock'}): wait for it to finish, or pass --wait\n")
+    finally:
+        finish(c, signal.SIGINT)
+    assert c.returncode == 130 and not (tmp_path / ".net.txt.lock").exists()  # removed as it exited
+    epochs = checkpoint.load(params).epochs_done
+    python = started([sys.executable, "-m", "scratchnet.cli", "train", "--data", small_npz, "-p", params,
+                      "--epochs", "2", "--batch-size", "100", "--json"])
+    try:
+        refused = subprocess.run([program, "train", "--data", small_idx, "--params", params, "--epochs", "1"],
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert refused.returncode == 1 and refused.stderr == (
+            f"scratchnet-c: error: {params} is in use by pid {python.pid} (lock file {tmp_path / '.net.txt.lock'}): "
+            "wait for it to finish, or pass --wait\n")
+        waiting = subprocess.Popen([program, "train", "--data", small_idx, "--params", params, "--epochs", "3", "--wait"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert waiting.stderr.readline() == f"scratchnet-c: {params} is in use by pid {python.pid}: waiting for it to finish\n"
+    finally:
+        _, err = finish(python)
+    assert python.returncode == 0, err
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert f"resuming after {epochs + 2} epochs" in out and checkpoint.load(params).epochs_done == epochs + 5
+
+
+def test_scratchnet_c_keeps_a_file_changed_under_it(program, small_idx, tmp_path, started):
+    params = tmp_path / "net.txt"
+    c = started([program, "train", "--data", small_idx, "--params", params, "--epochs", "100000"])
+    theirs = fresh(TrainConfig(layers=(784, 5, 10)))
+    checkpoint.save(params, checkpoint.Checkpoint(theirs, TrainConfig(layers=(784, 5, 10)), epochs_done=7))
+    _, err = finish(c)
+    sibling = tmp_path / f"net.conflict-{c.pid}.txt"
+    assert c.returncode == 1 and err == (
+        f"scratchnet-c: error: {params} changed on disk while this run was training it (another program wrote it?): "
+        f"left as it is; this run's network ({checkpoint.load(sibling).epochs_done} epochs) is saved in {sibling}\n")
+    assert checkpoint.load(params).epochs_done == 7 and checkpoint.load(sibling).network.sizes == (784, 20, 10)
+    assert not (tmp_path / ".net.txt.lock").exists()
+
+
+def test_scratchnet_c_writes_through_a_symlink(program, small_idx, tmp_path):
+    (tmp_path / "models").mkdir()
+    link = tmp_path / "link.txt"
+    link.symlink_to("models/net.txt")  # relative, and dangling until the first save
+    result = subprocess.run([program, "train", "--data", small_idx, "--params", link, "--epochs", "1"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and checkpoint.load(tmp_path / "models" / "net.txt").epochs_done == 1

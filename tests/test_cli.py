@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from scratchnet import checkpoint, cli, network
+from scratchnet import checkpoint, cli, network, train
 
 SEED_SEVEN = [  # test image 0 as the seed post prints it (rows 7 to 11)
     " . . . . . .54B99F973C24 . . . . . . . . . . . . . . . .",
@@ -232,6 +232,153 @@ def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path, mnist):
     saved = checkpoint.load(params)
     assert saved.epochs_done == 1 and 0 < saved.partial_epoch_samples < 60000
     assert len(saved.history) == 1
+
+
+@pytest.fixture
+def trainer():
+    """``trainer(data, params, *options)``: `scratchnet train` in a process of its own, as another
+    terminal would run it; killed at the end of the test if still running."""
+    procs = []
+
+    def start(data, params, *args) -> subprocess.Popen:
+        procs.append(subprocess.Popen([sys.executable, "-m", "scratchnet.cli", "train", "--data", str(data), "-p",
+                                       str(params), *map(str, args)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.parametrize("options,settings", [
+    ([], {}),
+    (["--batch-size", "16", "--optimizer", "adam", "--lr", "0.002", "--shuffle"],
+     {"batch_size": 16, "optimizer": "adam", "lr": 0.002, "shuffle": True}),
+], ids=["seed", "adam-16-shuffle"])
+def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, small, small_npz, trainer, options, settings):
+    """Real SIGINTs at a few moments of `scratchnet train`, each time run again for the epochs left:
+    the same parameters, bit for bit, as one run without a stop."""
+    total = 3
+    straight = train.start(tmp_path / "a.npz", {"epochs": total, **settings})
+    assert train.run(straight, small, tmp_path / "a.npz")
+    params = tmp_path / "b.npz"
+    places = []
+    for delay in (0.1, 0.3, 0.6):
+        left = total - (checkpoint.load(params).epochs_done if params.exists() else 0)
+        proc = trainer(small_npz, params, "--epochs", left, *options)
+        while not proc.stdout.readline().startswith("data "):  # training starts now
+            pass
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        # -SIGINT: the signal came as the finished run was exiting, after its last save
+        assert proc.returncode in (0, 130, -signal.SIGINT) and "Traceback" not in err, err
+        if params.exists():
+            saved = checkpoint.load(params)
+            places.append((saved.epochs_done, saved.partial_epoch_samples))
+    assert any(samples for _, samples in places), places  # at least one stop inside an epoch
+    proc = trainer(small_npz, params, "--epochs", total - checkpoint.load(params).epochs_done, *options)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    a, b = checkpoint.load(tmp_path / "a.npz"), checkpoint.load(params)
+    assert (a.epochs_done, b.epochs_done, b.partial_epoch_samples) == (total, total, 0)
+    for x, y in zip(a.network.weights + a.network.biases, b.network.weights + b.network.biases):
+        assert np.array_equal(x, y)
+    assert [h["train_accuracy"] for h in a.history] == [h["train_accuracy"] for h in b.history]
+
+
+def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
+    monkeypatch.setattr(train, "CHUNK", 500)
+    interrupt(train, [500, 500, 1000, 500])
+    params = tmp_path / "net.npz"
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
+    assert code == 130 and err.strip() == ("scratchnet: interrupted in epoch 1 after 500 of 2,000 samples; saved "
+                                           f"{params}. Run train again to go on from there, as if never stopped.")
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
+    assert code == 130 and "resuming epoch 1 after its first 500 samples: 2 epochs" in out
+    assert "interrupted in epoch 1 after 1,000 of 2,000" in err
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
+    assert code == 130 and "epoch   1  loss" in out  # the epoch ends at the stop: it is whole
+    assert err.strip() == f"scratchnet: interrupted after epoch 1; saved {params}. Run train again to go on."
+    text = tmp_path / "net.txt"
+    code, _, err = run(capsys, "train", "--data", small_npz, "-p", text, "--epochs", "1")
+    assert code == 130 and "saved " + str(text) + " (0 whole epochs). A .txt file keeps no optimizer state" in err
+    assert "the next run trains epoch 1 again from its start" in err
+
+
+def test_a_second_trainer_refuses_while_the_first_runs(tmp_path, small_npz, trainer, capsys):
+    real = tmp_path / "net.npz"
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)  # the lock belongs to the file, whatever path names it
+    first = trainer(small_npz, link, "--epochs", "1000", "--batch-size", "100", "--json")
+    try:
+        assert json.loads(first.stdout.readline())["epoch"] == 1
+        code, _, err = run(capsys, "train", "--data", small_npz, "-p", real, "--epochs", "1")
+        one_line_error(code, err, f"{real} is in use by pid {first.pid}", "--wait")
+        (tmp_path / "edited.txt").write_text(checkpoint.textformat.to_text(checkpoint.load(real).network, 0, []))
+        code, _, err = run(capsys, "import", tmp_path / "edited.txt", "-o", link)
+        one_line_error(code, err, f"{link} is in use by pid {first.pid}")
+        assert (tmp_path / ".net.npz.lock").read_text() == f"{first.pid}\n"
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    assert not (tmp_path / ".net.npz.lock").exists()  # removed by its holder
+    assert run(capsys, "train", "--data", small_npz, "-p", real, "--epochs", "1")[0] == 0
+    assert link.is_symlink() and checkpoint.load(link).epochs_done == checkpoint.load(real).epochs_done
+
+
+def test_wait_trains_after_the_first_trainer_and_the_epochs_add_up(tmp_path, small_npz, trainer):
+    params = tmp_path / "net.npz"
+    first = trainer(small_npz, params, "--epochs", "3", "--batch-size", "50", "--json")
+    assert json.loads(first.stdout.readline())["epoch"] == 1
+    first.send_signal(signal.SIGSTOP)  # holds the lock, frozen: the second one must wait
+    try:
+        second = trainer(small_npz, params, "--epochs", "3", "--batch-size", "50", "--json", "--wait")
+        assert second.stderr.readline().strip() == (f"scratchnet: {params} is in use by pid {first.pid}: "
+                                                     "waiting for it to finish")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.communicate(timeout=60)[0].count("\n") == 2 and first.returncode == 0
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert [json.loads(line)["epoch"] for line in out.splitlines()] == [4, 5, 6]
+    assert checkpoint.load(params).epochs_done == 6
+
+
+def test_a_dead_trainers_lock_file_does_not_block(tmp_path, small_npz, trainer, capsys):
+    params = tmp_path / "net.npz"
+    killed = trainer(small_npz, params, "--epochs", "1000", "--batch-size", "100", "--json")
+    assert json.loads(killed.stdout.readline())["epoch"] == 1
+    killed.kill()  # SIGKILL: no clean-up, the lock file stays
+    killed.communicate(timeout=60)
+    lock_file = tmp_path / ".net.npz.lock"
+    assert lock_file.read_text() == f"{killed.pid}\n"
+    epochs = checkpoint.load(params).epochs_done
+    code, _, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1", "--batch-size", "100")
+    assert code == 0, err
+    assert checkpoint.load(params).epochs_done == epochs + 1 and not lock_file.exists()
+
+
+def test_a_checkpoint_changed_under_a_run_is_kept_and_so_is_the_runs_work(tmp_path, small_npz, trainer):
+    params = tmp_path / "net.npz"
+    proc = trainer(small_npz, params, "--epochs", "1000", "--batch-size", "100", "--json")
+    assert json.loads(proc.stdout.readline())["epoch"] == 1
+    # Another program, which takes no lock, puts another network there.
+    other = train.start(tmp_path / "other.npz", {"layers": (784, 5, 10), "epochs": 7})
+    checkpoint.save(params, other)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    sibling = tmp_path / f"net.conflict-{proc.pid}.npz"
+    assert err.strip() == (f"scratchnet: error: {params} changed on disk while this run was training it (another "
+                           f"program wrote it?): left as it is; this run's network "
+                           f"({checkpoint.load(sibling).epochs_done} epochs) is saved in {sibling}")
+    assert checkpoint.load(params).network.sizes == (784, 5, 10)  # theirs, untouched
+    assert checkpoint.load(sibling).epochs_done >= 2  # ours: the epoch after the change is kept too
+    assert not (tmp_path / ".net.npz.lock").exists()
 
 
 @pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),

@@ -3,6 +3,7 @@ determinism, resuming, interruption and divergence."""
 
 import contextlib
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -187,6 +188,17 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(small, tmp_path):
     assert path.read_bytes() == good
 
 
+def test_a_stop_inside_a_diverging_epoch_keeps_the_last_good_checkpoint(small, tmp_path, interrupt, monkeypatch):
+    path = tmp_path / "p.npz"
+    train.run(train.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
+    good = path.read_bytes()
+    monkeypatch.setattr(train, "CHUNK", 500)
+    interrupt(train, [500])
+    with pytest.raises(ScratchnetError, match="interrupted in epoch 2, where training had diverged: not saved"):
+        train.run(train.start(path, {"lr": 1e300}), small, path)
+    assert path.read_bytes() == good
+
+
 def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypatch):
     path = tmp_path / "p.npz"
     ckpt = train.start(path, {"epochs": 3})
@@ -204,6 +216,88 @@ def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypat
     assert saved.partial_epoch_samples == 500
     for x, y in zip(saved.network.weights + saved.network.biases, ckpt.network.weights + ckpt.network.biases):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("stops", [[250], [750, 1250, 500], [3500, 1]], ids=["early", "three-times", "late"])
+def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupted_run, assert_same_run, monkeypatch,
+                                                       resumable, stops):
+    """Ctrl-C anywhere, then train again: the same run as without the stop, bit for bit. 2,000
+    samples an epoch: the stops land inside epochs 1 and 2, at the end of epoch 1 (750 + 1250) and
+    1 sample into a resumed epoch (rounded up to its chunk)."""
+    explicit = dict(resumable, epochs=3)
+    straight = train.start(tmp_path / "a.npz", explicit)
+    assert train.run(straight, small, tmp_path / "a.npz")
+    monkeypatch.setattr(train, "CHUNK", 250)
+    resumed = interrupted_run(tmp_path / "b.npz", small, explicit, train, stops)
+    assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
+
+
+def test_the_interrupted_epoch_keeps_its_place_and_record(small, tmp_path, interrupt, monkeypatch):
+    monkeypatch.setattr(train, "CHUNK", 250)
+    interrupt(train, [750])
+    path = tmp_path / "p.npz"
+    assert not train.run(train.start(path, {"epochs": 2, "batch_size": 50}), small, path)
+    saved = checkpoint.load(path)
+    assert (saved.epochs_done, saved.partial_epoch_samples) == (0, 750) and saved.history == []
+    assert 0 < saved.partial_epoch_correct <= 750 and saved.partial_epoch_loss > 0 and saved.partial_epoch_seconds > 0
+    assert int(saved.optimizer_state["optimizer.steps"]) == 15
+    # Another seed, shuffle or shift would show the epoch other samples: it starts over instead.
+    assert train.start(path, {"seed": 1}).partial_epoch_samples == 0
+    assert train.start(path, {"batch_size": 10}).partial_epoch_samples == 750
+
+
+@pytest.mark.parametrize("field,value", [("partial_epoch_correct", 751), ("partial_epoch_loss", float("nan")),
+                                         ("partial_epoch_seconds", -1.0), ("partial_epoch_samples", -5)])
+def test_an_inconsistent_interrupted_epoch_is_refused(small, tmp_path, field, value):
+    path = tmp_path / "p.npz"
+    ckpt = train.start(path, {"epochs": 1})
+    ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = 750, 700
+    setattr(ckpt, field, value)
+    checkpoint.save(path, ckpt)
+    before = path.read_bytes()
+    with pytest.raises(ScratchnetError, match="p.npz: the record of the interrupted epoch is inconsistent"):
+        train.run(train.start(path, {}), small, path)
+    assert path.read_bytes() == before
+
+
+def test_an_interrupted_epoch_over_more_samples_than_the_data_starts_over(small, tmp_path, assert_same_run):
+    path = tmp_path / "p.npz"
+    ckpt = train.start(path, {"epochs": 1, "batch_size": 100})
+    ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = 5000, 10  # from a larger --data
+    checkpoint.save(path, ckpt)
+    ckpt = train.start(path, {})
+    assert train.run(ckpt, small, path)
+    straight = train.start(tmp_path / "q.npz", {"epochs": 1, "batch_size": 100})
+    train.run(straight, small, tmp_path / "q.npz")
+    assert_same_run(checkpoint.load(tmp_path / "q.npz"), checkpoint.load(path))
+
+
+@pytest.mark.parametrize("change", ["replace", "rewrite", "remove"])
+def test_a_checkpoint_changed_on_disk_is_never_overwritten(small, tmp_path, change):
+    path = tmp_path / "p.npz"
+    ckpt = train.start(path, {"epochs": 3, "batch_size": 100})
+    theirs = b"written by someone else"
+
+    def meanwhile(result):
+        if result.epoch == 1:  # what another program does while this run trains epoch 2
+            if change == "replace":
+                (tmp_path / "new").write_bytes(theirs)
+                (tmp_path / "new").replace(path)
+            elif change == "rewrite":
+                path.write_bytes(theirs)
+            else:
+                path.unlink()
+
+    with pytest.raises(ScratchnetError, match="p.npz changed on disk while this run was training it .*"
+                                              r"this run's network \(2 epochs\) is saved in .*p.conflict-\d+.npz"):
+        train.run(ckpt, small, path, meanwhile)
+    if change == "remove":
+        assert not path.exists()
+    else:
+        assert path.read_bytes() == theirs
+    (sibling,) = tmp_path.glob("p.conflict-*.npz")
+    assert sibling.name == f"p.conflict-{os.getpid()}.npz" and checkpoint.load(sibling).epochs_done == 2
+    assert train.conflict_path(path).name == f"p.conflict-{os.getpid()}-2.npz"  # never over an earlier one
 
 
 def stopping(train_epoch, flag):

@@ -37,7 +37,13 @@ class Checkpoint:
     history: list[dict] = field(default_factory=list)  # one EpochResult.to_dict() per epoch
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
     partial_epoch_samples: int = 0  # > 0 when Ctrl-C stopped an epoch part-way
+    partial_epoch_loss: float = 0.0  # that part's sum of per-sample training losses
+    partial_epoch_correct: int = 0  # its samples classified right as they were seen
+    partial_epoch_seconds: float = 0.0  # its training time
     data: dict[str, str] | None = None  # {"source", "fingerprint"} of the dataset it was trained on
+    # (st_dev, st_ino, st_size, st_mtime_ns) of the file when it was read or last written by this run,
+    # None when there was none: a save checks it (train.run), not stored in the file
+    on_disk: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
 
 def _metadata(ckpt: Checkpoint) -> dict:
@@ -53,6 +59,9 @@ def _metadata(ckpt: Checkpoint) -> dict:
         "epochs_done": ckpt.epochs_done,
         "partial_epoch_samples": ckpt.partial_epoch_samples,
         "data": ckpt.data,
+        "partial_epoch_loss": ckpt.partial_epoch_loss,
+        "partial_epoch_correct": ckpt.partial_epoch_correct,
+        "partial_epoch_seconds": ckpt.partial_epoch_seconds,
         "config": ckpt.config.to_dict(),
         "history": ckpt.history,
     }
@@ -124,6 +133,8 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Checkpoint:
         config = TrainConfig.from_dict(meta.get("config", {}))
         epochs_done = int(meta.get("epochs_done", 0))
         partial = int(meta.get("partial_epoch_samples", 0))
+        partial_record = (float(meta.get("partial_epoch_loss", 0.0)), int(meta.get("partial_epoch_correct", 0)),
+                          float(meta.get("partial_epoch_seconds", 0.0)))
         history = list(meta.get("history", []))
         data = meta.get("data")
         if data is not None and not (isinstance(data, dict) and all(
@@ -146,4 +157,4 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Checkpoint:
             into.append(array)
     optimizer_state = {k: v for k, v in arrays.items() if k.startswith("optimizer.")}
     network = Network(sizes, hidden, output, weights, biases)
-    return Checkpoint(network, config, epochs_done, history, optimizer_state, partial, data)
+    return Checkpoint(network, config, epochs_done, history, optimizer_state, partial, *partial_record, data=data)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, cengine, checkpoint, plot, svg, train
+from scratchnet import __version__, cengine, checkpoint, lock, plot, svg, train
 from scratchnet.atomic import atomic_write
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -73,6 +73,19 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
                             help="numpy (default), or c: the C library built by `make -C csrc`, same results")
 
 
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true", help="if another process is training the checkpoint, "
+                        "wait for it to finish and go on from there (default: refuse at once)")
+
+
+def _locked(args: argparse.Namespace, path: str):
+    """Hold ``path``'s lock (scratchnet.lock) while writing it; --wait waits for its holder, saying so."""
+    def waiting(holder: str) -> None:
+        print(f"scratchnet: {path} is in use by {holder}: waiting for it to finish", file=sys.stderr, flush=True)
+
+    return lock.exclusive(path, waiting if args.wait else None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="scratchnet",
@@ -90,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
     p.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
                    "was trained on (refused otherwise)")
+    _add_wait(p)
     _add_config_options(p)
     p.set_defaults(run=cmd_train)
 
@@ -128,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
                    help=f"checkpoint to write (default: {checkpoint.DEFAULT_PATH})")
     p.add_argument("--force", action="store_true", help="replace the checkpoint if it exists")
+    _add_wait(p)
     p.set_defaults(run=cmd_import)
 
     p = commands.add_parser("inspect", help="per layer: shapes, parameter counts, statistics, histograms")
@@ -161,6 +176,11 @@ def _percent(fraction: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    with _locked(args, args.params):  # for the whole run: the checkpoint read is the one extended
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     ckpt = train.start(args.params, explicit, args.preset, args.fresh)
     if args.engine == "c":
@@ -169,6 +189,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config, net = ckpt.config, ckpt.network
     if not args.json:
         began = f"resuming after {_count(ckpt.epochs_done, 'epoch')}" if ckpt.epochs_done else "new network"
+        if ckpt.partial_epoch_samples:
+            began = f"resuming epoch {ckpt.epochs_done + 1} after its first {ckpt.partial_epoch_samples:,} samples"
         print(f"{net.describe()}, {began}: {_count(config.epochs, 'epoch')}, lr {config.lr:g}, batch {config.batch_size}, "
               f"{config.optimizer}, {config.schedule} schedule")
         print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
@@ -184,14 +206,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
     if not finished:
-        n = len(dataset.train_labels)
-        print(f"scratchnet: interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of "
-              f"{n:,} samples; saved {args.params} ({_count(ckpt.epochs_done, 'whole epoch')}). Run train again to go on.",
-              file=sys.stderr)
+        print(f"scratchnet: {_interrupted(args.params, ckpt, len(dataset.train_labels))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.json:
         print(f"saved {args.params} ({_count(ckpt.epochs_done, 'epoch')} in all)")
     return 0
+
+
+def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
+    """What Ctrl-C left in ``params`` and what the next run does with it."""
+    if not ckpt.partial_epoch_samples:
+        return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
+    where = (f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples; "
+             f"saved {params}")
+    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # they keep the epoch count and parameters only
+        return (f"{where} ({_count(ckpt.epochs_done, 'whole epoch')}). A {Path(params).suffix} file keeps no optimizer state "
+                f"and no place in an epoch: the next run trains epoch {ckpt.epochs_done + 1} again from its start.")
+    return f"{where}. Run train again to go on from there, as if never stopped."
 
 
 def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
@@ -268,10 +299,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     if Path(args.file).suffix.lower() not in checkpoint.TEXT_FORMATS:
         raise ScratchnetError(f"{args.file}: import reads .txt or .json parameter files")
     ckpt = checkpoint.load(args.file)
-    if Path(args.output).exists() and not args.force:
-        raise ScratchnetError(f"{args.output} exists{_what_would_be_lost(args.output)}: pass --force to replace it, "
-                              f"or -o another file")
-    checkpoint.save(args.output, ckpt)
+    with _locked(args, args.output):
+        if Path(args.output).exists() and not args.force:
+            raise ScratchnetError(f"{args.output} exists{_what_would_be_lost(args.output)}: pass --force to replace "
+                                  f"it, or -o another file")
+        checkpoint.save(os.path.realpath(args.output), ckpt)  # through a symlink: the file locked
     print(f"wrote {args.output}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
     return 0
 

@@ -4,6 +4,7 @@ from checkpoint to checkpoint."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scratchnet import cengine, checkpoint, network
+from scratchnet import cengine, checkpoint, lock, network
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
 from scratchnet.data import Dataset, inputs
@@ -145,12 +146,33 @@ class EpochResult:
 
 
 @dataclass
+class PartialEpoch:
+    """The part of an epoch done before a stop: where the epoch goes on from, and that part's
+    share of the epoch's loss, accuracy and time."""
+
+    samples: int = 0
+    loss_sum: float = 0.0  # sum of the per-sample training losses
+    correct: int = 0  # samples classified right as they were seen
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, ckpt: Checkpoint) -> PartialEpoch:
+        return cls(ckpt.partial_epoch_samples, ckpt.partial_epoch_loss, ckpt.partial_epoch_correct,
+                   ckpt.partial_epoch_seconds)
+
+    def keep_in(self, ckpt: Checkpoint) -> None:
+        ckpt.partial_epoch_samples, ckpt.partial_epoch_loss = self.samples, self.loss_sum
+        ckpt.partial_epoch_correct, ckpt.partial_epoch_seconds = self.correct, self.seconds
+
+
+@dataclass
 class StopFlag:
     """Set from a signal handler; the loop stops at the next batch boundary, so the parameters
     are never left half-updated."""
 
     requested: bool = False
-    samples_done: int = 0
+    samples_done: int = 0  # by the last train_epoch call
+    partial: PartialEpoch | None = None  # set by fit when it stopped inside an epoch
 
 
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
@@ -204,11 +226,11 @@ def train_epoch(
     stop: StopFlag | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[float, float]:
-    """One pass over the training set in ``order`` (from epoch_samples, with the images it gives).
-    Returns (mean loss, accuracy) over the samples seen. ``images`` (n, rows, cols) uint8,
-    ``labels`` (n,)."""
-    n = len(labels)
-    flat = images.reshape(n, -1)
+    """One pass over the training samples in ``order`` (from epoch_samples, with the images it gives;
+    a resumed epoch passes the rest of its order). Returns (mean loss, accuracy) over the samples
+    seen. ``images`` (n, rows, cols) uint8, ``labels`` (n,)."""
+    n = len(order)
+    flat = images.reshape(len(images), -1)
     targets = np.eye(net.sizes[-1], dtype=net.dtype)[labels[order]]  # one-hot, in the order seen
     logits = np.empty((n, net.sizes[-1]), dtype=net.dtype)  # kept to measure the loss once, at the end
     per_sample = config.batch_size == 1
@@ -302,6 +324,10 @@ def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str =
     return Evaluation(float((predicted == labels).mean()), per_class.tolist(), confusion.tolist())
 
 
+def diverged(net: Network, loss: float) -> bool:
+    return not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases)
+
+
 def fit(
     net: Network,
     optimizer: Optimizer,
@@ -314,28 +340,45 @@ def fit(
     stop: StopFlag | None = None,
     progress: Callable[[int], None] | None = None,
     engine: str = "numpy",
+    partial: PartialEpoch | None = None,
 ):
     """Train ``config.epochs`` more epochs with ``engine``, yielding an EpochResult after each.
 
-    The generator stops early, without yielding, when ``stop`` is set during an epoch.
+    ``partial``: what an interrupted run did of epoch ``epochs_done + 1``, which goes on from
+    there (the same order, images and optimizer state) and counts as one of the epochs.
+    The generator stops early, without yielding, when ``stop`` is set: inside an epoch, it
+    leaves the part done in ``stop.partial``.
     It raises ScratchnetError when the loss or a parameter stops being finite; the network
     then holds the diverged values and must not be saved.
     """
     total = epochs_done + config.epochs
+    n = len(train_labels)
     for epoch in range(epochs_done, total):
+        if stop and stop.requested:  # asked between two epochs
+            return
         lr = learning_rate(config, epoch, total)
         order, images = epoch_samples(config, train_images, epoch)
+        before = partial if partial and epoch == epochs_done else PartialEpoch()
+        skip = before.samples
+        report = (lambda done, skip=skip: progress(skip + done)) if progress else None
         began = time.perf_counter()
-        loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order, lr, stop, progress)
-        seconds = time.perf_counter() - began
-        if stop and stop.requested:
+        loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order[skip:],
+                                                        lr, stop, report)
+        done = stop.samples_done if stop else n - skip
+        part = PartialEpoch(skip + done, before.loss_sum + loss * done, before.correct + round(accuracy * done),
+                            before.seconds + time.perf_counter() - began)
+        if part.samples < n:
+            stop.partial = part
             return
-        if not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases):
+        if skip:  # the whole epoch's figures; an unbroken epoch keeps its own, bit for bit
+            loss, accuracy = part.loss_sum / n, part.correct / n
+        seconds = part.seconds
+        if diverged(net, loss):
             raise ScratchnetError(
                 f"training diverged in epoch {epoch + 1}: the loss is {loss}; try a smaller --lr (now {lr:g})"
             )
         test = evaluate(net, test_images, test_labels, engine).accuracy
-        yield EpochResult(epoch + 1, loss, accuracy, test, seconds, len(train_labels) / seconds, lr)
+        yield EpochResult(epoch + 1, loss, accuracy, test, seconds, n / seconds, lr)
 
 
 def start(
@@ -346,13 +389,16 @@ def start(
     An existing ``params`` file is resumed, as the seed does, with its own settings unless
     ``explicit`` or ``preset`` change them; asking for another architecture is refused.
     ``fresh``, or no file, starts a new network. An unreadable file is refused, never replaced.
+    An epoch that Ctrl-C interrupted goes on where it stopped, unless the settings that decide its
+    order and images (seed, shuffle, shift) changed: then it starts over.
     """
-    saved = checkpoint.load(params) if Path(params).exists() and not fresh else None
+    on_disk = lock.identity(params)  # before reading: a change while it is read is noticed too
+    saved = checkpoint.load(params) if on_disk and not fresh else None
     config = resolve(explicit, preset, saved.config if saved else None)
     if saved is None:
         net = network.create(config.layers, config.hidden, config.output, config.init, config.dtype,
                              np.random.default_rng(config.seed))
-        return Checkpoint(net, config)
+        return Checkpoint(net, config, on_disk=on_disk)
     net = saved.network
     if (net.sizes, net.hidden, net.output, str(net.dtype)) != (config.layers, config.hidden, config.output, config.dtype):
         asked = Network(config.layers, config.hidden, config.output, [np.empty(0, config.dtype)], []).describe()
@@ -360,7 +406,10 @@ def start(
             f"{params} holds a {net.describe()} network, not the {asked} asked for: "
             f"pass --fresh to start over in that file, or --params to use another"
         )
+    if (saved.config.seed, saved.config.shuffle, saved.config.shift) != (config.seed, config.shuffle, config.shift):
+        PartialEpoch().keep_in(saved)
     saved.config = config
+    saved.on_disk = on_disk
     return saved
 
 
@@ -383,6 +432,41 @@ def stop_on_interrupt() -> Iterator[StopFlag]:
         signal.signal(signal.SIGINT, previous)
 
 
+def conflict_path(params: str | os.PathLike) -> Path:
+    """Where a run whose checkpoint changed under it keeps its network: ``NAME.conflict-PID.SUFFIX``
+    beside it, a name no file has yet."""
+    path = Path(params)
+    for n in itertools.count(1):
+        candidate = path.with_name(f"{path.stem}.conflict-{os.getpid()}{f'-{n}' if n > 1 else ''}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+
+
+def save(params: str | os.PathLike, ckpt: Checkpoint) -> None:
+    """checkpoint.save, unless ``params`` changed on disk since ``ckpt`` was read or last saved
+    (``ckpt.on_disk``): then nothing overwrites it, ``ckpt`` goes to conflict_path and a
+    ScratchnetError says so, so neither its work nor this run's is lost."""
+    if lock.identity(params) != ckpt.on_disk:
+        sibling = conflict_path(params)
+        checkpoint.save(sibling, ckpt)
+        raise ScratchnetError(f"{params} changed on disk while this run was training it (another program wrote it?): "
+                              f"left as it is; this run's network ({ckpt.epochs_done} epochs) is saved in {sibling}")
+    checkpoint.save(os.path.realpath(params), ckpt)  # through a symlink to the file it names: the one locked
+    ckpt.on_disk = lock.identity(params)
+
+
+def _resumable(params: str | os.PathLike, partial: PartialEpoch, n: int) -> PartialEpoch | None:
+    """The interrupted epoch to go on with, checked; None when there is none or it was over
+    another training set (``n`` samples now): that epoch then starts over."""
+    if partial.samples == 0 or partial.samples >= n:
+        return None
+    if not (0 < partial.samples and 0 <= partial.correct <= partial.samples and 0 <= partial.loss_sum < math.inf
+            and 0 <= partial.seconds < math.inf):
+        raise ScratchnetError(f"{params}: the record of the interrupted epoch is inconsistent ({partial}): "
+                              f"pass --fresh to start over")
+    return partial
+
+
 def run(
     ckpt: Checkpoint,
     dataset: Dataset,
@@ -394,11 +478,13 @@ def run(
 ) -> bool:
     """Train ``ckpt`` for ``ckpt.config.epochs`` more epochs, saving it to ``params`` after each.
 
-    A checkpoint trained on other data than ``dataset`` is refused unless ``new_data``.
-
+    An epoch that Ctrl-C interrupted before goes on where it stopped and counts as one of them.
     Returns False when Ctrl-C stopped the run: the parameters after the last whole batch are
-    saved, with the count of samples done in the unfinished epoch. A diverging loss raises
-    ScratchnetError and leaves the last good checkpoint in ``params``.
+    saved, with the optimizer state and the part of the unfinished epoch done, so the next run
+    goes on from there as if never stopped. A diverging loss raises ScratchnetError and leaves
+    the last good checkpoint in ``params``. A ``params`` changed by another program meanwhile is
+    never overwritten (see save). A checkpoint trained on other data than ``dataset`` is refused
+    unless ``new_data``.
     """
     config, net = ckpt.config, ckpt.network
     folder = Path(params).parent
@@ -420,27 +506,33 @@ def run(
     ckpt.data = {"source": dataset.source, "fingerprint": dataset.fingerprint}
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
-    with stop_on_interrupt() as stop, tqdm(total=n, disable=not progress, leave=False, unit="img",
-                                           dynamic_ncols=True, desc=f"epoch {ckpt.epochs_done + 1}") as bar:
+    partial = _resumable(params, PartialEpoch.of(ckpt), n)
+    with stop_on_interrupt() as stop, tqdm(total=n, initial=partial.samples if partial else 0, disable=not progress,
+                                           leave=False, unit="img", dynamic_ncols=True,
+                                           desc=f"epoch {ckpt.epochs_done + 1}") as bar:
         def advance(done: int) -> None:
             bar.update(done - bar.n)
 
         epochs = fit(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
-                     dataset.test_labels, ckpt.epochs_done, stop, advance if progress else None, engine)
+                     dataset.test_labels, ckpt.epochs_done, stop, advance if progress else None, engine, partial)
         for result in epochs:
             ckpt.epochs_done = result.epoch
-            ckpt.partial_epoch_samples = 0
+            PartialEpoch().keep_in(ckpt)
             ckpt.history.append(result.to_dict())
             ckpt.optimizer_state = optimizer.state()
-            checkpoint.save(params, ckpt)
+            save(params, ckpt)
             bar.clear()  # the epoch's line goes where the bar was
             if on_epoch:
                 on_epoch(result)
             bar.set_description(f"epoch {result.epoch + 1}", refresh=False)
             bar.reset()
     if stop.requested:
-        ckpt.partial_epoch_samples = stop.samples_done
+        if stop.partial:  # else the stop came between epochs, or before this run trained anything
+            if diverged(net, stop.partial.loss_sum):
+                raise ScratchnetError(f"interrupted in epoch {ckpt.epochs_done + 1}, where training had diverged: "
+                                      f"not saved, {params} keeps the last good checkpoint; try a smaller --lr")
+            stop.partial.keep_in(ckpt)
         ckpt.optimizer_state = optimizer.state()
-        checkpoint.save(params, ckpt)
+        save(params, ckpt)
         return False
     return True
