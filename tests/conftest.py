@@ -1,5 +1,7 @@
 """Shared fixtures: the real MNIST from the repository, and a small slice of it for fast runs."""
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +32,18 @@ def small_npz(tmp_path_factory, small) -> Path:
     np.savez(path, x_train=small.train_images, y_train=small.train_labels,
              x_test=small.test_images, y_test=small.test_labels)
     return path
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 256 kB file system of its own (tmpfs), to fill up or make read-only for real; needs root and a
+    sandbox that allows mounting."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True,
+                       text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:  # no mount program, or not allowed
+        pytest.skip(f"cannot mount a small tmpfs here: {getattr(e, 'stderr', None) or e}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scratchnet import cengine, checkpoint, network
+from scratchnet.atomic import check_destination
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
 from scratchnet.data import Dataset, inputs
@@ -342,6 +343,7 @@ def start(
     ``explicit`` or ``preset`` change them; asking for another architecture is refused.
     ``fresh``, or no file, starts a new network. An unreadable file is refused, never replaced.
     """
+    check_destination(params)  # found out now, not after loading the data and training
     saved = checkpoint.load(params) if Path(params).exists() and not fresh else None
     config = resolve(explicit, preset, saved.config if saved else None)
     if saved is None:
@@ -393,9 +395,7 @@ def run(
     ScratchnetError and leaves the last good checkpoint in ``params``.
     """
     config, net = ckpt.config, ckpt.network
-    folder = Path(params).parent
-    if not folder.is_dir():  # found out now, not after the first epoch's work
-        raise ScratchnetError(f"cannot write {params}: folder {folder} does not exist")
+    check_destination(params)  # found out now, not after the first epoch's work
     if dataset.n_inputs != net.sizes[0]:
         raise ScratchnetError(
             f"{dataset.source}: images have {dataset.n_inputs} pixels but the network takes {net.sizes[0]} inputs"
