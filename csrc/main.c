@@ -52,7 +52,8 @@ static const char USAGE[] =
     "  --data DIR            folder of MNIST IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
     "                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz\n"
     "                        (default: " DEFAULT_DATA ", relative to the current folder)\n"
-    "  --params FILE         text parameter file, docs/FORMAT.md (default: " DEFAULT_PARAMS ")\n"
+    "  --params FILE         text parameter file, docs/FORMAT.md (default: " DEFAULT_PARAMS "); train saves\n"
+    "                        it atomically, through a symlink to its target, and not to - (it is read back)\n"
     "  --set test|train      evaluate, predict: which images (default: test)\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -469,13 +470,31 @@ static double accuracy_of(const sn_net *net, const image_set *set) {
 /* train */
 
 static volatile int stop_requested;
+static volatile sig_atomic_t saving;
 
+/* The first Ctrl-C asks training to stop after the current batch; a second one stops at once,
+   unless the parameters are being written: the write finishes first, so that no temporary file
+   is left behind. */
 static void on_interrupt(int signum) {
+    if (stop_requested && !saving) {
+        signal(signum, SIG_DFL);
+        raise(signum);
+    }
     stop_requested = 1;
-    signal(signum, SIG_DFL); /* a second Ctrl-C stops at once */
 }
 
-static void check_folder(const char *path) {
+/* sn_write_params, with a second Ctrl-C held off until the file is whole */
+static void save(const char *path, const sn_net *net, int epochs) {
+    saving = 1;
+    const int err = sn_write_params(path, net, epochs);
+    saving = 0;
+    if (err) fail_library();
+}
+
+/* found out before the work, not when saving after it */
+static void check_destination(const char *path) {
+    if (strcmp(path, "-") == 0)
+        fail("cannot write to - (standard output) here: this file is read back later, so give a file name");
     char folder[4096];
     snprintf(folder, sizeof folder, "%s", path);
     char *slash = strrchr(folder, '/');
@@ -531,7 +550,7 @@ static int command_train(const options *o) {
             if (!probe.weights[l]) probe.weights[l] = probe.biases[l] = dummy;
         if (sn_check_net(&probe, loss)) fail_library();
     }
-    check_folder(o->params);
+    check_destination(o->params);
     dataset d;
     memset(&d, 0, sizeof d);
     load_data(o->data, &d);
@@ -571,7 +590,9 @@ static int command_train(const options *o) {
 
     const int64_t n = d.train.n;
     int64_t *order = checked_malloc((size_t)n * sizeof *order);
-    signal(SIGINT, on_interrupt);
+    struct sigaction interrupt = {.sa_handler = on_interrupt}; /* unlike signal() in strict C, stays installed */
+    sigemptyset(&interrupt.sa_mask);
+    sigaction(SIGINT, &interrupt, NULL);
     const int total = epochs_done + o->epochs;
     int status = 0;
     for (int epoch = epochs_done; epoch < total; epoch++) {
@@ -596,7 +617,7 @@ static int command_train(const options *o) {
         const double seconds = now() - began_at;
         if (stop_requested) {
             if (!all_finite(&net)) fail("interrupted, and the parameters are no longer finite: not saved");
-            if (sn_write_params(o->params, &net, epochs_done)) fail_library();
+            save(o->params, &net, epochs_done);
             fflush(stdout);
             char total_count[32];
             fprintf(stderr,
@@ -612,17 +633,17 @@ static int command_train(const options *o) {
                  lr);
         const double test = accuracy_of(&net, &d.test);
         epochs_done = epoch + 1;
-        if (sn_write_params(o->params, &net, epochs_done)) fail_library();
+        save(o->params, &net, epochs_done);
         printf("epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.2f s  %9s samples/s\n", epoch + 1, mean_loss,
                100 * accuracy, 100 * test, seconds,
                with_commas((long long)llround((double)n / (seconds > 0 ? seconds : 1e-9)), count, sizeof count));
         fflush(stdout);
     }
-    signal(SIGINT, SIG_DFL);
     if (!status) {
-        if (o->epochs == 0 && sn_write_params(o->params, &net, epochs_done)) fail_library();
+        if (o->epochs == 0) save(o->params, &net, epochs_done);
         printf("saved %s (%d epochs in all)\n", o->params, epochs_done);
     }
+    signal(SIGINT, SIG_DFL);
     free(order);
     for (int l = 0; l < SN_MAX_LAYERS; l++) {
         free(opt.velocity_w[l]);

@@ -4,7 +4,10 @@ from the same parameters and the same sample order, one epoch in each must agree
 import dataclasses
 import json
 import os
+import signal
+import struct
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ import pytest
 from scratchnet import cengine, checkpoint, cli, network, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
+from test_atomic import device, is_device, temps
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 
@@ -159,3 +163,68 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     monkeypatch.setattr(cengine, "train_epoch", lambda *a: original(*a[:7], a[7], progress))
     assert not train.run(ckpt, small, path, engine="c")
     assert checkpoint.load(path).partial_epoch_samples == 500
+
+
+@pytest.fixture
+def program() -> Path:
+    path = CSRC / "scratchnet-c"
+    if not path.exists():
+        pytest.skip("scratchnet-c is not built")
+    return path
+
+
+@pytest.fixture
+def idx_folder(small, tmp_path) -> Path:
+    """The small slice as the four raw IDX files scratchnet-c reads."""
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for name, array in (("train-images-idx3-ubyte", small.train_images), ("train-labels-idx1-ubyte", small.train_labels),
+                        ("t10k-images-idx3-ubyte", small.test_images), ("t10k-labels-idx1-ubyte", small.test_labels)):
+        header = struct.pack(f">HBB{array.ndim}I", 0, 8, array.ndim, *array.shape)  # 8: unsigned bytes
+        (folder / name).write_bytes(header + array.tobytes())
+    return folder
+
+
+def test_the_program_reports_a_full_device_and_keeps_it(program, idx_folder, tmp_path):
+    full = device(tmp_path, "full", 7)
+    result = subprocess.run([str(program), "train", "--fresh", "--data", str(idx_folder), "--params", str(full),
+                             "--layers", "784,4,10", "--epochs", "1"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 1
+    assert result.stderr == f"scratchnet-c: error: cannot write {full}: No space left on device\n"
+    assert is_device(full) and temps(tmp_path) == []
+
+
+def test_the_program_refuses_to_train_into_standard_output(program, idx_folder, tmp_path):
+    result = subprocess.run([str(program), "train", "--data", str(idx_folder), "--params", "-"], capture_output=True,
+                            text=True, timeout=120, check=False, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("scratchnet-c: error: cannot write to - (standard output)")
+
+
+def test_a_second_ctrl_c_while_saving_leaves_the_file_whole(program, idx_folder, tmp_path):
+    """Ctrl-C, then Ctrl-C again while the parameters are being written: the write finishes, no
+    temporary file is left, and the program stops as interrupted."""
+    params = tmp_path / "net.txt"
+
+    def saving() -> list[str]:
+        return [name for name in os.listdir(tmp_path) if name.startswith(".net.txt.")]
+
+    proc = subprocess.Popen([str(program), "train", "--data", str(idx_folder), "--params", str(params),
+                             "--layers", "784,50,10", "--batch-size", "100", "--epochs", "1000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not proc.stdout.readline().startswith("epoch"):  # epoch 1 is saved: Ctrl-C is handled now
+            pass
+        proc.send_signal(signal.SIGINT)  # stops after this batch, then saves (half a second or so)
+        deadline = time.monotonic() + 60
+        while not saving() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert saving(), "never saw the save's temporary file"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted in epoch 2" in err and saving() == []
+    assert checkpoint.load(params).epochs_done == 1
