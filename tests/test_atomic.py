@@ -120,7 +120,7 @@ def test_a_full_device_is_a_one_line_error(tmp_path, model, capsys):
     assert is_device(full) and temps(tmp_path) == []
 
 
-def test_a_fifo_is_written_directly(tmp_path, model):
+def test_a_fifo_is_written_directly(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
