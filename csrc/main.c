@@ -55,7 +55,8 @@ static const char USAGE[] =
     "  --data DIR            folder of MNIST IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
     "                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz\n"
     "                        (default: " DEFAULT_DATA ", relative to the current folder)\n"
-    "  --params FILE         text parameter file, docs/FORMAT.md (default: " DEFAULT_PARAMS ")\n"
+    "  --params FILE         text parameter file, docs/FORMAT.md (default: " DEFAULT_PARAMS "); train saves\n"
+    "                        it atomically, through a symlink to its target, and not to - (it is read back)\n"
     "  --set test|train      evaluate, predict: which images (default: test)\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -583,6 +584,16 @@ static int same_identity(const identity *a, const identity *b) {
            a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
+static volatile sig_atomic_t saving; /* a second Ctrl-C waits while it is set (on_interrupt) */
+
+/* sn_write_params, with a second Ctrl-C held off until the file is whole */
+static void write_params(const char *path, const sn_net *net, int epochs) {
+    saving = 1;
+    const int err = sn_write_params(path, net, epochs);
+    saving = 0;
+    if (err) fail_library();
+}
+
 /* sn_write_params to the file `params` names (`actual`), unless it changed on disk since this run
    read it or last wrote it (*on_disk): then it is left as it is, the network goes to
    NAME.conflict-PID.SUFFIX beside it, and the run stops saying so: neither is lost. */
@@ -600,12 +611,12 @@ static void save_params(const char *params, const char *actual, const sn_net *ne
                      count, dot);
             if (lstat(sibling, &st) != 0) break;
         }
-        if (sn_write_params(sibling, net, epochs)) fail_library();
+        write_params(sibling, net, epochs);
         fail("%s changed on disk while this run was training it (another program wrote it?): left as it is; "
              "this run's network (%d epochs) is saved in %s",
              params, epochs, sibling);
     }
-    if (sn_write_params(actual, net, epochs)) fail_library();
+    write_params(actual, net, epochs);
     *on_disk = identity_of(params);
 }
 
@@ -614,12 +625,20 @@ static void save_params(const char *params, const char *actual, const sn_net *ne
 
 static volatile int stop_requested;
 
+/* The first Ctrl-C asks training to stop after the current batch; a second one stops at once,
+   unless the parameters are being written: the write finishes first, so that no temporary file
+   is left behind. */
 static void on_interrupt(int signum) {
+    if (stop_requested && !saving) {
+        signal(signum, SIG_DFL);
+        raise(signum);
+    }
     stop_requested = 1;
-    signal(signum, SIG_DFL); /* a second Ctrl-C stops at once */
 }
 
 static int command_train(const options *o) {
+    if (strcmp(o->params, "-") == 0)
+        fail("cannot write to - (standard output) here: this file is read back later, so give a file name");
     char actual[MAX_PATH];
     resolve_path(o->params, actual); /* checks its folder is there before any work */
     lock_params(o->params, actual, o->wait); /* for the whole run: the file read is the one extended */
@@ -706,7 +725,9 @@ static int command_train(const options *o) {
 
     const int64_t n = d.train.n;
     int64_t *order = checked_malloc((size_t)n * sizeof *order);
-    signal(SIGINT, on_interrupt);
+    struct sigaction interrupt = {.sa_handler = on_interrupt}; /* unlike signal() in strict C, stays installed */
+    sigemptyset(&interrupt.sa_mask);
+    sigaction(SIGINT, &interrupt, NULL);
     const int total = epochs_done + o->epochs;
     int status = 0;
     for (int epoch = epochs_done; epoch < total; epoch++) {
@@ -754,11 +775,11 @@ static int command_train(const options *o) {
                with_commas((long long)llround((double)n / (seconds > 0 ? seconds : 1e-9)), count, sizeof count));
         fflush(stdout);
     }
-    signal(SIGINT, SIG_DFL);
     if (!status) {
         if (o->epochs == 0) save_params(o->params, actual, &net, epochs_done, &on_disk);
         printf("saved %s (%d epochs in all)\n", o->params, epochs_done);
     }
+    signal(SIGINT, SIG_DFL);
     free(order);
     for (int l = 0; l < SN_MAX_LAYERS; l++) {
         free(opt.velocity_w[l]);

@@ -1,16 +1,20 @@
 /* The text parameter format of docs/FORMAT.md, read and written exactly as textformat.py does:
  * the same rules, the same messages (naming file:line:column), byte-identical output.
  */
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, fileno: the atomic write needs them */
+#define _POSIX_C_SOURCE 200809L /* fsync, fchmod, readlink, kill, unlinkat: the atomic write needs them */
+#define _DEFAULT_SOURCE         /* and mkstemps */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -563,26 +567,97 @@ static int write_text(FILE *f, const sn_net *net, int epochs) {
     return ferror(f) ? -1 : 0;
 }
 
-int sn_write_params(const char *path, const sn_net *net, int epochs) {
-    if (check_net(path, net)) return -1;
-    if (epochs < 0) return sn_fail("cannot write %s: epochs %d", path, epochs);
-    /* a temporary file beside the target, renamed over it once complete and on disk: an
-       interruption at any moment leaves the old file or the new one, never a mix */
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    char *temp = malloc(strlen(path) + 16);
-    if (!temp) return sn_fail("cannot write %s: out of memory", path);
-    sprintf(temp, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len);
-    int fd = mkstemp(temp);
+/* ---------------------------------------------------------------------------------------------
+ * writing the file: docs/FORMAT.md, "How files are written" (atomic.py does the same) */
+
+#define MAX_LINKS 40  /* as the Linux kernel: more symlinks in a row are a loop */
+
+/* The file behind path: its symlinks followed to the end, even to a file not there yet. A malloc'd
+   string, or NULL with errno set. */
+static char *final_target(const char *path) {
+    char *target = strdup(path), link[PATH_MAX];
+    for (int links = 0; target; links++) {
+        struct stat st;
+        if (lstat(target, &st) != 0 || !S_ISLNK(st.st_mode)) return target;
+        ssize_t n = readlink(target, link, sizeof link);
+        char *next = NULL;
+        if (links == MAX_LINKS) {
+            errno = ELOOP;
+        } else if (n >= (ssize_t)sizeof link) {
+            errno = ENAMETOOLONG;
+        } else if (n >= 0) {  /* a relative link is relative to its own folder */
+            const char *slash = strrchr(target, '/');
+            int dir_len = link[0] != '/' && slash ? (int)(slash - target) + 1 : 0;
+            next = malloc((size_t)dir_len + (size_t)n + 1);
+            if (next) sprintf(next, "%.*s%.*s", dir_len, target, (int)n, link);
+        }
+        free(target);
+        target = next;
+    }
+    return NULL;
+}
+
+/* a character of mkstemp's random part (ASCII, whatever the locale) */
+static int random_char(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* Is `entry` ".NAME.PID.RANDOM.tmp", a temporary file of a writer of `name` whose process is gone?
+   A live (or reused) pid keeps its file: the safe side. */
+static int stale_temp(const char *entry, const char *name) {
+    size_t n = strlen(name);
+    if (entry[0] != '.' || strncmp(entry + 1, name, n) != 0 || entry[n + 1] != '.') return 0;
+    const char *pid = entry + n + 2, *random = pid, *end;
+    while (*random >= '0' && *random <= '9') random++;
+    if (random == pid || random - pid > 9 || *random++ != '.') return 0;
+    for (end = random; random_char(*end); end++) {}
+    if (end == random || strcmp(end, ".tmp") != 0) return 0;
+    return kill((pid_t)atol(pid), 0) != 0 && errno == ESRCH;  /* signal 0: does the process exist? */
+}
+
+/* Remove the temporary files that writers of dir/name killed mid-write left behind. Failures are
+   ignored: tidying up must never stop the write itself. */
+static void remove_stale_temps(const char *dir, const char *name) {
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (stale_temp(e->d_name, name)) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    if (d) closedir(d);
+}
+
+/* A device or a FIFO (/dev/null, a pipe) is written directly: there is no file to rename over. */
+static int write_directly(const char *path, const sn_net *net, int epochs) {
+    FILE *f = fopen(path, "w");
+    if (!f) return sn_fail("cannot write %s: %s", path, strerror(errno));
+    int err = write_text(f, net, epochs) || fflush(f) != 0, saved = errno;
+    if (fclose(f) != 0 && !err) err = 1, saved = errno;
+    return err ? sn_fail("cannot write %s: %s", path, strerror(saved ? saved : EIO)) : 0;
+}
+
+/* A temporary file .NAME.PID.RANDOM.tmp beside target, renamed over it once complete and on disk:
+   an interruption at any moment leaves the old file or the new one, never a mix. */
+static int write_atomically(const char *path, const char *target, const sn_net *net, int epochs) {
+    const char *slash = strrchr(target, '/'), *name = slash ? slash + 1 : target;
+    int dir_len = (int)(name - target);
+    char *dir = malloc((size_t)dir_len + 2), *temp = malloc(strlen(target) + 40);
+    if (!dir || !temp) {
+        free(dir), free(temp);
+        return sn_fail("cannot write %s: out of memory", path);
+    }
+    if (dir_len) sprintf(dir, "%.*s", dir_len, target);
+    else strcpy(dir, ".");
+    remove_stale_temps(dir, name);
+    sprintf(temp, "%.*s.%s.%ld.XXXXXX.tmp", dir_len, target, name, (long)getpid());
+    int fd = mkstemps(temp, 4);
     if (fd < 0) {
         int saved = errno;
-        free(temp);
+        free(dir), free(temp);
         return sn_fail("cannot write %s: %s", path, strerror(saved));
     }
-    /* mkstemp makes it 0600: give it the old file's mode, or what open() and the umask would */
+    /* mkstemps makes it 0600: give it the old file's mode, or what open() and the umask would */
     struct stat old;
     mode_t mode;
-    if (stat(path, &old) == 0) {
+    if (stat(target, &old) == 0) {
         mode = old.st_mode & 07777;
     } else {
         mode_t mask = umask(0);
@@ -597,27 +672,32 @@ int sn_write_params(const char *path, const sn_net *net, int epochs) {
         if (!err) saved = errno;
         err = 1;
     }
-    if (!err && rename(temp, path) != 0) {
+    if (!err && rename(temp, target) != 0) {
         saved = errno;
         err = 1;
     }
     if (err) {
         remove(temp);
-        free(temp);
-        return sn_fail("cannot write %s: %s", path, strerror(saved ? saved : EIO));
-    }
-    free(temp);
-    /* make the rename itself durable; some file systems cannot fsync a folder: never mind */
-    char *dir = malloc(dir_len + 2);
-    if (dir) {
-        if (dir_len) sprintf(dir, "%.*s", (int)dir_len, path);
-        else strcpy(dir, ".");
+        sn_fail("cannot write %s: %s", path, strerror(saved ? saved : EIO));
+    } else {  /* make the rename itself durable; some file systems cannot fsync a folder: never mind */
         int dir_fd = open(dir, O_RDONLY);
         if (dir_fd >= 0) {
             fsync(dir_fd);
             close(dir_fd);
         }
-        free(dir);
     }
-    return 0;
+    free(dir), free(temp);
+    return err ? -1 : 0;
+}
+
+int sn_write_params(const char *path, const sn_net *net, int epochs) {
+    if (check_net(path, net)) return -1;
+    if (epochs < 0) return sn_fail("cannot write %s: epochs %d", path, epochs);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return write_directly(path, net, epochs);
+    char *target = final_target(path);
+    if (!target) return sn_fail("cannot write %s: %s", path, strerror(errno));
+    int err = write_atomically(path, target, net, epochs);
+    free(target);
+    return err;
 }

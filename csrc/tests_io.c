@@ -4,8 +4,10 @@
  * (fuzz/corpus/) or in the folder given as argument, MNIST in $SCRATCHNET_MNIST, ../../shared/data/mnist or /work/shared/data/mnist.
  * Built with -DSN_FLOAT32 (test_io32) it tests the float32 build.
  */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, chmod: scratch files for the write tests */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, chmod, symlink, fork: scratch files for the write tests */
+#define _DEFAULT_SOURCE         /* mknod, makedev: a device of our own */
 #include <dirent.h>
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/sysmacros.h> /* makedev */
+#endif
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -783,6 +789,96 @@ static void test_atomic_write(void) {
     sn_free_net(&net);
 }
 
+/* The epochs in the parameter file at path, or -1 if it cannot be read. */
+static int epochs_in(const char *path) {
+    sn_net net;
+    int epochs;
+    if (sn_read_params(path, &net, &epochs)) return -1;
+    sn_free_net(&net);
+    return epochs;
+}
+
+static int is_link(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* The pid of a process that has ended (and been waited for). */
+static long dead_pid(void) {
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    return (long)child;
+}
+
+/* A write goes through symlinks to the file at their end, straight into devices (never renamed
+   over them), and first removes what writers killed mid-write left, and only that. */
+static void test_write_targets(void) {
+    char dir[4096], target[4200], link[4200], chain[4200], dangling[4200], loop[2][4200], made[4200];
+    snprintf(dir, sizeof dir, "%s/links", tmpdir);
+    snprintf(target, sizeof target, "%s/target.txt", dir);
+    snprintf(link, sizeof link, "%s/link.txt", tmpdir);
+    snprintf(chain, sizeof chain, "%s/chain.txt", tmpdir);
+    snprintf(dangling, sizeof dangling, "%s/dangling.txt", tmpdir);
+    snprintf(made, sizeof made, "%s/made.txt", dir);
+    snprintf(loop[0], sizeof loop[0], "%s/loop0", tmpdir);
+    snprintf(loop[1], sizeof loop[1], "%s/loop1", tmpdir);
+    sn_net net;
+    int sizes[3] = {4, 3, 2};
+    make_net(&net, 2, sizes, 1);
+    mkdir(dir, 0755);
+    CHECK(sn_write_params(target, &net, 1) == 0, "%s", sn_error());
+    chmod(target, 0640);
+    CHECK(symlink("links/target.txt", link) == 0 && symlink(link, chain) == 0, "symlinks");
+    CHECK(sn_write_params(link, &net, 2) == 0 && is_link(link) && epochs_in(target) == 2,
+          "a symlink is written through to its target: %s", sn_error());
+    struct stat st;
+    CHECK(stat(target, &st) == 0 && (st.st_mode & 0777) == 0640, "the target keeps its mode (%o)",
+          (unsigned)(st.st_mode & 0777));
+    CHECK(sn_write_params(chain, &net, 3) == 0 && is_link(chain) && is_link(link) && epochs_in(target) == 3,
+          "a chain of symlinks is followed to the end: %s", sn_error());
+    CHECK(symlink("links/made.txt", dangling) == 0, "symlink");
+    CHECK(sn_write_params(dangling, &net, 4) == 0 && is_link(dangling) && epochs_in(made) == 4,
+          "a dangling symlink writes the file it names: %s", sn_error());
+    CHECK(symlink("loop1", loop[0]) == 0 && symlink("loop0", loop[1]) == 0, "symlinks");
+    CHECK_ERROR(sn_write_params(loop[0], &net, 5), "symlink loop", loop[0], "Too many levels of symbolic links");
+    CHECK(is_link(loop[0]) && is_link(loop[1]), "a symlink loop is left alone");
+
+    /* temporary files of ours (.NAME.PID.RANDOM.tmp, from C or Python) whose writer is gone go */
+    long dead = dead_pid(), live = (long)getpid();
+    char name[4][64], path[4][8192];
+    snprintf(name[0], sizeof name[0], ".target.txt.%ld.AbC123.tmp", dead);   /* stale, as C names it */
+    snprintf(name[1], sizeof name[1], ".target.txt.%ld.ab_cd123.tmp", dead);  /* stale, as Python does */
+    snprintf(name[2], sizeof name[2], ".target.txt.%ld.AbC123.tmp", live);   /* a live writer's */
+    snprintf(name[3], sizeof name[3], ".target.txt.x.%ld.AbC123.tmp", dead); /* target.txt.x's */
+    for (int k = 0; k < 4; k++) {
+        snprintf(path[k], sizeof path[k], "%s/%s", dir, name[k]);
+        FILE *f = fopen(path[k], "w");
+        if (f) fclose(f);
+    }
+    CHECK(sn_write_params(target, &net, 6) == 0, "%s", sn_error());
+    CHECK(access(path[0], F_OK) != 0 && access(path[1], F_OK) != 0, "a dead writer's temporary files are removed");
+    CHECK(access(path[2], F_OK) == 0 && access(path[3], F_OK) == 0, "others are kept");
+    remove(path[2]), remove(path[3]);
+
+    /* devices: copies of /dev/null and /dev/full, as a bug must not turn the machine's into files */
+    char null[4200], full[4200];
+    snprintf(null, sizeof null, "%s/null", tmpdir);
+    snprintf(full, sizeof full, "%s/full", tmpdir);
+    if (mknod(null, S_IFCHR | 0666, makedev(1, 3)) == 0 && mknod(full, S_IFCHR | 0666, makedev(1, 7)) == 0) {
+        CHECK(sn_write_params(null, &net, 7) == 0 && lstat(null, &st) == 0 && S_ISCHR(st.st_mode),
+              "a device is written directly and stays one: %s", sn_error());
+        CHECK_ERROR(sn_write_params(full, &net, 7), "full device", full, "No space left on device");
+        CHECK(lstat(full, &st) == 0 && S_ISCHR(st.st_mode), "a full device stays one");
+    } else {
+        printf("test_io: skipped the device checks: mknod needs root (%s)\n", strerror(errno));
+    }
+    const char *made_here[] = {target, made, link, chain, dangling, loop[0], loop[1], null, full};
+    for (int k = 0; k < 9; k++) remove(made_here[k]);
+    CHECK(rmdir(dir) == 0, "no temporary file left in %s", dir);
+    sn_free_net(&net);
+}
+
 /* Every seed and regression input of the fuzzers still parses without a crash or a leak. */
 static void test_corpus(void) {
     const char *kinds[] = {"idx", "params"};
@@ -835,6 +931,7 @@ int main(int argc, char **argv) {
     test_python_file();
     test_malformed();
     test_atomic_write();
+    test_write_targets();
     test_corpus();
     /* clean up the scratch folder */
     const char *names[] = {"p.txt", "n.txt", "good.txt", "again.txt", "damaged.idx3.gz"};

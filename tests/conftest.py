@@ -2,6 +2,8 @@
 at chosen moments."""
 
 import contextlib
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,18 @@ def assert_same_run():
             assert x["seconds"] > 0 and y["seconds"] > 0
 
     return check
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 256 kB file system of its own (tmpfs), to fill up or make read-only for real; needs root and a
+    sandbox that allows mounting."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True,
+                       text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:  # no mount program, or not allowed
+        pytest.skip(f"cannot mount a small tmpfs here: {getattr(e, 'stderr', None) or e}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

@@ -8,6 +8,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from scratchnet import cengine, checkpoint, cli, network, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
+from test_atomic import device, is_device, temps
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 
@@ -281,3 +283,48 @@ def test_scratchnet_c_writes_through_a_symlink(program, small_idx, tmp_path):
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and checkpoint.load(tmp_path / "models" / "net.txt").epochs_done == 1
+
+
+def test_the_program_reports_a_full_device_and_keeps_it(program, small_idx, tmp_path):
+    full = device(tmp_path, "full", 7)
+    result = subprocess.run([str(program), "train", "--fresh", "--data", str(small_idx), "--params", str(full),
+                             "--layers", "784,4,10", "--epochs", "1"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 1
+    assert result.stderr == f"scratchnet-c: error: cannot write {full}: No space left on device\n"
+    assert is_device(full) and temps(tmp_path) == []
+
+
+def test_the_program_refuses_to_train_into_standard_output(program, small_idx, tmp_path):
+    result = subprocess.run([str(program), "train", "--data", str(small_idx), "--params", "-"], capture_output=True,
+                            text=True, timeout=120, check=False, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("scratchnet-c: error: cannot write to - (standard output)")
+
+
+def test_a_second_ctrl_c_while_saving_leaves_the_file_whole(program, small_idx, tmp_path):
+    """Ctrl-C, then Ctrl-C again while the parameters are being written: the write finishes, no
+    temporary file is left, and the program stops as interrupted."""
+    params = tmp_path / "net.txt"
+
+    def saving() -> list[str]:
+        return [name for name in os.listdir(tmp_path) if name.startswith(".net.txt.") and name.endswith(".tmp")]
+
+    proc = subprocess.Popen([str(program), "train", "--data", str(small_idx), "--params", str(params),
+                             "--layers", "784,50,10", "--batch-size", "100", "--epochs", "1000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not proc.stdout.readline().startswith("epoch"):  # epoch 1 is saved: Ctrl-C is handled now
+            pass
+        proc.send_signal(signal.SIGINT)  # stops after this batch, then saves (half a second or so)
+        deadline = time.monotonic() + 60
+        while not saving() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert saving(), "never saw the save's temporary file"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted in epoch 2" in err and saving() == []
+    assert checkpoint.load(params).epochs_done == 1

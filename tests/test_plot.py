@@ -1,6 +1,8 @@
 """scratchnet.plot and the inspect/plot/export/import commands."""
 
+import errno
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ from scratchnet import checkpoint, cli
 from test_cli import one_line_error, run
 
 pytest.importorskip("matplotlib")
+from matplotlib import cbook
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -40,6 +44,40 @@ def test_plot_history_needs_a_history(tmp_path, model, capsys):
 def test_plot_to_a_bad_place(model, capsys):
     code, _, err = run(capsys, "plot", "weights", "-p", model, "-o", "/nonexistent/dir/w.png")
     one_line_error(code, err, "/nonexistent/dir/w.png")
+
+
+def test_plot_to_standard_output(model, capsysbinary):
+    assert cli.main(["plot", "history", "-p", str(model), "-o", "-"]) == 0
+    out = capsysbinary.readouterr().out
+    assert out.startswith(PNG_MAGIC) and b"wrote" not in out
+
+
+def test_a_plot_that_fails_half_way_keeps_the_old_picture(model, tmp_path, capsys, monkeypatch):
+    """The disk fills up in the middle of the PNG: the old picture stays whole, and no temporary file."""
+    out = tmp_path / "w.png"
+    assert run(capsys, "plot", "weights", "-p", model, "-o", out)[0] == 0
+    before = out.read_bytes()
+
+    def half_then_full(canvas, file, **options):
+        with cbook.open_file_cm(file, "wb") as f:
+            f.write(before[:100])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(FigureCanvasAgg, "print_png", half_then_full)
+    code, _, err = run(capsys, "plot", "weights", "-p", model, "-o", out)
+    one_line_error(code, err, f"cannot write {out}: No space left on device")
+    assert out.read_bytes() == before and os.listdir(tmp_path) == ["w.png"]
+
+
+def test_a_plot_onto_a_full_disk_keeps_the_old_picture(model, small_disk, capsys):
+    out = small_disk / "h.png"
+    assert run(capsys, "plot", "history", "-p", model, "-o", out)[0] == 0
+    before = out.read_bytes()
+    disk = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(bytes(disk.f_bavail * disk.f_frsize - len(before) // 2))  # room for half
+    code, _, err = run(capsys, "plot", "history", "-p", model, "-o", out)
+    one_line_error(code, err, f"cannot write {out}: No space left on device")
+    assert out.read_bytes() == before and sorted(os.listdir(small_disk)) == ["filler", "h.png"]
 
 
 def test_inspect(model, capsys):

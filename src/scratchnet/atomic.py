@@ -1,15 +1,79 @@
-"""Writing a file so that it is either all old or all new, whatever happens meanwhile."""
+"""Writing a file so that it is either all old or all new, whatever happens meanwhile.
+
+The bytes go to a temporary file ``.NAME.PID.RANDOM.tmp`` beside the file, are flushed to disk,
+and the temporary file is renamed over the file (docs/FORMAT.md, "How files are written"; the C
+engine does the same). A symlink is written through to the file at its end; a device or a FIFO
+(``/dev/null``, a pipe) is written directly, as there is nothing to rename over.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
 from scratchnet.errors import ScratchnetError
+
+STDOUT = "-"
+NOT_STDOUT = "cannot write to - (standard output) here: this file is read back later, so give a file name"
+MAX_LINKS = 40  # as the Linux kernel: more symlinks in a row are a loop
+
+
+@contextmanager
+def _reported(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OSError into the one-line error the user sees."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # the reader of a pipe went away (| head): the command line ends quietly
+    except OSError as e:
+        raise ScratchnetError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _final_target(path: Path) -> Path:
+    """The file behind ``path``: its symlinks followed to the end, even to a file not there yet."""
+    for _ in range(MAX_LINKS):
+        if not path.is_symlink():
+            return path
+        path = path.parent / os.readlink(path)  # a relative link is relative to its own folder
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+
+
+def _is_special(path: Path) -> bool:
+    """A device, FIFO or socket: there is no file to replace, so it is written directly."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process
+    return True
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Remove the temporary files that writers of ``target`` killed mid-write left behind: ours by
+    their name, and only those whose process is gone (a live or reused pid keeps its file)."""
+    ours = re.compile(rf"\.{re.escape(target.name)}\.(\d{{1,9}})\.[A-Za-z0-9_]+\.tmp")
+    with suppress(OSError):  # tidying up must never stop the write itself
+        for name in os.listdir(target.parent):
+            match = ours.fullmatch(name)
+            if match and not _alive(int(match[1])):
+                (target.parent / name).unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:
@@ -22,31 +86,54 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def check_destination(path: str | os.PathLike) -> None:
+    """Raise now, before any long work, if a file that must be read back cannot be written to ``path`` later."""
+    if str(path) == STDOUT:
+        raise ScratchnetError(NOT_STDOUT)
+    with _reported(path):
+        folder = _final_target(Path(path)).parent
+    if not folder.is_dir():
+        raise ScratchnetError(f"cannot write {path}: folder {folder} does not exist")
+
+
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool = False) -> Iterator[IO]:
+    """Write to a temporary file beside ``path``'s final target, then rename it over the target.
 
     A crash or Ctrl-C at any moment leaves either the old file or the new one, never a mix:
-    the data is flushed and fsynced before the rename, and rename is atomic on POSIX.
+    the data is flushed and fsynced before the rename, and rename is atomic on POSIX. A failure
+    removes the temporary file and raises a one-line ScratchnetError; a killed writer's temporary
+    file is removed by the next write. ``-`` is standard output where ``stdout_ok``, refused elsewhere.
     """
+    if str(path) == STDOUT:
+        if not stdout_ok:
+            raise ScratchnetError(NOT_STDOUT)
+        sys.stdout.flush()  # what was printed before comes first
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        with _reported("standard output"):
+            yield stream
+            stream.flush()
+        return
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise ScratchnetError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        os.fchmod(fd, _mode_for(path))  # mkstemp makes it 0600; the file should look like any other
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException as e:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ScratchnetError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
+    with _reported(path):
+        if _is_special(path):
+            with open(path, mode) as f:
+                yield f
+            return
+        target = _final_target(path)
+        folder = target.parent
+        _remove_stale_temps(target)
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, _mode_for(target))  # mkstemp makes it 0600; the file should look like any other
+            with os.fdopen(fd, mode) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)
         try:

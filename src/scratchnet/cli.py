@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from scratchnet import __version__, cengine, checkpoint, lock, plot, svg, train
-from scratchnet.atomic import atomic_write
+from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError
@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train a network, resuming from --params if it exists",
                             description="Train a network. An existing --params file is resumed with its own "
-                            "settings unless options change them; --fresh starts over.")
+                            "settings unless options change them; --fresh starts over. --params is saved after "
+                            "every epoch, atomically (through a symlink, to its target); it cannot be - "
+                            "(standard output), as it is read back.")
     _add_common(p, json_output=True, engine=True)
     p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the seed's settings; tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget")
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "the whole network.")
     _add_common(p, data_set=True)
     p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json or svg")
-    p.add_argument("-o", "--output", help="file to write (default: " +
+    p.add_argument("-o", "--output", help="file to write, - for standard output (default: " +
                    ", ".join(f"{name} for {fmt}" for fmt, name in EXPORT_NAMES.items()) + ")")
     p.add_argument("--input", type=int, metavar="INDEX", help="svg: show image INDEX of --set going through")
     p.add_argument("--annotate-weights", action="store_true", help="svg: print weight values on the lines of "
@@ -140,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "as a checkpoint that train, evaluate and predict use.")
     p.add_argument("file", metavar="FILE", help="the .txt or .json file")
     p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
-                   help=f"checkpoint to write (default: {checkpoint.DEFAULT_PATH})")
+                   help=f"checkpoint to write; not -, as it is read back (default: {checkpoint.DEFAULT_PATH})")
     p.add_argument("--force", action="store_true", help="replace the checkpoint if it exists")
     _add_wait(p)
     p.set_defaults(run=cmd_import)
@@ -156,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=PLOTS, help="weights: layer 1's weights as images; history: loss and "
                    "accuracy per epoch; confusion: the confusion matrix; misclassified: images it gets wrong")
     _add_common(p, data_set=True)
-    p.add_argument("-o", "--output", help="PNG (or PDF, SVG) file to write (default: WHAT.png)")
+    p.add_argument("-o", "--output", help="PNG (or PDF, SVG) file to write, - for standard output (default: "
+                   "WHAT.png)")
     p.set_defaults(run=cmd_plot)
 
     p = commands.add_parser("show", help="print an image as the seed's hex dump")
@@ -278,9 +281,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = _svg(args, ckpt)
     else:
         text = checkpoint.TEXT_FORMATS["." + args.format](ckpt.network, ckpt.epochs_done, ckpt.history)
-    with atomic_write(output) as f:
+    with atomic_write(output, stdout_ok=True) as f:
         f.write(text.encode())
-    print(f"wrote {output} ({len(text.encode()):,} bytes)")
+    if output != STDOUT:  # on standard output the file is all there is to print
+        print(f"wrote {output} ({len(text.encode()):,} bytes)")
     return 0
 
 
@@ -298,6 +302,7 @@ def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
 def cmd_import(args: argparse.Namespace) -> int:
     if Path(args.file).suffix.lower() not in checkpoint.TEXT_FORMATS:
         raise ScratchnetError(f"{args.file}: import reads .txt or .json parameter files")
+    check_destination(args.output)
     ckpt = checkpoint.load(args.file)
     with _locked(args, args.output):
         if Path(args.output).exists() and not args.force:
@@ -358,7 +363,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
             plot.confusion(matrix, output, f"{args.set} set, {ckpt.network.describe()}")
         else:
             plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
-    print(f"wrote {output}")
+    if output != STDOUT:
+        print(f"wrote {output}")
     return 0
 
 

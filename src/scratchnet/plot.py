@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 
+from scratchnet.atomic import atomic_write
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
 
@@ -27,9 +29,11 @@ def _pyplot():
 
 
 def _save(fig, path: str | os.PathLike) -> None:
+    """Save as the suffix says (PNG without one), atomically: a failure leaves the old picture whole."""
     try:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-    except (OSError, ValueError) as e:
+        with atomic_write(path, stdout_ok=True) as f:
+            fig.savefig(f, format=Path(path).suffix[1:].lower() or None, dpi=110, bbox_inches="tight")
+    except ValueError as e:  # a format matplotlib does not know
         raise ScratchnetError(f"cannot write {path}: {e}") from None
     finally:
         fig.clear()

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scratchnet import cengine, checkpoint, lock, network
+from scratchnet.atomic import check_destination
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
 from scratchnet.data import Dataset, inputs
@@ -392,6 +393,7 @@ def start(
     An epoch that Ctrl-C interrupted goes on where it stopped, unless the settings that decide its
     order and images (seed, shuffle, shift) changed: then it starts over.
     """
+    check_destination(params)  # found out now, not after loading the data and training
     on_disk = lock.identity(params)  # before reading: a change while it is read is noticed too
     saved = checkpoint.load(params) if on_disk and not fresh else None
     config = resolve(explicit, preset, saved.config if saved else None)
@@ -487,9 +489,7 @@ def run(
     unless ``new_data``.
     """
     config, net = ckpt.config, ckpt.network
-    folder = Path(params).parent
-    if not folder.is_dir():  # found out now, not after the first epoch's work
-        raise ScratchnetError(f"cannot write {params}: folder {folder} does not exist")
+    check_destination(params)  # found out now, not after the first epoch's work
     if dataset.n_inputs != net.sizes[0]:
         raise ScratchnetError(
             f"{dataset.source}: images have {dataset.n_inputs} pixels but the network takes {net.sizes[0]} inputs"
