@@ -22,10 +22,6 @@ int sn_fail(const char *format, ...)
 #endif
     ;
 
-/* Inflate a gzip member (RFC 1952 around RFC 1951) from memory. On success *out is malloc'ed.
-   Every read is bounds-checked: damaged or truncated input is an error, never a crash. */
-int sn_gunzip(const uint8_t *in, size_t in_len, const char *name, uint8_t **out, size_t *out_len);
-
 /* Read a whole file into memory (malloc'ed, NUL-terminated for convenience; *len excludes it). */
 int sn_read_file(const char *path, uint8_t **bytes, size_t *len);
 

@@ -317,7 +317,7 @@ static void idx_path(const char *folder, const char *name, char *path, size_t si
     for (int i = 0; i < 4; i++) {
         snprintf(path, size, "%s/%s%s", folder, forms[i][0], forms[i][1]);
         struct stat st;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return;
+        if (stat(path, &st) == 0) return;  /* any file: a FIFO of that name gets sn_read_idx's message */
     }
     fail("%s: no %s[.gz] in this folder (an MNIST IDX folder needs train-images-idx3-ubyte, "
          "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz; see --data)",
@@ -329,10 +329,9 @@ static void read_set(const char *folder, const char *image_name, const char *lab
     idx_path(folder, image_name, image_path, sizeof image_path);
     idx_path(folder, label_name, label_path, sizeof label_path);
     int ndim;
-    int64_t dims[4];
+    int64_t dims[3];
     if (sn_read_idx(image_path, &set->images, &ndim, dims)) fail_library();
-    if (ndim != 3 || dims[0] < 1 || dims[1] < 1 || dims[2] < 1)
-        fail("%s: expected non-empty images (n, rows, cols), got %d dimensions", image_path, ndim);
+    if (ndim != 3) fail("%s: expected images (n, rows, cols), got %d dimensions", image_path, ndim);  /* none 0 */
     set->n = dims[0];
     set->rows = dims[1];
     set->cols = dims[2];

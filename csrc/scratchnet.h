@@ -73,12 +73,18 @@ int sn_predict(const sn_net *net, const uint8_t *images, int64_t n, real *output
 
 /* --- files -------------------------------------------------------------------------- */
 
-/* An IDX file of unsigned bytes, raw or gzip (inflate built in: libc only). On success *data is
- * malloc'ed (free with sn_free), dims[0..*ndim) filled (at most 4). */
-int sn_read_idx(const char *path, uint8_t **data, int *ndim, int64_t dims[4]);
+/* The most data an IDX file may declare: 1 GiB (EMNIST ByClass, the largest set, has 547 MB). */
+#define SN_IDX_MAX_BYTES ((uint64_t)1 << 30)
+
+/* An IDX file of unsigned bytes, raw or gzip (inflated by zlib: link with -lz), as data.py's
+ * read_idx: a regular file (or a symlink to one, checked before opening it), 1 or 3 dimensions,
+ * none 0, at most SN_IDX_MAX_BYTES of data. The header is checked first; then only the data it
+ * declares and one byte more is read or inflated. On success *data is malloc'ed (free with
+ * sn_free), dims[0..*ndim) filled. */
+int sn_read_idx(const char *path, uint8_t **data, int *ndim, int64_t dims[3]);
 /* The same from memory (for fuzzing and tests); `name` is used in messages. */
 int sn_parse_idx(const uint8_t *bytes, size_t len, const char *name, uint8_t **data, int *ndim,
-                 int64_t dims[4]);
+                 int64_t dims[3]);
 
 /* The text parameter format of docs/FORMAT.md. sn_read_params allocates the parameters (free
  * with sn_free_net) and sets *epochs. Numbers are read with strtod (strtof in the float32 build);

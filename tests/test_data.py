@@ -3,18 +3,25 @@
 Nothing here touches the internet: downloads come from an http.server on 127.0.0.1.
 """
 
+import ctypes
 import gzip
 import hashlib
+import math
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from scratchnet import data
+from scratchnet import cengine, data
 from scratchnet.errors import ScratchnetError
 
 REPO_NPZ = Path(__file__).resolve().parents[1] / "data" / "mnist.npz"
@@ -121,12 +128,12 @@ def test_fashion_mnist_from_debian():
 # -----------------------------------------------------------------------------
 # IDX files
 
-def test_read_idx_any_ubyte_shape(tmp_path):
+def test_read_idx_images_and_labels(tmp_path):
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a").write_bytes(idx_bytes(a))
-    (tmp_path / "b.gz").write_bytes(gzip.compress(idx_bytes(a[0])))
+    (tmp_path / "b.gz").write_bytes(gzip.compress(idx_bytes(a[0, 0])))
     np.testing.assert_array_equal(data.read_idx(tmp_path / "a"), a)
-    np.testing.assert_array_equal(data.read_idx(tmp_path / "b.gz"), a[0])
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "b.gz"), a[0, 0])
     assert data.read_idx(tmp_path / "a").flags.writeable
 
 
@@ -159,13 +166,13 @@ def test_truncated_gz(tmp_path):
     folder = write_idx_dir(tmp_path, tiny())
     path = folder / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:40])
-    fails(path, "cannot read", load=lambda _: data.load_dataset(folder))
+    fails(path, "corrupt gzip data (unexpected end of file)", load=lambda _: data.load_dataset(folder))
 
 
 def test_corrupt_gz(tmp_path):
     path = tmp_path / "x.gz"
-    path.write_bytes(gzip.compress(b"\0" * 1000)[:-8] + b"garbage!")  # CRC and length trailer wrong
-    fails(path, "cannot read", load=data.read_idx)
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(1000, np.uint8)))[:-8] + b"garbage!")  # CRC, length wrong
+    fails(path, "corrupt gzip data (incorrect data check)", load=data.read_idx)
 
 
 def test_dir_missing_an_idx_file(tmp_path):
@@ -178,6 +185,194 @@ def test_dir_missing_an_idx_file(tmp_path):
 def test_idx_counts_must_match(tmp_path):
     folder = write_idx_dir(tmp_path, tiny() | {"y_train": np.zeros(5, np.uint8)})
     fails(folder / "train-labels-idx1-ubyte.gz", "6 images", "5 labels", load=lambda _: data.load_dataset(folder))
+
+
+# -----------------------------------------------------------------------------
+# IDX files that would cost more than they declare, and files that are not files: both engines
+
+SCRATCHNET_C = Path(__file__).resolve().parents[1] / "csrc" / "scratchnet-c"
+
+
+def idx_header(*dims: int) -> bytes:
+    return bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def gzip_bomb(head: bytes, zeros: int = 200 << 20) -> bytes:
+    """head then 200 MB of zeros, gzipped a MiB at a time: 0.9 MB on disk."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = bytes(1 << 20)
+    return b"".join([z.compress(head)] + [z.compress(chunk) for _ in range(zeros >> 20)] + [z.flush()])
+
+
+GOOD = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+GOOD_GZ = gzip.compress(GOOD, mtime=0)
+BAD_IDX = {  # file name: (bytes, what the one-line error says)
+    "magic": (b"GIF89a" + GOOD, "not an IDX file of unsigned bytes (magic number 47494638"),
+    "floats": (b"\0\0\x0d\x03" + GOOD[4:], "magic number 00000d03"),
+    "empty": (b"", "magic number missing"),
+    "dims-0": (bytes([0, 0, 8, 0]), "IDX file with 0 dimensions: expected 1 (labels) or 3 (images)"),
+    "dims-2": (idx_bytes(np.zeros((2, 3), np.uint8)), "IDX file with 2 dimensions"),
+    "dims-255": (idx_header(*[1] * 255) + b"\0", "IDX file with 255 dimensions"),
+    "short-header": (GOOD[:10], "truncated IDX header"),
+    "zero-dim": (idx_header(0, 28, 28), "header says 0x28x28: no data"),
+    "over-limit": (idx_header(2048, 1024, 1024), "header says 2048x1024x1024 = more than 1073741824 bytes"),
+    "overflow": (idx_header(2**32 - 1, 2**32 - 1, 2**32 - 1), "4294967295x4294967295x4294967295 = more than"),
+    "raw-short": (GOOD[:-1], "header says 2x3x4 = 24 bytes of data but the file holds 23 (truncated)"),
+    "raw-long": (GOOD + b"\0", "header says 2x3x4 = 24 bytes of data but the file holds 25 (trailing bytes)"),
+    "gz-short": (gzip.compress(GOOD[:-1]), "24 bytes of data but the file holds 23 (truncated)"),
+    "gz-long": (gzip.compress(GOOD + b"\0"), "24 bytes of data but the file holds more (trailing bytes)"),
+    "gz-header-only": (GOOD_GZ[:10], "corrupt gzip data (unexpected end of file)"),
+    "gz-cut": (GOOD_GZ[:-4], "corrupt gzip data (unexpected end of file)"),
+    "gz-crc": (GOOD_GZ[:-8] + bytes([GOOD_GZ[-8] ^ 1]) + GOOD_GZ[-7:], "corrupt gzip data (incorrect data check)"),
+    "gz-garbage": (GOOD_GZ + b"junk", "trailing garbage after the gzip data"),
+    "gz-zeros": (GOOD_GZ + bytes(8), "trailing garbage after the gzip data"),
+    "gz-1f": (GOOD_GZ + b"\x1f", "trailing garbage after the gzip data"),
+    "gz-deflate": (GOOD_GZ[:10] + b"\xff" + GOOD_GZ[11:], "corrupt gzip data (invalid block type)"),
+}
+GOOD_IDX = {"raw": GOOD, "gz": GOOD_GZ, "gz-members": gzip.compress(GOOD[:7]) + gzip.compress(GOOD[7:]),
+            "gz-empty-member": GOOD_GZ + gzip.compress(b"")}
+
+
+@pytest.mark.parametrize("name", BAD_IDX)
+def test_bad_idx_refused_in_one_line(tmp_path, name):
+    content, fragment = BAD_IDX[name]
+    (tmp_path / name).write_bytes(content)
+    fails(tmp_path / name, fragment, load=data.read_idx)
+
+
+@pytest.mark.parametrize("name", GOOD_IDX)
+def test_idx_members_and_empty_members(tmp_path, name):
+    (tmp_path / name).write_bytes(GOOD_IDX[name])
+    np.testing.assert_array_equal(data.read_idx(tmp_path / name), np.arange(24).reshape(2, 3, 4))
+
+
+def c_read_idx(path: Path) -> np.ndarray | str:
+    """csrc's sn_read_idx through the library: the array, or the error message."""
+    try:
+        lib = cengine.library(np.float64)[0]
+    except ScratchnetError:
+        if os.environ.get("SCRATCHNET_REQUIRE_C"):
+            raise
+        pytest.skip("the C library is not built (make -C csrc)")
+    pixels, ndim, dims = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_int(), (ctypes.c_int64 * 3)()
+    if lib.sn_read_idx(str(path).encode(), ctypes.byref(pixels), ctypes.byref(ndim), dims):
+        return lib.sn_error().decode()
+    shape = tuple(dims[:ndim.value])
+    array = np.ctypeslib.as_array(pixels, (math.prod(shape),)).reshape(shape).copy()
+    lib.sn_free(pixels)
+    return array
+
+
+def test_c_and_python_read_the_same_idx_files(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "gz")
+    for name, content in [(n, c) for n, (c, _) in BAD_IDX.items()] + list(GOOD_IDX.items()):
+        (tmp_path / name).write_bytes(content)
+    for path in sorted(tmp_path.iterdir()):
+        try:
+            python = data.read_idx(path)
+        except ScratchnetError as e:
+            python = str(e)
+        c = c_read_idx(path)
+        if isinstance(python, str):
+            assert c == python
+        else:
+            np.testing.assert_array_equal(c, python)
+
+
+# runs a command with 2 GiB of address space and a minute at most; prints its exit status and peak memory (KiB).
+# A small process in between: a child's peak starts at its parent's size (pytest's, holding MNIST)
+MEASURE = """import resource, subprocess, sys
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+status = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, preexec_fn=limit, timeout=60).returncode
+print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
+
+
+def run_bounded(argv: list) -> tuple[int, str, int]:
+    """Run argv in 2 GiB of address space for at most a minute: its exit status, stderr and peak memory (MB)."""
+    result = subprocess.run([sys.executable, "-c", MEASURE, *map(str, argv)], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr  # no time-out
+    status, peak_kib = map(int, result.stdout.split())
+    return status, result.stderr, peak_kib // 1024
+
+
+def reads_data(engine: str, path: Path, tmp_path: Path) -> list:
+    """A command line of `engine` that reads --data path and nothing else of note."""
+    if engine == "python":
+        return [sys.executable, "-m", "scratchnet.cli", "show", "0", "--data", path]
+    if not SCRATCHNET_C.exists():
+        pytest.skip("csrc/scratchnet-c is not built (make -C csrc)")
+    return [SCRATCHNET_C, "train", "--data", path, "--params", tmp_path / "new.txt"]
+
+
+def one_error_line(err: str, engine: str) -> str:
+    prefix = "scratchnet: error: " if engine == "python" else "scratchnet-c: error: "
+    assert err.startswith(prefix) and err.count("\n") == 1, err
+    return err[len(prefix):-1]
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return gzip_bomb(idx_header(6, 4, 4))
+
+
+@pytest.mark.parametrize("engine", ["python", "c"])
+def test_gzip_bomb_refused_quickly_in_bounded_memory(tmp_path, engine, bomb):
+    folder = write_idx_dir(tmp_path / "data", tiny())
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(bomb)
+    start = time.monotonic()
+    status, err, peak_mb = run_bounded(reads_data(engine, folder, tmp_path))
+    assert peak_mb < 100  # python alone is 40 MB; inflating the 200 MB took 250 or more
+    assert time.monotonic() - start < 20
+    assert status == 1
+    assert one_error_line(err, engine) == (f"{path}: header says 6x4x4 = 96 bytes of data but the file holds more "
+                                           f"(trailing bytes)")
+
+
+@pytest.mark.parametrize("engine", ["python", "c"])
+@pytest.mark.parametrize("where", ["--data", "in the folder"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_refused_without_hanging(tmp_path, engine, where, special):
+    target = Path(special)
+    if special == "fifo":
+        target = tmp_path / "fifo"
+        os.mkfifo(target)  # no writer: opening it would block
+    path = target
+    if where == "in the folder":
+        folder = write_idx_dir(tmp_path / "data", tiny())
+        path = folder / "train-labels-idx1-ubyte.gz"
+        path.unlink()
+        path.symlink_to(target)
+    status, err, _ = run_bounded(reads_data(engine, folder if where == "in the folder" else path, tmp_path))
+    assert status == 1
+    kind = "a named pipe" if special == "fifo" else "a character device"
+    if engine == "c" and where == "--data":  # it reads a folder of IDX files, nothing else
+        assert one_error_line(err, engine).startswith(f"{path} is not a folder")
+    else:
+        assert one_error_line(err, engine) == f"{path}: is {kind}, not a regular file"
+
+
+def test_symlinks_to_idx_files_are_fine(tmp_path):
+    real = write_idx_dir(tmp_path / "real", tiny())
+    (tmp_path / "links").mkdir()
+    for f in real.iterdir():
+        (tmp_path / "links" / f.name).symlink_to(f)
+    assert_same(data.load_dataset(tmp_path / "links"), data.load_dataset(real))
+
+
+def test_mnist_as_gzipped_idx_loads_in_about_its_size(tmp_path, mnist):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    arrays = [mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels]
+    for name, a in zip(data.IDX_NAMES, arrays):
+        (folder / (name + ".gz")).write_bytes(gzip.compress(idx_bytes(a), compresslevel=1))
+    assert_same(data.load_dataset(folder), mnist)
+    tiny_folder = write_idx_dir(tmp_path / "tiny", tiny())
+    peaks = [run_bounded(reads_data("python", f, tmp_path))[2] for f in (tiny_folder, folder)]
+    size_mb = sum(a.nbytes for a in arrays) / 1e6  # 55 MB
+    assert peaks[1] - peaks[0] < 1.25 * size_mb  # reading, then inflating, then copying took twice that
 
 
 # -----------------------------------------------------------------------------

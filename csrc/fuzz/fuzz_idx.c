@@ -1,5 +1,5 @@
-/* libFuzzer harness: any bytes through the IDX reader (and so the gunzip inside it) must give a
- * result or an error, never a crash, a leak or a hang. See README.md. */
+/* libFuzzer harness: any bytes through the IDX reader (and so through zlib's inflate, for gzip) must
+ * give a result or an error, never a crash, a leak or a hang. See README.md. */
 #include <stdlib.h>
 
 #include "scratchnet.h"
@@ -11,7 +11,7 @@ static size_t checked; /* keeps the reads above from being optimised away */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *pixels;
     int ndim;
-    int64_t dims[4];
+    int64_t dims[3];
     if (sn_parse_idx(data, size, "fuzz", &pixels, &ndim, dims) == 0) {
         int64_t n = 1;  /* the sizes must describe the buffer: AddressSanitizer checks its end */
         for (int d = 0; d < ndim; d++) n *= dims[d];

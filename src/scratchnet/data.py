@@ -10,11 +10,11 @@ Anything wrong with the files becomes a one-line ScratchnetError naming the file
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import http.client
 import math
 import os
+import stat
 import struct
 import sys
 import urllib.error
@@ -83,40 +83,126 @@ def _why(e: BaseException) -> str:
 # -----------------------------------------------------------------------------
 # reading
 
+IDX_MAX_BYTES = 1 << 30  # the most data an IDX file may declare: 1 GiB (EMNIST ByClass, the largest set, has 547 MB)
+_CHUNK = 1 << 20  # bytes read, or inflated, at a time
+_GZIP_MAGIC = b"\x1f\x8b"
+_FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    # /dev/zero never ends, and opening a FIFO that has no writer blocks for ever
+    if not stat.S_ISREG(mode):
+        raise ScratchnetError(f"{path}: is {_FILE_KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a regular file")
+
+
+class _Gunzip:
+    """The inflated content of a gzip file read from f, at most what each read asks for.
+
+    One or more gzip members (as gzip(1) writes when files are concatenated); anything after the
+    last one is an error, as are truncated and damaged members (zlib checks CRC-32 and length).
+    """
+
+    def __init__(self, f: BinaryIO, path: Path) -> None:
+        self.f, self.path = f, path
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: the gzip wrapper
+        self.pending = b""  # input not yet given to self.z
+
+    def read(self, n: int) -> bytes:
+        """Up to n > 0 bytes: fewer only where the content ends."""
+        parts = []
+        while n:
+            if len(self.pending) < 2:  # two: a next member's magic number
+                self.pending += self.f.read(_CHUNK)
+            if self.z.eof:
+                if not self.pending:
+                    break
+                if self.pending[:2] != _GZIP_MAGIC:
+                    raise ScratchnetError(f"{self.path}: trailing garbage after the gzip data")
+                self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if not self.pending:
+                raise ScratchnetError(f"{self.path}: corrupt gzip data (unexpected end of file)")
+            try:
+                part = self.z.decompress(self.pending, n)
+            except zlib.error as e:  # "Error -3 while decompressing data: invalid block type": keep zlib's words
+                raise ScratchnetError(f"{self.path}: corrupt gzip data ({str(e).split(': ', 1)[-1]})") from None
+            self.pending = self.z.unused_data if self.z.eof else self.z.unconsumed_tail
+            parts.append(part)
+            n -= len(part)
+        return b"".join(parts)
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file of unsigned bytes (raw or gzipped) into an array of the shape its header gives.
 
     IDX is big-endian: two zero bytes, a type byte (0x08 = ubyte), the number of dimensions,
     then each dimension as a uint32, then the data. Images are 0x00000803 (n, rows, cols),
     labels 0x00000801 (n,). The file must hold exactly the bytes the header announces.
+
+    Limits, the same in the C engine (csrc/idx.c): a regular file (or a symlink to one), 1 or 3
+    dimensions, none of them 0, at most IDX_MAX_BYTES (1 GiB) of data. The header is checked
+    first, then only the data it declares and one byte more (to see that nothing follows) is read
+    or inflated, straight into the array: a small gzip file that inflates to gigabytes costs no
+    more memory than its header declares.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":  # gzip magic; sniffed rather than trusting the .gz suffix
-            raw = gzip.decompress(raw)
-    except READ_ERRORS as e:
+        _require_regular(path, os.stat(path).st_mode)  # before opening it
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # NONBLOCK: were a FIFO swapped in since
+            st = os.fstat(f.fileno())
+            _require_regular(path, st.st_mode)
+            gzipped = f.read(2) == _GZIP_MAGIC  # sniffed rather than trusting the .gz suffix
+            f.seek(0)
+            return _read_idx_content(_Gunzip(f, path) if gzipped else f, path, None if gzipped else st.st_size)
+    except OSError as e:
         raise ScratchnetError(f"{path}: cannot read ({_why(e)})") from None
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+
+
+def _read_idx_content(stream: BinaryIO | _Gunzip, path: Path, raw_size: int | None) -> np.ndarray:
+    """The IDX content of stream (raw_size: the file's size, None when gzipped)."""
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] != 0x08:
         raise ScratchnetError(f"{path}: not an IDX file of unsigned bytes (magic number "
-                              f"{raw[:4].hex() or 'missing'}, expected 00000801 or 00000803)")
-    header = 4 + 4 * raw[3]
-    if len(raw) < header:
+                              f"{magic.hex() or 'missing'}, expected 00000801 or 00000803)")
+    if magic[3] not in (1, 3):
+        raise ScratchnetError(f"{path}: IDX file with {magic[3]} dimensions: expected 1 (labels) or 3 (images)")
+    header = stream.read(4 * magic[3])
+    if len(header) < 4 * magic[3]:
         raise ScratchnetError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{raw[3]}I", raw[4:header])
-    size = math.prod(dims)
-    if len(raw) - header != size:
-        raise ScratchnetError(f"{path}: header says {'x'.join(map(str, dims))} = {size} bytes of data "
-                              f"but the file holds {len(raw) - header} (truncated or trailing bytes)")
-    # copy so the array owns writable memory, like the ones np.load returns
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims).copy()
+    dims = struct.unpack(f">{magic[3]}I", header)
+    shape, size = "x".join(map(str, dims)), math.prod(dims)
+    if size == 0:
+        raise ScratchnetError(f"{path}: header says {shape}: no data (a dimension is 0)")
+    if size > IDX_MAX_BYTES:
+        raise ScratchnetError(f"{path}: header says {shape} = more than {IDX_MAX_BYTES} bytes of data, "
+                              f"the most an IDX file may hold (1 GiB)")
+
+    def mismatch(holds: int | str) -> ScratchnetError:
+        why = "truncated" if isinstance(holds, int) and holds < size else "trailing bytes"
+        return ScratchnetError(f"{path}: header says {shape} = {size} bytes of data but the file holds {holds} ({why})")
+
+    if raw_size is not None and raw_size - 4 - len(header) != size:
+        raise mismatch(raw_size - 4 - len(header))
+    try:
+        data = np.empty(size, np.uint8)
+    except MemoryError:
+        raise ScratchnetError(f"{path}: out of memory for its {size} bytes of data") from None
+    got = 0
+    while got < size and (part := stream.read(min(_CHUNK, size - got))):
+        data[got:got + len(part)] = np.frombuffer(part, np.uint8)
+        got += len(part)
+    if got < size:
+        raise mismatch(got)
+    if stream.read(1):
+        raise mismatch("more")
+    return data.reshape(dims)
 
 
 def _idx_file(folder: Path, name: str) -> Path:
     # the standard names, raw or .gz; also Kaggle's spelling "train-images.idx3-ubyte"
     dotted = name.replace("-idx", ".idx")
     for candidate in (name, name + ".gz", dotted, dotted + ".gz"):
-        if (folder / candidate).is_file():
+        if (folder / candidate).exists():  # not is_file(): a FIFO of that name gets read_idx's message
             return folder / candidate
     raise ScratchnetError(f"{folder}: no {name}[.gz] in this folder (an MNIST IDX folder needs "
                           f"{', '.join(IDX_NAMES)}, raw or .gz)")
@@ -169,6 +255,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
         files = [_idx_file(path, name) for name in IDX_NAMES]
         arrays, names = [read_idx(f) for f in files], [str(f) for f in files]
     elif path.exists():
+        _require_regular(path, path.stat().st_mode)
         arrays, names = _read_npz(path), [f"{path} [{k}]" for k in NPZ_KEYS]
     else:
         raise ScratchnetError(f"{path}: no such file or directory")
