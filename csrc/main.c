@@ -500,6 +500,7 @@ static void resolve_path(const char *path, char *actual) {
     snprintf(folder, sizeof folder, "%.*s", slash ? (slash == p ? 1 : (int)(slash - p)) : 1, slash ? p : ".");
     if (!realpath(folder, resolved)) fail("cannot write %s: folder %s does not exist", path, folder);
     const char *name = slash ? slash + 1 : p;
+    if (!name[0] || (stat(p, &st) == 0 && S_ISDIR(st.st_mode))) fail("cannot write %s: it is a folder", path);
     if (snprintf(actual, MAX_PATH, "%s%s%s", resolved, strcmp(resolved, "/") ? "/" : "", name) >= MAX_PATH)
         fail("%.60s...: path too long", path);
 }
@@ -636,6 +637,7 @@ static void on_interrupt(int signum) {
 }
 
 static int command_train(const options *o) {
+    if (!o->params[0]) fail("the file name is empty: give a file to write");
     if (strcmp(o->params, "-") == 0)
         fail("cannot write to - (standard output) here: this file is read back later, so give a file name");
     char actual[MAX_PATH];

@@ -302,6 +302,15 @@ def test_the_program_refuses_to_train_into_standard_output(program, small_idx, t
     assert result.stderr.startswith("scratchnet-c: error: cannot write to - (standard output)")
 
 
+@pytest.mark.parametrize("params,message", [("", "the file name is empty"), ("/", "cannot write /: it is a folder"),
+                                            ("no/such/x.txt", "folder no/such does not exist")])
+def test_the_program_checks_where_it_saves_before_training(program, small_idx, tmp_path, params, message):
+    result = subprocess.run([str(program), "train", "--data", str(small_idx), "--params", params], capture_output=True,
+                            text=True, timeout=120, check=False, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("scratchnet-c: error: ") and message in result.stderr
+
+
 def test_a_second_ctrl_c_while_saving_leaves_the_file_whole(program, small_idx, tmp_path):
     """Ctrl-C, then Ctrl-C again while the parameters are being written: the write finishes, no
     temporary file is left, and the program stops as interrupted."""

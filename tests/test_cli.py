@@ -116,6 +116,8 @@ def test_train_refuses_an_unreadable_checkpoint_and_keeps_it(tmp_path, small_npz
         (["--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz"),
         (["--layers", "100,10"], "784 pixels but the network takes 100"),
         (["-p", "/nonexistent/folder/p.npz"], "folder /nonexistent/folder does not exist"),
+        (["-p", ""], "the file name is empty"),
+        (["-p", "/"], "cannot write /: it is a folder"),
         (["--seed", "-1"], "--seed must be"),
         (["--shift", "1000000"], "--shift 1000000 is too large for images of 28x28"),
         (["--layers", "784,1000000000,10"], "more than the 100,000,000"),

@@ -86,14 +86,22 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def _refuse_no_name(path: str | os.PathLike) -> None:
+    if not str(path):  # Path("") would be the current folder
+        raise ScratchnetError("the file name is empty: give a file to write")
+
+
 def check_destination(path: str | os.PathLike) -> None:
     """Raise now, before any long work, if a file that must be read back cannot be written to ``path`` later."""
+    _refuse_no_name(path)
     if str(path) == STDOUT:
         raise ScratchnetError(NOT_STDOUT)
     with _reported(path):
-        folder = _final_target(Path(path)).parent
-    if not folder.is_dir():
-        raise ScratchnetError(f"cannot write {path}: folder {folder} does not exist")
+        target = _final_target(Path(path))
+    if target.is_dir():
+        raise ScratchnetError(f"cannot write {path}: it is a folder")
+    if not target.parent.is_dir():
+        raise ScratchnetError(f"cannot write {path}: folder {target.parent} does not exist")
 
 
 @contextmanager
@@ -105,6 +113,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool =
     removes the temporary file and raises a one-line ScratchnetError; a killed writer's temporary
     file is removed by the next write. ``-`` is standard output where ``stdout_ok``, refused elsewhere.
     """
+    _refuse_no_name(path)
     if str(path) == STDOUT:
         if not stdout_ok:
             raise ScratchnetError(NOT_STDOUT)

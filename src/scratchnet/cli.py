@@ -80,6 +80,7 @@ def _add_wait(parser: argparse.ArgumentParser) -> None:
 
 def _locked(args: argparse.Namespace, path: str):
     """Hold ``path``'s lock (scratchnet.lock) while writing it; --wait waits for its holder, saying so."""
+    check_destination(path)  # a name that cannot be written has no lock either
     def waiting(holder: str) -> None:
         print(f"scratchnet: {path} is in use by {holder}: waiting for it to finish", file=sys.stderr, flush=True)
 
@@ -276,7 +277,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     ckpt = checkpoint.load(args.params)
-    output = args.output or EXPORT_NAMES[args.format]
+    output = EXPORT_NAMES[args.format] if args.output is None else args.output
     if args.format == "svg":
         text = _svg(args, ckpt)
     else:
@@ -302,7 +303,6 @@ def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
 def cmd_import(args: argparse.Namespace) -> int:
     if Path(args.file).suffix.lower() not in checkpoint.TEXT_FORMATS:
         raise ScratchnetError(f"{args.file}: import reads .txt or .json parameter files")
-    check_destination(args.output)
     ckpt = checkpoint.load(args.file)
     with _locked(args, args.output):
         if Path(args.output).exists() and not args.force:
@@ -349,7 +349,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     ckpt = checkpoint.load(args.params)
-    output = args.output or f"{args.what}.png"
+    output = f"{args.what}.png" if args.output is None else args.output
     if args.what == "weights":
         plot.weights(ckpt.network, output)
     elif args.what == "history":
