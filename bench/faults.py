@@ -764,7 +764,7 @@ def checkpoint_cases(cx: Corpus, level: int) -> list[Case]:
         ("history numbers as strings", ck(meta={"history": [{k: "x" for k in cx.meta["history"][0]}]}),
          ("export", "plot history"), ()),
         ("history a string", ck(meta={"history": "abc"}), ("export", "plot history"), ()),
-        ("history entries missing keys", ck(meta={"history": [{}, {"epoch": 2}]}), ("export", "plot history"), ()),
+        ("history entries missing keys", ck(meta={"history": [{}, {"epoch": 2}]}), ("plot history", "export"), ()),
         ("weights as integers", ck(tensors={"weights.0": w0.astype(np.int64)}), ("inspect",), everything),
         ("a NaN weight", ck(tensors={"weights.0": nan}), ("inspect",), everything),
         ("weights of the wrong shape", ck(tensors={"weights.0": w0[:100]}), ("inspect",), everything),
