@@ -1160,7 +1160,7 @@ def special_cases(cx: Corpus, level: int) -> list[Case]:
              {"real.npz": cx.npz_bytes, "link.npz": Link("real.npz")}, expect="ok", writes=("real.npz",)),
         Case(family, "export -o a symlink", ["py", "export", "-p", base, "-o", "link.txt"],
              {"real.txt": b"old\n", "link.txt": Link("real.txt")}, expect="ok", writes=("real.txt",)),
-        Case(family, "import -o a symlink", ["py", "import", txt, "-o", "link.npz"],
+        Case(family, "import -o a symlink", ["py", "import", txt, "-o", "link.npz", "--force"],
              {"real.npz": cx.npz_bytes, "link.npz": Link("real.npz")}, expect="ok", writes=("real.npz",)),
         Case(family, "train -p a dangling symlink", ["py", "train", "-p", "link.npz", *data, "--epochs", "1"],
              {"link.npz": Link("missing.npz")}, expect="either", writes=("missing.npz",)),

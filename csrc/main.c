@@ -110,6 +110,11 @@ static void fail(const char *format, ...) {
 
 static void fail_library(void) { fail("%s", sn_error()); }
 
+/* what was printed reaches standard output now, or the run stops (train > /dev/full), before more work */
+static void flush_output(void) {
+    if (fflush(stdout) != 0) fail("cannot write the output: %s", strerror(errno));
+}
+
 static void *checked_malloc(size_t size) {
     void *p = malloc(size ? size : 1);
     if (!p) fail("out of memory (%zu bytes)", size);
@@ -722,7 +727,7 @@ static int command_train(const options *o) {
     printf("%s, %s: %d epochs, lr %g, batch %d, %s, %s schedule\n", text, began, o->epochs, o->lr, o->batch_size,
            OPTIMIZER_NAMES[o->optimizer], SCHEDULE_NAMES[o->schedule]);
     printf("data %s, params %s\n", d.source, o->params);
-    fflush(stdout);
+    flush_output();
 
     const int64_t n = d.train.n;
     int64_t *order = checked_malloc((size_t)n * sizeof *order);
@@ -774,7 +779,7 @@ static int command_train(const options *o) {
         printf("epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.2f s  %9s samples/s\n", epoch + 1, mean_loss,
                100 * accuracy, 100 * test, seconds,
                with_commas((long long)llround((double)n / (seconds > 0 ? seconds : 1e-9)), count, sizeof count));
-        fflush(stdout);
+        flush_output();
     }
     if (!status) {
         if (o->epochs == 0) save_params(o->params, actual, &net, epochs_done, &on_disk);

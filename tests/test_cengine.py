@@ -337,3 +337,12 @@ def test_a_second_ctrl_c_while_saving_leaves_the_file_whole(program, small_idx, 
     assert proc.returncode == 130, err
     assert "interrupted in epoch 2" in err and saving() == []
     assert checkpoint.load(params).epochs_done == 1
+
+
+def test_the_program_stops_before_training_when_it_cannot_print(program, small_idx, tmp_path):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([str(program), "train", "--data", str(small_idx), "--params", "net.txt"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "scratchnet-c: error: cannot write the output: No space left on device\n"
+    assert not (tmp_path / "net.txt").exists()

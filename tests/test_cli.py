@@ -1,5 +1,6 @@
 """The scratchnet command: every command with good and bad input, as a user types it."""
 
+import io
 import json
 import os
 import signal
@@ -181,11 +182,22 @@ def test_predict_asks_in_a_loop(trained, small_npz, capsys, monkeypatch):
     assert "'abc' is not an image index" in err and "image 99999 does not exist" in err
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_predict_json_loop_writes_only_json_to_stdout(trained, small_npz, capsys, monkeypatch):
-    code, out, err = run(capsys, "predict", "--json", "--data", small_npz, "-p", trained, stdin="3\n4\n",
-                         monkeypatch=monkeypatch)
+    monkeypatch.setattr("sys.stdin", Terminal("3\n4\n"))
+    code, out, err = run(capsys, "predict", "--json", "--data", small_npz, "-p", trained)
     assert code == 0 and [json.loads(line)["index"] for line in out.splitlines()] == [3, 4]
     assert err.count("Enter the number of an image") == 3  # each prompt, on stderr
+
+
+def test_predict_asks_nothing_of_a_pipe(trained, small_npz, capsys, monkeypatch):
+    code, out, err = run(capsys, "predict", "--json", "--data", small_npz, "-p", trained, stdin="3\n4\n",
+                         monkeypatch=monkeypatch)
+    assert code == 0 and [json.loads(line)["index"] for line in out.splitlines()] == [3, 4] and err == ""
 
 
 def test_predict_loop_ends_at_end_of_input(trained, small_npz, capsys, monkeypatch):
@@ -428,13 +440,18 @@ def test_outputs_that_overflow_are_one_line_without_warnings(trained, small_npz,
         assert "Warning" not in err
 
 
-def test_train_to_a_full_stdout_is_one_line(tmp_path, small_npz):
+@pytest.mark.parametrize("command", [["train", "-p", "p.npz", "--epochs", "1"], ["evaluate", "-p", "p.npz"], ["--help"]],
+                         ids=["train", "evaluate", "help"])
+def test_a_full_stdout_is_one_line(tmp_path, small_npz, command):
+    if command[0] == "evaluate":
+        checkpoint.save(tmp_path / "p.npz", train.start(tmp_path / "none.npz", {}))
+    data = [] if command == ["--help"] else ["--data", str(small_npz)]
     with open("/dev/full", "w") as full:
-        result = subprocess.run([sys.executable, "-m", "scratchnet.cli", "train", "--data", str(small_npz), "-p",
-                                 str(tmp_path / "p.npz"), "--epochs", "1"], stdout=full, stderr=subprocess.PIPE, check=False,
-                                text=True, timeout=120)
+        result = subprocess.run([sys.executable, "-m", "scratchnet.cli", *command, *data], stdout=full,
+                                stderr=subprocess.PIPE, check=False, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.splitlines() == [
         "scratchnet: error: cannot write the output: No space left on device"]
+    assert not (tmp_path / "p.npz").exists() or command[0] == "evaluate"  # train stopped before any work
 
 
 def test_import_never_replaces_a_checkpoint_unasked(trained, tmp_path, capsys):

@@ -32,6 +32,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def print_help(self, file=None) -> None:
+        (file or sys.stdout).write(self.format_help())  # argparse's own would hide a failed write
+
 
 def _layers(text: str) -> tuple[int, ...]:
     try:
@@ -239,9 +242,6 @@ def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
 def _check_fits(params: str, ckpt: checkpoint.Checkpoint, dataset: Dataset) -> None:
     """Refuse a dataset the network cannot take; warn when it is not the one it was trained on."""
     net = ckpt.network
-    if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint:
-        print(f"scratchnet: warning: {params} was trained on {ckpt.data['source']}, not on {dataset.source}",
-              file=sys.stderr)
     if net.sizes[0] != dataset.n_inputs:
         raise ScratchnetError(f"{params}: the network takes {net.sizes[0]} inputs but "
                               f"{dataset.source} has images of {dataset.n_inputs} pixels")
@@ -249,6 +249,9 @@ def _check_fits(params: str, ckpt: checkpoint.Checkpoint, dataset: Dataset) -> N
     if top_label >= net.sizes[-1]:
         raise ScratchnetError(f"{params}: the network has {net.sizes[-1]} outputs but {dataset.source} has "
                               f"label {top_label}")
+    if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint:
+        print(f"scratchnet: warning: {params} was trained on {ckpt.data['source']}, not on {dataset.source}",
+              file=sys.stderr)
 
 
 def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
@@ -425,11 +428,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     while True:
         try:
             prompt = f"Enter the number of an image (0 - {len(images) - 1}), q to quit: "
-            if args.json:  # stdout carries JSON lines only
+            if not sys.stdin.isatty():  # indices from a file or a pipe: nobody to ask
+                prompt = ""
+            elif args.json:  # stdout carries JSON lines only
                 print(prompt, end="", file=sys.stderr, flush=True)
-            text = input("" if args.json else prompt).strip()
+                prompt = ""
+            text = input(prompt).strip()
         except EOFError:
-            print(file=sys.stderr if args.json else sys.stdout)  # end the prompt's line
+            if sys.stdin.isatty():
+                print(file=sys.stderr if args.json else sys.stdout)  # end the prompt's line
             return 0
         if text.lower() in ("q", "quit", "exit"):
             return 0
@@ -450,9 +457,12 @@ def _plot(image: np.ndarray, result: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        try:
+            args = build_parser().parse_args(argv)  # exits itself for --help and usage errors
+            return args.run(args)
+        finally:
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, not in Python's flush at exit
     except ScratchnetError as e:
         print(f"scratchnet: error: {e}", file=sys.stderr)
         return EXIT_ERROR
