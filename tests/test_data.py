@@ -95,6 +95,13 @@ def test_real_data_matches_the_readme(mnist):
     assert mnist.train_labels[:10].tolist() == FIRST_LABELS
 
 
+def test_the_shipped_files_match_their_checksums():
+    sums = dict(reversed(line.split()) for line in (REPO_MNIST / "SHA256SUMS").read_text().splitlines())
+    assert sorted(sums) == sorted(name + ".gz" for name in data.IDX_NAMES)
+    for name, digest in sums.items():
+        assert hashlib.sha256((REPO_MNIST / name).read_bytes()).hexdigest() == digest, name
+
+
 def test_real_data_as_keras_npz_reads_the_same(tmp_path, mnist):
     path = tmp_path / "mnist.npz"
     np.savez_compressed(path, x_train=mnist.train_images, y_train=mnist.train_labels,

@@ -197,6 +197,11 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
+def found_data_path() -> Path | None:
+    """Steps 3 and 4 of resolve_data_path: the first of REPO_DATA, BUNDLED_DATA and the cache that exists."""
+    return next((path for path in (REPO_DATA, BUNDLED_DATA, cache_path()) if path.exists()), None)
+
+
 def resolve_data_path(explicit: str | None = None, *, progress: bool = True) -> Path:
     """Find the dataset (an .npz or IDX folder); the first that applies wins:
 
@@ -213,9 +218,8 @@ def resolve_data_path(explicit: str | None = None, *, progress: bool = True) -> 
         return _existing(explicit, "--data")
     if os.environ.get("SCRATCHNET_DATA"):
         return _existing(os.environ["SCRATCHNET_DATA"], "SCRATCHNET_DATA")
-    for path in (REPO_DATA, BUNDLED_DATA, cache_path()):
-        if path.exists():
-            return path
+    if found := found_data_path():
+        return found
     url = os.environ.get("SCRATCHNET_DATA_URL") or DEFAULT_URL
     sha256 = os.environ.get("SCRATCHNET_DATA_SHA256") or (DEFAULT_SHA256 if url == DEFAULT_URL else None)
     if sha256 is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scratchnet import cengine, checkpoint, network
+from scratchnet import cengine, checkpoint, network, threads
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
 from scratchnet.data import Dataset, inputs
@@ -271,9 +271,10 @@ def get_engine(name: str):
 
 def predict(net: Network, images: np.ndarray) -> np.ndarray:
     """Output activations (n, n_out) for uint8 images (n, rows, cols), a chunk at a time."""
-    return np.concatenate(
-        [net.predict(inputs(images[i : i + EVAL_CHUNK], net.dtype)) for i in range(0, len(images), EVAL_CHUNK)]
-    ) if len(images) else np.empty((0, net.sizes[-1]), dtype=net.dtype)
+    with threads.for_products(min(len(images), EVAL_CHUNK), net.sizes):
+        return np.concatenate(
+            [net.predict(inputs(images[i : i + EVAL_CHUNK], net.dtype)) for i in range(0, len(images), EVAL_CHUNK)]
+        ) if len(images) else np.empty((0, net.sizes[-1]), dtype=net.dtype)
 
 
 @dataclass
@@ -321,7 +322,9 @@ def fit(
         lr = learning_rate(config, epoch, total)
         order, images = epoch_samples(config, train_images, epoch)
         began = time.perf_counter()
-        loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order, lr, stop, progress)
+        with threads.for_products(config.batch_size, net.sizes):  # the BLAS threads that batches of this size pay for
+            loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order, lr,
+                                                            stop, progress)
         seconds = time.perf_counter() - began
         if stop and stop.requested:
             return
