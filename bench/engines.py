@@ -62,6 +62,7 @@ from common import (
     write_results,
 )
 
+from scratchnet import cengine
 from scratchnet.data import load_dataset, read_idx
 
 CSRC = REPO / "csrc"
@@ -143,8 +144,7 @@ def plan() -> list[Row]:
 
 
 def c_library(network: str) -> Path:
-    folder = Path(os.environ.get("SCRATCHNET_CLIB_DIR") or CSRC)
-    return folder / ("libscratchnet32.so" if network == "best" else "libscratchnet64.so")
+    return cengine.folder() / ("libscratchnet32.so" if network == "best" else "libscratchnet64.so")
 
 
 def unavailable(row: Row, args) -> str:
@@ -156,7 +156,7 @@ def unavailable(row: Row, args) -> str:
     if row.kind == "seed":
         return seed_unavailable(args.seed_script, args.skip_seed)
     if row.kind == "scratchnet" and row.engine == "c" and not c_library(row.network).exists():
-        return f"not built (`make -C csrc`: no {c_library(row.network).name})"
+        return f"not built: {cengine.missing(c_library(row.network))}"
     if row.kind == "standalone" and not os.access(args.c_program, os.X_OK):
         return "not built (`make -C csrc`)"
     if row.kind in PEERS and importlib.util.find_spec(row.kind) is None:

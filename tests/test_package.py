@@ -43,11 +43,14 @@ def unpack(wheel: Path, folder: Path) -> Path:
     return folder
 
 
-def run(site: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`scratchnet ARGV` with only the unpacked wheel on the path, away from the repository."""
+def run(site: Path, *argv: str, cwd: Path, command: str = "scratchnet.cli:main") -> subprocess.CompletedProcess:
+    """The console script ``command`` (module:function) with ``argv``, with only the unpacked wheel on the
+    path, away from the repository."""
+    module, function = command.split(":")
+    code = f"import sys; from {module} import {function}; sys.exit({function}())"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRATCHNET_")} | {"PYTHONPATH": str(site)}
-    return subprocess.run([sys.executable, "-m", "scratchnet.cli", *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
 
 
 def test_the_wheel_carries_the_c_engine_and_mnist(tmp_path):
@@ -73,10 +76,7 @@ def test_the_wheel_carries_the_c_engine_and_mnist(tmp_path):
     assert trained.returncode == 0, trained.stderr
     assert '"test_accuracy": 0.' in trained.stdout and (work / "network_params.npz").exists()
     # the installed scratchnet-c command: the wheel's program, on the data the package carries
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRATCHNET_")} | {"PYTHONPATH": str(site)}
-    program = subprocess.run([sys.executable, "-c", "import sys; from scratchnet.cli import c_program; "
-                              "sys.exit(c_program())", "train", "--epochs", "1", "--params", "net.txt"],
-                             cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
+    program = run(site, "train", "--epochs", "1", "--params", "net.txt", cwd=work, command="scratchnet.cli:c_program")
     assert program.returncode == 0, program.stderr
     assert f"data {site}/scratchnet/_data/mnist" in program.stdout and "epoch   1" in program.stdout
 

@@ -20,17 +20,47 @@ def no_cap():
     threads.set_cap(None)
 
 
-def test_small_products_get_one_blas_thread_large_ones_every_core():
-    assert threads.blas_threads(1, (784, 20, 10)) == 1  # the seed's per-sample SGD
-    assert threads.blas_threads(32, (784, 20, 10)) == 1  # --preset tuned: 0.5 million multiply-adds
-    assert threads.blas_threads(32, (784, 64, 32, 10)) == 1  # the network that took 25 s an epoch
-    assert threads.blas_threads(128, (784, 800, 800, 10)) == threads.cores()  # --preset best
-    assert threads.blas_threads(10_000, (784, 20, 10)) == threads.cores()  # evaluation, a chunk at a time
+@pytest.fixture
+def idle_machine(monkeypatch):
+    """free_cores as on a quiet machine: every core."""
+    monkeypatch.setattr(threads, "free_cores", threads.cores)
+
+
+def test_small_products_get_one_thread_large_ones_the_free_cores(idle_machine, monkeypatch):
+    assert threads.threads_for(1, (784, 20, 10)) == 1  # the seed's per-sample SGD
+    assert threads.threads_for(32, (784, 20, 10)) == 1  # --preset tuned: 0.5 million multiply-adds
+    assert threads.threads_for(32, (784, 64, 32, 10)) == 1  # the network that took 25 s an epoch
+    assert threads.threads_for(128, (784, 800, 800, 10)) == threads.cores()  # --preset best
+    assert threads.threads_for(10_000, (784, 20, 10)) == threads.cores()  # evaluation, a chunk at a time
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)  # a busy machine
+    assert threads.threads_for(128, (784, 800, 800, 10)) == 1
+    monkeypatch.setattr(threads, "free_cores", threads.cores)
     threads.set_cap(1)
-    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1
+    assert threads.threads_for(128, (784, 800, 800, 10)) == 1
 
 
-def test_for_products_sets_the_blas_threads_and_restores_them():
+@pytest.mark.parametrize("idle, total, free", [(100, 200, 1), (200, 200, 2), (0, 200, 1), (190, 200, 2)])
+def test_free_cores_are_the_idle_share_of_the_machine(monkeypatch, idle, total, free):
+    """Over the time it looks, /proc/stat's idle jiffies over all jiffies, times the CPUs: at least one."""
+    looks = iter([(1000, 5000), (1000 + idle, 5000 + total)])
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(looks))
+    monkeypatch.setattr(threads, "_free", None)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    assert threads.free_cores() == free
+    assert threads.free_cores() == free  # remembered: no third look
+
+
+def test_free_cores_without_proc_stat_are_every_core(monkeypatch):
+    def missing():
+        raise FileNotFoundError("/proc/stat")
+
+    monkeypatch.setattr(threads, "_cpu_times", missing)
+    monkeypatch.setattr(threads, "_free", None)
+    assert threads.free_cores() == threads.cores()
+
+
+def test_for_products_sets_the_threads_and_restores_them(idle_machine):
     before = blas_now()
     assert before, "NumPy's BLAS is visible to threadpoolctl"
     with threads.for_products(32, (784, 20, 10)) as n:
@@ -38,7 +68,22 @@ def test_for_products_sets_the_blas_threads_and_restores_them():
     assert blas_now() == before
 
 
-def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch):
+def c_engine_threads() -> int:
+    try:
+        return cengine.threads(np.float64)
+    except ScratchnetError:
+        pytest.skip("the C engine is not built")
+
+
+def test_large_products_on_a_busy_machine_run_both_engines_on_one_thread(monkeypatch):
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)
+    assert c_engine_threads() == threads.cores()
+    with threads.for_products(128, (784, 800, 800, 10)) as n:
+        assert n == 1 and set(blas_now()) == {1} and cengine.threads(np.float64) == 1
+    assert cengine.threads(np.float64) == threads.cores()
+
+
+def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, idle_machine):
     """fit's epochs of batches of 32 see one BLAS thread, its evaluation of 500 images at once every core."""
     monkeypatch.setattr(threads, "BIG_PRODUCT", 500 * 784 * 20)  # between the two workloads
     seen: dict[str, list[int]] = {}
@@ -63,10 +108,7 @@ def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch):
 
 
 def test_threads_option_caps_the_c_engine(small_npz, tmp_path, capsys):
-    try:
-        cengine.library(np.float64)
-    except ScratchnetError:
-        pytest.skip("the C engine is not built")
+    c_engine_threads()
     assert cli.main(["train", "--engine", "c", "--threads", "1", "--data", str(small_npz), "-p",
                      str(tmp_path / "p.npz"), "--epochs", "1", "--json"]) == 0
     assert cengine.threads(np.float64) == 1
