@@ -279,11 +279,32 @@ def temporary_folder() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="scratchnet-bench-")
 
 
+def portable(value):
+    """``value`` (the raw results) with the paths of this machine in the commands made portable: the
+    repository's relative to it, the interpreter and the installed scratchnet by name, the temporary
+    folder as TMP."""
+    if isinstance(value, dict):
+        return {key: portable(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if not isinstance(value, str) or not value.startswith("/"):
+        return value
+    path = Path(value)
+    if value == sys.executable:
+        return "python"
+    if path.name == "scratchnet" and not path.is_relative_to(REPO):  # the installed console script
+        return "scratchnet"
+    if path.is_relative_to(REPO):
+        return str(path.relative_to(REPO))
+    folder = next((p for p in path.parents if p.name.startswith("scratchnet-bench-")), None)
+    return str(Path("TMP", path.relative_to(folder))) if folder else value
+
+
 def write_results(out: Path, stem: str, table: str, raw: dict) -> None:
-    """OUT/STEM.md (the table) and OUT/STEM.json (the raw numbers)."""
+    """OUT/STEM.md (the table) and OUT/STEM.json (the raw numbers, with portable paths)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(table)
-    (out / f"{stem}.json").write_text(json.dumps(raw, indent=2) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(portable(raw), indent=2) + "\n")
     progress(f"wrote {out / f'{stem}.md'} and {out / f'{stem}.json'}")
 
 
