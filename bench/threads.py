@@ -7,9 +7,9 @@ stopped by this script). Two ways of choosing threads:
 
   * before: NumPy's BLAS and the C engine's OpenMP on their default thread per core, as scratchnet
     ran until threads.py;
-  * now: what `scratchnet train` does, the threads of threads.for_products (one BLAS thread for
-    small matrix products, the C engine's loops choosing; for large ones, as many threads as cores
-    are free when the epoch starts).
+  * now: what `scratchnet train` does, the threads of threads.for_products (NumPy's BLAS: one
+    thread for small matrix products, for large ones as many as cores are free when the epoch
+    starts; the C engine: as many as cores are free, its loops choosing below that).
 
 Targets: `now` on the busy machine at most BUSY_SLOWDOWN times its time on the quiet one, and `now`
 on the quiet machine no slower than `before` (within QUIET_MARGIN). Each measurement runs in its own
@@ -44,7 +44,7 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     """Train SAMPLES[preset] samples of the preset's first epoch REPEATS times; the seconds of each."""
     import numpy as np
 
-    from scratchnet import cengine, network, threads, train
+    from scratchnet import network, threads, train
     from scratchnet.config import resolve
     from scratchnet.data import load_dataset
 
@@ -58,11 +58,12 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     run = train.get_engine(engine).train_epoch
     seconds, used = [], []
     for _ in range(REPEATS + 1):  # the first is a warm-up
-        with threads.for_products(cfg.batch_size, net.sizes) if mode == "now" else nullcontext(threads.cores()) as n:
+        now = threads.for_products(cfg.batch_size, net.sizes, engine)
+        with now if mode == "now" else nullcontext(threads.cores()) as n:
             began = time.perf_counter()
             run(net, optimizer, cfg, images, labels, order, cfg.lr)
             seconds.append(time.perf_counter() - began)
-            used.append(n if engine == "numpy" else cengine.threads(net.dtype))
+            used.append(n)
     return {"seconds": seconds[1:], "samples": len(order), "threads": used[1:]}
 
 
@@ -103,7 +104,7 @@ def markdown(info: dict, results: dict, targets: list[dict], cores: int) -> str:
          f"runs after a warm-up); busy: {cores} other processes each keep a core busy. Load average at the "
          f"start: {quiet['load_average']:.2f} quiet, {busy['load_average']:.2f} busy (other users of the machine "
          "included). before: a thread per core; now: threads.for_products, as `scratchnet train` runs (the C "
-         "engine's count is the most its loops use)."),
+         "engine's count is the most its loops may use)."),
         "",
         "| preset | engine | threads (BLAS or OpenMP) | samples | quiet (s) | busy (s) | busy / quiet |",
         "|--------|--------|---------|--------:|----------:|---------:|-------------:|",

@@ -27,16 +27,16 @@ def idle_machine(monkeypatch):
 
 
 def test_small_products_get_one_thread_large_ones_the_free_cores(idle_machine, monkeypatch):
-    assert threads.threads_for(1, (784, 20, 10)) == 1  # the seed's per-sample SGD
-    assert threads.threads_for(32, (784, 20, 10)) == 1  # --preset tuned: 0.5 million multiply-adds
-    assert threads.threads_for(32, (784, 64, 32, 10)) == 1  # the network that took 25 s an epoch
-    assert threads.threads_for(128, (784, 800, 800, 10)) == threads.cores()  # --preset best
-    assert threads.threads_for(10_000, (784, 20, 10)) == threads.cores()  # evaluation, a chunk at a time
+    assert threads.blas_threads(1, (784, 20, 10)) == 1  # the seed's per-sample SGD
+    assert threads.blas_threads(32, (784, 20, 10)) == 1  # --preset tuned: 0.5 million multiply-adds
+    assert threads.blas_threads(32, (784, 64, 32, 10)) == 1  # the network that took 25 s an epoch
+    assert threads.blas_threads(128, (784, 800, 800, 10)) == threads.cores()  # --preset best
+    assert threads.blas_threads(10_000, (784, 20, 10)) == threads.cores()  # evaluation, a chunk at a time
     monkeypatch.setattr(threads, "free_cores", lambda: 1)  # a busy machine
-    assert threads.threads_for(128, (784, 800, 800, 10)) == 1
+    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1
     monkeypatch.setattr(threads, "free_cores", threads.cores)
     threads.set_cap(1)
-    assert threads.threads_for(128, (784, 800, 800, 10)) == 1
+    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1
 
 
 @pytest.mark.parametrize("idle, total, free", [(100, 200, 1), (200, 200, 2), (0, 200, 1), (190, 200, 2)])
@@ -75,12 +75,17 @@ def c_engine_threads() -> int:
         pytest.skip("the C engine is not built")
 
 
-def test_large_products_on_a_busy_machine_run_both_engines_on_one_thread(monkeypatch):
+def test_on_a_busy_machine_both_engines_run_on_the_free_core(monkeypatch):
     monkeypatch.setattr(threads, "free_cores", lambda: 1)
     assert c_engine_threads() == threads.cores()
-    with threads.for_products(128, (784, 800, 800, 10)) as n:
-        assert n == 1 and set(blas_now()) == {1} and cengine.threads(np.float64) == 1
-    assert cengine.threads(np.float64) == threads.cores()
+    with threads.for_products(128, (784, 800, 800, 10), "numpy") as n:
+        assert n == 1 and set(blas_now()) == {1}
+    with threads.for_products(32, (784, 20, 10), "c") as n:
+        assert n == 1 and cengine.threads(np.float64) == 1
+    assert cengine.threads(np.float64) == threads.cores()  # restored
+    monkeypatch.setattr(threads, "free_cores", threads.cores)
+    with threads.for_products(32, (784, 20, 10), "c") as n:  # quiet: the C engine's loops choose, up to every core
+        assert n == threads.cores() == cengine.threads(np.float64)
 
 
 def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, idle_machine):

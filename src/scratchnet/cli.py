@@ -355,9 +355,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"scratchnet-c: {cengine.program()}")
     except ScratchnetError as e:
         print(f"scratchnet-c: not available: {e}")
-    print(f"threads: {threads.cores()} cores, {threads.free_cores()} free now; matrix products under "
-          f"{threads.BIG_PRODUCT:,} multiply-adds get 1 BLAS thread, larger ones as many threads as cores are free "
-          f"(both engines); --threads N caps both at N")
+    print(f"threads: {threads.cores()} cores, {threads.free_cores()} free now; the BLAS gets 1 thread for matrix "
+          f"products under {threads.BIG_PRODUCT:,} multiply-adds, as many as cores are free for larger ones; the C "
+          f"engine as many as cores are free; --threads N caps both at N")
     found = os.environ.get("SCRATCHNET_DATA") or data.found_data_path()
     print(f"data: {found or f'none here: the first command downloads MNIST to {data.cache_path()}'}")
     return 0

@@ -6,12 +6,13 @@ networks they spend more time handing work over than working, and whenever anoth
 core they wait for it a whole time slice at a time: an epoch of 784-64-32-10 at batch 32 took 25 s
 instead of 1.15 s. Large products pay for several threads on a quiet machine, but collapse the same
 way on a busy one (measured here: `--preset best` 10x slower on 2 BLAS threads than on 1 while
-other processes held the cores). So a workload gets:
+other processes held the cores). The C engine's OpenMP threads wait passively and its loops only
+go parallel on enough work, but they too lose time slices to other processes. So a workload gets:
 
-  * one BLAS thread when its largest product is small (under BIG_PRODUCT multiply-adds), the C
-    engine deciding for itself, loop by loop, as its loops wait passively;
-  * otherwise, for both engines, as many threads as there are cores free right now (free_cores:
-    the idle time of /proc/stat), at least one;
+  * from NumPy's BLAS, one thread when its largest product is small (under BIG_PRODUCT
+    multiply-adds), else as many as there are cores free right now (free_cores: the idle time of
+    /proc/stat), at least one;
+  * from the C engine, as many threads as there are cores free, its loops choosing below that;
 
 and ``--threads N`` caps both engines at N.
 """
@@ -77,30 +78,33 @@ def free_cores() -> int:
     return _free[1]
 
 
-def _large(rows: int, sizes: Sequence[int]) -> bool:
-    return rows * max(a * b for a, b in itertools.pairwise(sizes)) >= BIG_PRODUCT
-
-
-def threads_for(rows: int, sizes: Sequence[int]) -> int:
-    """Threads for products of ``rows`` samples through layers ``sizes``: one when the largest is small,
-    else the cores free now; at most --threads."""
-    return min(_cap or cores(), free_cores()) if _large(rows, sizes) else 1
+def blas_threads(rows: int, sizes: Sequence[int]) -> int:
+    """BLAS threads for products of ``rows`` samples through layers ``sizes``: one when the largest is
+    small, else the cores free now; at most --threads."""
+    if rows * max(a * b for a, b in itertools.pairwise(sizes)) < BIG_PRODUCT:
+        return 1
+    return min(_cap or cores(), free_cores())
 
 
 @contextmanager
-def for_products(rows: int, sizes: Sequence[int]) -> Iterator[int]:
-    """Run the block on the threads of ``threads_for(rows, sizes)``: the BLAS's, and the C engine's for
-    large products (for small ones its loops choose). Yields that count."""
+def for_products(rows: int, sizes: Sequence[int], engine: str = "numpy") -> Iterator[int]:
+    """Run the block with the threads ``engine`` (numpy or c) should use on products of ``rows`` samples
+    through layers ``sizes``: blas_threads for NumPy's BLAS; the free cores, at most --threads, for the
+    C engine. Yields that count."""
     global _controller
+    if engine == "c":
+        threads = min(_cap or cores(), free_cores())
+        cengine.set_threads(threads)
+        try:
+            yield threads
+        finally:
+            cengine.set_threads(_cap or cores())
+        return
     if _controller is None:  # it looks through the loaded libraries: once, NumPy's BLAS is loaded by now
         _controller = ThreadpoolController()
-    threads = threads_for(rows, sizes)
-    cengine.set_threads(threads if _large(rows, sizes) else _cap or cores())
-    try:
-        with _controller.limit(limits=threads, user_api="blas"):
-            yield threads
-    finally:
-        cengine.set_threads(_cap or cores())
+    threads = blas_threads(rows, sizes)
+    with _controller.limit(limits=threads, user_api="blas"):
+        yield threads
 
 
 def blas() -> list[dict]:

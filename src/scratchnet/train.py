@@ -289,7 +289,8 @@ class Evaluation:
 
 def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str = "numpy") -> Evaluation:
     """Accuracy, accuracy per true class and the confusion matrix of uint8 ``images``."""
-    predicted = get_engine(engine).predict(net, images).argmax(axis=1)
+    with threads.for_products(min(len(images), EVAL_CHUNK), net.sizes, engine):
+        predicted = get_engine(engine).predict(net, images).argmax(axis=1)
     n_classes = net.sizes[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -321,11 +322,11 @@ def fit(
     for epoch in range(epochs_done, total):
         lr = learning_rate(config, epoch, total)
         order, images = epoch_samples(config, train_images, epoch)
-        began = time.perf_counter()
-        with threads.for_products(config.batch_size, net.sizes):  # the BLAS threads that batches of this size pay for
+        with threads.for_products(config.batch_size, net.sizes, engine):  # the threads this workload calls for
+            began = time.perf_counter()
             loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order, lr,
                                                             stop, progress)
-        seconds = time.perf_counter() - began
+            seconds = time.perf_counter() - began
         if stop and stop.requested:
             return
         if not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases):
