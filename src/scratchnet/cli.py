@@ -74,7 +74,7 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
     parser.add_argument("-p", "--params", default=checkpoint.DEFAULT_PATH,
                         help=f"checkpoint file (default: {checkpoint.DEFAULT_PATH})")
     parser.add_argument("--data", help="mnist.npz or a folder of IDX files (default: $SCRATCHNET_DATA, "
-                        "data/mnist.npz in the repository, the user cache, else a download)")
+                        "data/mnist in the repository, the installed copy, the user cache, else a download)")
     if data_set:
         parser.add_argument("--set", choices=("test", "train"), default="test", help="which images (default: test)")
     if json_output:
