@@ -96,3 +96,6 @@ def test_without_a_compiler_the_wheel_builds_and_says_why_c_is_missing(tmp_path)
     assert not (work / "network_params.npz").exists()
     info = run(site, "info", cwd=work)
     assert info.returncode == 0 and "engine c: not available: " in info.stdout
+    program = run(site, "train", cwd=work, command="scratchnet.cli:c_program")
+    assert program.returncode == 1 and program.stderr.count("\n") == 1
+    assert program.stderr.startswith("scratchnet-c: error: the C engine was not built") and "no-such-cc" in program.stderr
