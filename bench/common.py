@@ -8,6 +8,7 @@ against NumPy, the seed and the peers). Progress goes to stderr, results to stdo
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -26,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "data" / "mnist.npz"
-SEED_DIR = REPO.parent / "shared" / "seed"
+DATA = REPO / "data" / "mnist"  # the original IDX files, which every engine reads
+SEED_HELP = ("the seed's script nn2.py, with its data.py beside it (the listings of the post scratchnet grew "
+             "from; bench/README.md says where it is published); without it the seed's row is skipped")
 DEFAULT_OUT = REPO / "bench" / "results"
 
 SEED_EPOCH_LINE = re.compile(r"Epoch (\d+), Accuracy: ([\d.]+)%")
@@ -186,13 +188,31 @@ def run_scratchnet(name: str, options: list[str], tmp: Path) -> Run:
     return run_measured(name, "scratchnet", train, tmp, json_lines("scratchnet"))
 
 
-def run_seed(tmp: Path, epochs: int) -> SeedRun:
-    """Run the seed's nn2.py as its README says and time the gaps between its epoch lines."""
+def seed_unavailable(script: Path | None, skip: bool) -> str:
+    """Why the seed's script cannot run ("" if it can): ``script`` is --seed-script, ``skip`` --skip-seed."""
+    if skip:
+        return "skipped (--skip-seed)"
+    if script is None:
+        return "skipped: no --seed-script (the seed's nn2.py: see bench/README.md)"
+    if not script.is_file() or not (script.parent / "data.py").is_file():
+        return f"skipped: {script} and data.py beside it not found"
+    if importlib.util.find_spec("matplotlib") is None:
+        return "skipped: nn2.py needs matplotlib, which is not installed"
+    return ""
+
+
+def run_seed(tmp: Path, epochs: int, script: Path) -> SeedRun:
+    """Run the seed's nn2.py (``script``, its data.py beside it) as the post does, with the repository's
+    MNIST in the Keras layout it reads (data/mnist.npz), and time the gaps between its epoch lines."""
+    from scratchnet.data import NPZ_KEYS, load_dataset
+
     folder = tmp / "seed"
     (folder / "data").mkdir(parents=True)
-    for name in ("nn2.py", "data.py"):
-        shutil.copy(SEED_DIR / name, folder / name)
-    (folder / "data" / "mnist.npz").symlink_to(DATA)
+    shutil.copy(script, folder / "nn2.py")
+    shutil.copy(script.parent / "data.py", folder / "data.py")
+    mnist = load_dataset(DATA)
+    np.savez(folder / "data" / "mnist.npz", **dict(zip(NPZ_KEYS, (mnist.train_images, mnist.train_labels,
+                                                                   mnist.test_images, mnist.test_labels))))
     rss_file, stderr_file = tmp / "seed.maxrss", tmp / "seed.stderr"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     seed = SeedRun()
@@ -259,11 +279,32 @@ def temporary_folder() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="scratchnet-bench-")
 
 
+def portable(value):
+    """``value`` (the raw results) with the paths of this machine in the commands made portable: the
+    repository's relative to it, the interpreter and the installed scratchnet by name, the temporary
+    folder as TMP."""
+    if isinstance(value, dict):
+        return {key: portable(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if not isinstance(value, str) or not value.startswith("/"):
+        return value
+    path = Path(value)
+    if value == sys.executable:
+        return "python"
+    if path.name == "scratchnet" and not path.is_relative_to(REPO):  # the installed console script
+        return "scratchnet"
+    if path.is_relative_to(REPO):
+        return str(path.relative_to(REPO))
+    folder = next((p for p in path.parents if p.name.startswith("scratchnet-bench-")), None)
+    return str(Path("TMP", path.relative_to(folder))) if folder else value
+
+
 def write_results(out: Path, stem: str, table: str, raw: dict) -> None:
-    """OUT/STEM.md (the table) and OUT/STEM.json (the raw numbers)."""
+    """OUT/STEM.md (the table) and OUT/STEM.json (the raw numbers, with portable paths)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(table)
-    (out / f"{stem}.json").write_text(json.dumps(raw, indent=2) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(portable(raw), indent=2) + "\n")
     progress(f"wrote {out / f'{stem}.md'} and {out / f'{stem}.json'}")
 
 

@@ -43,7 +43,7 @@ from common import (
     DATA,
     DEFAULT_OUT,
     REPO,
-    SEED_DIR,
+    SEED_HELP,
     BenchError,
     Run,
     SeedRun,
@@ -56,14 +56,17 @@ from common import (
     run_measured,
     run_scratchnet,
     run_seed,
+    seed_unavailable,
     target_lines,
     temporary_folder,
     write_results,
 )
 
+from scratchnet import cengine
+from scratchnet.data import load_dataset, read_idx
+
 CSRC = REPO / "csrc"
 C_PROGRAM = CSRC / "scratchnet-c"
-IDX_DATA = REPO.parent / "shared" / "data" / "mnist"  # the same MNIST as data/mnist.npz, as IDX files
 
 EPOCHS = 5
 BEST_EPOCHS = 3
@@ -141,8 +144,7 @@ def plan() -> list[Row]:
 
 
 def c_library(network: str) -> Path:
-    folder = Path(os.environ.get("SCRATCHNET_CLIB_DIR") or CSRC)
-    return folder / ("libscratchnet32.so" if network == "best" else "libscratchnet64.so")
+    return cengine.folder() / ("libscratchnet32.so" if network == "best" else "libscratchnet64.so")
 
 
 def unavailable(row: Row, args) -> str:
@@ -152,19 +154,11 @@ def unavailable(row: Row, args) -> str:
     if row.network == "best" and (args.quick or args.skip_best):
         return "skipped (--quick)" if args.quick else "skipped (--skip-best)"
     if row.kind == "seed":
-        if args.skip_seed:
-            return "skipped (--skip-seed)"
-        if importlib.util.find_spec("matplotlib") is None:
-            return "skipped: nn2.py needs matplotlib"
-        if not (SEED_DIR / "nn2.py").exists():
-            return f"skipped: {SEED_DIR / 'nn2.py'} not found"
+        return seed_unavailable(args.seed_script, args.skip_seed)
     if row.kind == "scratchnet" and row.engine == "c" and not c_library(row.network).exists():
-        return f"not built (`make -C csrc`: no {c_library(row.network).name})"
-    if row.kind == "standalone":
-        if not os.access(args.c_program, os.X_OK):
-            return "not built (`make -C csrc`)"
-        if not IDX_DATA.is_dir():
-            return f"skipped: no IDX data in {IDX_DATA}"
+        return f"not built: {cengine.missing(c_library(row.network))}"
+    if row.kind == "standalone" and not os.access(args.c_program, os.X_OK):
+        return "not built (`make -C csrc`)"
     if row.kind in PEERS and importlib.util.find_spec(row.kind) is None:
         return f"not installed (`{INSTALL_PEERS}`)"
     return ""
@@ -185,11 +179,11 @@ def standalone_record(line: str) -> dict | None:
 def measure(row: Row, args, tmp: Path) -> Run | SeedRun:
     epochs = args.best_epochs if row.network == "best" else args.epochs
     if row.kind == "seed":
-        return run_seed(tmp, min(epochs, SEED_SCRIPT_EPOCHS))
+        return run_seed(tmp, min(epochs, SEED_SCRIPT_EPOCHS), args.seed_script)
     if row.kind == "scratchnet":
         return run_scratchnet(row.name, [*row.options, "--epochs", str(epochs)], tmp)
     if row.kind == "standalone":
-        command = [str(args.c_program), "train", "--data", str(IDX_DATA), "--params", str(tmp / f"{row.name}.txt"),
+        command = [str(args.c_program), "train", "--data", str(DATA), "--params", str(tmp / f"{row.name}.txt"),
                    "--epochs", str(epochs), "--batch-size", str(row.batch), "--lr", str(SEED_LR), "--fresh"]
         return run_measured(row.name, "scratchnet-c", command, tmp, standalone_record)
     command = [sys.executable, str(Path(__file__).resolve()), "peer", row.kind, row.network,
@@ -325,8 +319,8 @@ def peer_main(argv: list[str]) -> int:
                         "(default: theirs, one per core)")
     args = parser.parse_args(argv)
     config = peer_config(args.network, args.batch_size, args.epochs)
-    with np.load(DATA) as f:
-        data = tuple(f[key] for key in ("x_train", "y_train", "x_test", "y_test"))
+    mnist = load_dataset(DATA)
+    data = (mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels)
     for record in (torch_epochs if args.kind == "torch" else sklearn_epochs)(config, data, args.threads):
         print(json.dumps(record), flush=True)
     return 0
@@ -522,6 +516,7 @@ def main() -> int:
                         help=f"epochs of the best preset (default {BEST_EPOCHS}: enough for timing)")
     parser.add_argument("--quick", action="store_true",
                         help="for development: 1 epoch, no best preset, peers on 1 thread (unless --peer-threads)")
+    parser.add_argument("--seed-script", type=Path, metavar="PATH/nn2.py", help=SEED_HELP + " (target 1)")
     parser.add_argument("--skip-seed", action="store_true", help="do not run the seed's nn2.py")
     parser.add_argument("--skip-best", action="store_true", help="do not train --preset best")
     parser.add_argument("--only", type=lambda s: set(s.split(",")), metavar="ROW,...",
@@ -548,8 +543,7 @@ def main() -> int:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
 
     info = machine(torch=version("torch"), sklearn=version("scikit-learn"))
-    with np.load(DATA) as f:
-        n_train = len(f["y_train"])
+    n_train = len(read_idx(DATA / "train-labels-idx1-ubyte.gz"))
     rows = plan()
     for row in rows:
         row.status = unavailable(row, args)

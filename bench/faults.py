@@ -2,7 +2,7 @@
 """The fault harness of "never lose a file, never trust a file": bad inputs and faults, counted.
 
 It builds a corpus of bad inputs in a temporary folder (from a 2,000/500-image slice of the
-repository's data/mnist.npz and a checkpoint it trains from it; nothing is downloaded), runs each
+repository's data/mnist and a checkpoint it trains from it; nothing is downloaded), runs each
 case as a subprocess (`python -m scratchnet.cli ...` and `csrc/scratchnet-c ...` when built) in a
 folder of its own, with a timeout and a memory sampler, and classifies the run:
 
@@ -66,10 +66,12 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchnet.data import load_dataset
+
 REPO = Path(__file__).resolve().parents[1]
-MNIST = REPO / "data" / "mnist.npz"
+MNIST = REPO / "data" / "mnist"
 C_PROGRAM = REPO / "csrc" / "scratchnet-c"
-C_LIBRARY = REPO / "csrc" / "libscratchnet64.so"
+C_LIBRARY = REPO / "src" / "scratchnet" / "_lib" / "libscratchnet64.so"
 DEFAULT_OUT = REPO / "bench" / "results" / "faults.md"
 PYTHON = [sys.executable, "-m", "scratchnet.cli"]
 
@@ -583,9 +585,9 @@ class Corpus:
         self.work, self.can, self.rng = work, can, rng
         data = work / "data"
         data.mkdir()
-        with np.load(MNIST, allow_pickle=False) as mnist:
-            self.arrays = {"x_train": mnist["x_train"][:N_TRAIN], "y_train": mnist["y_train"][:N_TRAIN],
-                           "x_test": mnist["x_test"][:N_TEST], "y_test": mnist["y_test"][:N_TEST]}
+        mnist = load_dataset(MNIST)
+        self.arrays = {"x_train": mnist.train_images[:N_TRAIN], "y_train": mnist.train_labels[:N_TRAIN],
+                       "x_test": mnist.test_images[:N_TEST], "y_test": mnist.test_labels[:N_TEST]}
         self.small = data / "small.npz"
         np.savez(self.small, **self.arrays)
         self.idx = data / "idx"
@@ -1675,7 +1677,7 @@ def report(rows: list[Row], mode: str, seed: int, seconds: float, can: Abilities
         (f"`python bench/faults.py{'' if mode == 'default' else ' --' + mode} --seed {seed}` on "
          f"{datetime.date.today()}, commit {commit()}, Python {platform.python_version()}, NumPy {np.__version__}, "
          f"{os.cpu_count()} cores; {len(rows)} inputs in {seconds:.0f} s."),
-        (f"Data: the first {N_TRAIN:,} training and {N_TEST:,} test images of data/mnist.npz; memory bound "
+        (f"Data: the first {N_TRAIN:,} training and {N_TEST:,} test images of data/mnist; memory bound "
          f"{MEMORY_BOUND / 1e9:g} GB (or 4x a case's legitimate data). Disk full: {disk}. Read-only folder: "
          f"{readonly}. /dev paths on a command line: a private /dev (`unshare --mount`, the case's own device nodes "
          f"bound on /dev){'' if can.unshare else ': not available, skipped'}."),

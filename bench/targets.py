@@ -20,7 +20,6 @@ OUT/targets.json. A failed target still exits 0; only errors (a run that crashed
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from common import (
     DATA,
     DEFAULT_OUT,
-    SEED_DIR,
+    SEED_HELP,
     BenchError,
     Run,
     SeedRun,
@@ -40,6 +39,7 @@ from common import (
     progress,
     run_scratchnet,
     run_seed,
+    seed_unavailable,
     target_lines,
     temporary_folder,
     write_results,
@@ -138,6 +138,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Measure scratchnet against its targets (Markdown table).")
     parser.add_argument("--quick", action="store_true",
                         help="for development: 1 epoch each, seed stopped after 2 epochs, no best preset")
+    parser.add_argument("--seed-script", type=Path, metavar="PATH/nn2.py", help=SEED_HELP + " (target 4)")
     parser.add_argument("--skip-seed", action="store_true", help="do not run the seed's nn2.py (target 4)")
     parser.add_argument("--skip-best", action="store_true", help="do not train --preset best (target 3)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -161,12 +162,8 @@ def main() -> int:
     skipped: dict[str, str] = {}
     if args.quick or args.skip_best:
         skipped["best"] = "skipped (--quick)" if args.quick else "skipped (--skip-best)"
-    if args.skip_seed:
-        skipped["seed"] = "skipped (--skip-seed)"
-    elif importlib.util.find_spec("matplotlib") is None:
-        skipped["seed"] = "skipped: nn2.py needs matplotlib, which is not installed"
-    elif not (SEED_DIR / "nn2.py").exists():
-        skipped["seed"] = f"skipped: {SEED_DIR / 'nn2.py'} not found"
+    if why := seed_unavailable(args.seed_script, args.skip_seed):
+        skipped["seed"] = why
 
     runs: dict[str, Run] = {}
     seed: SeedRun | None = None
@@ -179,7 +176,7 @@ def main() -> int:
                 if name == "seed":
                     epochs = QUICK_SEED_EPOCHS if args.quick else SEED_EPOCHS
                     progress(f"[{i}/{len(steps)}] seed: nn2.py, {epochs} epochs")
-                    seed = run_seed(Path(tmp), epochs)
+                    seed = run_seed(Path(tmp), epochs, args.seed_script)
                 else:
                     progress(f"[{i}/{len(steps)}] {name}: scratchnet train {' '.join(plan[name])}".rstrip())
                     runs[name] = run_scratchnet(name, plan[name], Path(tmp))

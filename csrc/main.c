@@ -25,7 +25,6 @@
 #include "internal.h" /* sn_check_net */
 
 #define PROGRAM "scratchnet-c"
-#define DEFAULT_DATA "../shared/data/mnist"
 #define DEFAULT_PARAMS "network_params.txt"
 #define EXIT_ERROR 1
 #define EXIT_INTERRUPTED 130
@@ -54,7 +53,8 @@ static const char USAGE[] =
     "common options:\n"
     "  --data DIR            folder of MNIST IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
     "                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz\n"
-    "                        (default: " DEFAULT_DATA ", relative to the current folder)\n"
+    "                        (default: $SCRATCHNET_DATA, else the data/mnist folder of the repository\n"
+    "                        this program was built in, found from its own path: csrc/../data/mnist)\n"
     "  --params FILE         text parameter file, docs/FORMAT.md (default: " DEFAULT_PARAMS "); train saves\n"
     "                        it atomically, through a symlink to its target, and not to - (it is read back)\n"
     "  --set test|train      evaluate, predict: which images (default: test)\n"
@@ -146,6 +146,8 @@ static const char *with_commas(long long value, char *buffer, size_t size) {
 
 typedef struct {
     const char *command, *data, *params, *layers;
+    const char *data_from;      /* where data came from, for messages: "--data", "SCRATCHNET_DATA" or NULL */
+    char repository_data[4096]; /* the default: the repository's data/mnist */
     int set; /* 0 test, 1 train */
     int fresh, shuffle, wait;
     int epochs, batch_size, lr_step;
@@ -207,9 +209,29 @@ static void parse_layers(const char *text, sn_net *net) {
     net->n_layers = count - 1;
 }
 
+/* Without --data: $SCRATCHNET_DATA, as scratchnet reads it; else the repository's own MNIST, found
+   from where this program is (REPO/csrc/scratchnet-c -> REPO/data/mnist), whatever the current folder. */
+static void default_data(options *o) {
+    const char *env = getenv("SCRATCHNET_DATA");
+    if (env && *env) {
+        o->data = env, o->data_from = "SCRATCHNET_DATA";
+        return;
+    }
+    char self[sizeof o->repository_data - 16];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash = NULL;
+    if (n > 0) {
+        self[n] = 0;
+        if ((slash = strrchr(self, '/'))) *slash = 0;               /* REPO/csrc */
+        if (slash && (slash = strrchr(self, '/'))) slash[1] = 0;    /* REPO/ */
+    }
+    if (!slash) fail("cannot tell where " PROGRAM " is (/proc/self/exe), so not where its data is: give --data DIR");
+    snprintf(o->repository_data, sizeof o->repository_data, "%sdata/mnist", self);
+    o->data = o->repository_data;
+}
+
 static void parse(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
-    o->data = DEFAULT_DATA;
     o->params = DEFAULT_PARAMS;
     o->epochs = 5;
     o->batch_size = 1;
@@ -270,7 +292,7 @@ static void parse(int argc, char **argv, options *o) {
                 fail("%s needs a value (see " PROGRAM " --help)", name);
             value = argv[++i];
         }
-        if (strcmp(name, "--data") == 0) { o->data = value; continue; }
+        if (strcmp(name, "--data") == 0) { o->data = value, o->data_from = "--data"; continue; }
         if (strcmp(name, "--params") == 0) { o->params = value; continue; }
         if (strcmp(name, "--set") == 0) {
             if (training) fail("--set is for evaluate and predict");
@@ -297,6 +319,7 @@ static void parse(int argc, char **argv, options *o) {
         else fail("unknown option %s (see " PROGRAM " --help)", name);
     }
     if (o->n_indices && strcmp(o->command, "predict") != 0) fail("unexpected argument '%s'", o->indices[0]);
+    if (!o->data) default_data(o);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -349,9 +372,14 @@ static void read_set(const char *folder, const char *image_name, const char *lab
         if (set->labels[i] > 9) fail("%s: label %d is outside 0-9", label_path, set->labels[i]);
 }
 
-static void load_data(const char *folder, dataset *d) {
+/* `from`: what gave the folder ("--data", "SCRATCHNET_DATA"), NULL for the repository's own */
+static void load_data(const char *folder, const char *from, dataset *d) {
     struct stat st;
-    if (stat(folder, &st) != 0) fail("%s: %s (give the MNIST IDX folder with --data)", folder, strerror(errno));
+    if (stat(folder, &st) != 0) {
+        if (from) fail("%s: %s (given by %s)", folder, strerror(errno), from);
+        fail("%s: %s: no repository's MNIST beside this program; give an MNIST IDX folder with --data DIR or "
+             "SCRATCHNET_DATA", folder, strerror(errno));
+    }
     if (!S_ISDIR(st.st_mode))
         fail("%s is not a folder: " PROGRAM " reads a folder of MNIST IDX files (see --help)", folder);
     snprintf(d->source, sizeof d->source, "%s", folder);
@@ -694,7 +722,7 @@ static int command_train(const options *o) {
     }
     dataset d;
     memset(&d, 0, sizeof d);
-    load_data(o->data, &d);
+    load_data(o->data, o->data_from, &d);
     check_fits(o->params, &net, &d);
     if (!resuming) create(&net, o->init >= 0 ? o->init : 0, o->seed);
 
@@ -808,7 +836,7 @@ static void load_model_and_data(const options *o, sn_net *net, dataset *d) {
     int epochs;
     load_params(o->params, net, &epochs);
     memset(d, 0, sizeof *d);
-    load_data(o->data, d);
+    load_data(o->data, o->data_from, d);
     check_fits(o->params, net, d);
 }
 

@@ -96,6 +96,9 @@ int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net,
 int sn_write_params(const char *path, const sn_net *net, int epochs); /* atomic: temp + rename */
 
 int sn_real_bits(void); /* 64, or 32 in the float32 build */
+/* n >= 1 caps the threads of the library's parallel loops at n (OpenMP's omp_set_num_threads, for
+ * the calling thread); 0 changes nothing. Returns the threads they will use: 1 without OpenMP. */
+int sn_threads(int n);
 void sn_free(void *p);
 void sn_free_net(sn_net *net); /* frees what sn_read_params/sn_parse_params allocated */
 

@@ -1,7 +1,8 @@
 /* Tests of the file code: IDX (raw and gzip), the text parameter format. No framework: each check
  * counts, failures print where; the last line is "N passed, N failed" and the exit status is
  * non-zero on any failure. Run from anywhere: fixtures are found beside the program
- * (fuzz/corpus/) or in the folder given as argument, MNIST in $SCRATCHNET_MNIST, ../../shared/data/mnist or /work/shared/data/mnist.
+ * (fuzz/corpus/) or in the folder given as argument, MNIST in the repository's data/mnist (../data/mnist
+ * from the program).
  * Built with -DSN_FLOAT32 (test_io32) it tests the float32 build.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, chmod, mkfifo, symlink, fork: scratch files for the tests */
@@ -45,7 +46,7 @@ typedef uint64_t real_bits;
 #endif
 
 static int passed, failed;
-static char corpus[2048] = "fuzz/corpus", tmpdir[2048];
+static char corpus[2048] = "fuzz/corpus", mnist[2048] = "../data/mnist", tmpdir[2048];
 
 static int check(int ok, int line, const char *format, ...) {
     if (ok) {
@@ -374,18 +375,8 @@ static void test_idx_limits(void) {
 }
 
 static void test_mnist(void) {
-    const char *candidates[] = {getenv("SCRATCHNET_MNIST"), "../../shared/data/mnist", "/work/shared/data/mnist"};
-    const char *dir = NULL;
+    const char *dir = mnist;  /* the repository ships it: a missing file fails */
     char path[8192];
-    for (int c = 0; c < 3 && !dir; c++) {
-        if (!candidates[c]) continue;
-        snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", candidates[c]);
-        if (access(path, R_OK) == 0) dir = candidates[c];
-    }
-    if (!dir) {
-        printf("skipped: MNIST .gz files not found (set SCRATCHNET_MNIST to their folder)\n");
-        return;
-    }
     static const struct {
         const char *name;
         int ndim;
@@ -977,6 +968,7 @@ int main(int argc, char **argv) {
     const char *slash = strrchr(argv[0], '/');  /* fixtures live beside the program, or in argv[1] */
     if (argc > 1) snprintf(corpus, sizeof corpus, "%s", argv[1]);
     else if (slash) snprintf(corpus, sizeof corpus, "%.*s/fuzz/corpus", (int)(slash - argv[0]), argv[0]);
+    if (slash) snprintf(mnist, sizeof mnist, "%.*s/../data/mnist", (int)(slash - argv[0]), argv[0]);
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/test_io.XXXXXX", base && *base ? base : "/tmp");
     if (!mkdtemp(tmpdir)) {

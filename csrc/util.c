@@ -7,6 +7,10 @@
 
 #include "internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static _Thread_local char error_message[512];
 
 const char *sn_error(void) { return error_message; }
@@ -20,6 +24,16 @@ int sn_fail(const char *format, ...) {
 }
 
 int sn_real_bits(void) { return (int)(8 * sizeof(real)); }
+
+int sn_threads(int n) {
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+#else
+    (void)n;
+    return 1;
+#endif
+}
 
 void sn_free(void *p) { free(p); }
 

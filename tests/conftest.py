@@ -12,12 +12,12 @@ import pytest
 from scratchnet import data
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_NPZ = REPO / "data" / "mnist.npz"
+MNIST = REPO / "data" / "mnist"  # the original IDX .gz files, as every engine reads them
 
 
 @pytest.fixture(scope="session")
 def mnist() -> data.Dataset:
-    return data.load_dataset(MNIST_NPZ)
+    return data.load_dataset(MNIST)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from the same parameters and the same sample order, one epoch in each must agree
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -140,14 +141,28 @@ def test_the_standalone_program_reads_what_python_writes(mnist, tmp_path):
     train.train_epoch(net, optimizer, TrainConfig(), images, mnist.train_labels, order, 0.005)
     params = tmp_path / "net.txt"
     checkpoint.save(params, checkpoint.Checkpoint(net, TrainConfig(), epochs_done=1))
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    if not shared.is_dir():
-        pytest.skip("needs ../shared/data/mnist")
-    result = subprocess.run([str(program), "evaluate", "--data", str(shared), "--params", str(params)],
+    env = {k: v for k, v in os.environ.items() if k != "SCRATCHNET_DATA"}
+    # no --data, from another folder: it finds the repository's data/mnist from its own path
+    result = subprocess.run([str(program), "evaluate", "--params", str(params)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     expected = train.evaluate(net, mnist.test_images, mnist.test_labels).accuracy
     assert f"{100 * expected:.2f}%" in result.stdout
+
+
+def test_the_standalone_program_away_from_the_repository_asks_for_data(tmp_path):
+    program = CSRC / "scratchnet-c"
+    if not program.exists():
+        pytest.skip("scratchnet-c is not built")
+    copy = tmp_path / "bin" / "scratchnet-c"
+    copy.parent.mkdir()
+    shutil.copy(program, copy)
+    env = {k: v for k, v in os.environ.items() if k != "SCRATCHNET_DATA"}
+    result = subprocess.run([str(copy), "train", "--params", "p.txt"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 1 and not (tmp_path / "p.txt").exists()
+    assert result.stderr.count("\n") == 1 and f"{tmp_path}/data/mnist: No such file" in result.stderr
+    assert "--data DIR or SCRATCHNET_DATA" in result.stderr
 
 
 def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):

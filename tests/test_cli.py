@@ -229,8 +229,8 @@ def test_unknown_command_and_missing_arguments(capsys):
 def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path, mnist):
     """A real SIGINT to a running `scratchnet train`: it saves, says so and exits 130."""
     params = tmp_path / "net.npz"
-    data = tmp_path / "mnist.npz"
-    os.symlink(os.path.join(os.path.dirname(__file__), "..", "data", "mnist.npz"), data)
+    data = tmp_path / "mnist"
+    os.symlink(os.path.join(os.path.dirname(__file__), "..", "data", "mnist"), data)
     proc = subprocess.Popen(
         [sys.executable, "-m", "scratchnet.cli", "train", "--data", str(data), "-p", str(params), "--epochs", "50",
          "--json"],

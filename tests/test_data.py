@@ -6,6 +6,7 @@ Nothing here touches the internet: downloads come from an http.server on 127.0.0
 import ctypes
 import gzip
 import hashlib
+import io
 import math
 import os
 import socket
@@ -24,11 +25,10 @@ import pytest
 from scratchnet import cengine, data
 from scratchnet.errors import ScratchnetError
 
-REPO_NPZ = Path(__file__).resolve().parents[1] / "data" / "mnist.npz"
-SHARED_IDX = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"  # shared/ sits beside the repo
+REPO_MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist"  # the original IDX .gz files
 FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 
-# checked facts from shared/data/README.md
+# checked facts about MNIST: the class counts and the first labels of LeCun's files
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 FIRST_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
@@ -83,7 +83,7 @@ def write_npz(path: Path, drop: str | None = None, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def mnist() -> data.Dataset:
-    return data.load_dataset(REPO_NPZ)
+    return data.load_dataset(REPO_MNIST)
 
 
 def assert_same(a: data.Dataset, b: data.Dataset):
@@ -91,8 +91,8 @@ def assert_same(a: data.Dataset, b: data.Dataset):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
-def test_real_npz_matches_the_readme(mnist):
-    assert mnist.source == str(REPO_NPZ)
+def test_real_data_matches_the_readme(mnist):
+    assert mnist.source == str(REPO_MNIST)
     assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
     assert all(a.dtype == np.uint8 for a in (mnist.train_images, mnist.train_labels,
                                               mnist.test_images, mnist.test_labels))
@@ -102,17 +102,25 @@ def test_real_npz_matches_the_readme(mnist):
     assert mnist.train_labels[:10].tolist() == FIRST_LABELS
 
 
-@pytest.mark.skipif(not SHARED_IDX.is_dir(), reason="shared/data/mnist not present")
-def test_real_idx_dir_equals_npz(mnist):
-    assert_same(data.load_dataset(SHARED_IDX), mnist)
+def test_the_shipped_files_match_their_checksums():
+    sums = dict(reversed(line.split()) for line in (REPO_MNIST / "SHA256SUMS").read_text().splitlines())
+    assert sorted(sums) == sorted(name + ".gz" for name in data.IDX_NAMES)
+    for name, digest in sums.items():
+        assert hashlib.sha256((REPO_MNIST / name).read_bytes()).hexdigest() == digest, name
 
 
-@pytest.mark.skipif(not SHARED_IDX.is_dir(), reason="shared/data/mnist not present")
+def test_real_data_as_keras_npz_reads_the_same(tmp_path, mnist):
+    path = tmp_path / "mnist.npz"
+    np.savez_compressed(path, x_train=mnist.train_images, y_train=mnist.train_labels,
+                        x_test=mnist.test_images, y_test=mnist.test_labels)
+    assert_same(data.load_dataset(path), mnist)
+
+
 def test_raw_idx_files_and_kaggle_names(tmp_path, mnist):
     for name in data.IDX_NAMES:
         # the labels under Kaggle's spelling "train-labels.idx1-ubyte", the images under the standard one
         target = name.replace("-idx1", ".idx1")
-        (tmp_path / target).write_bytes(gzip.decompress((SHARED_IDX / (name + ".gz")).read_bytes()))
+        (tmp_path / target).write_bytes(gzip.decompress((REPO_MNIST / (name + ".gz")).read_bytes()))
     assert_same(data.load_dataset(tmp_path), mnist)
 
 
@@ -406,7 +414,7 @@ def test_text_file_named_npz(tmp_path):
 
 def test_truncated_npz(tmp_path):
     path = tmp_path / "cut.npz"
-    path.write_bytes(REPO_NPZ.read_bytes()[:100_000])
+    path.write_bytes(PAYLOAD[: len(PAYLOAD) // 2])  # the zip's directory, at its end, is cut off
     fails(path, "not an .npz")
 
 
@@ -464,7 +472,8 @@ def places(tmp_path, monkeypatch):
     for var in ("SCRATCHNET_DATA", "SCRATCHNET_DATA_URL", "SCRATCHNET_DATA_SHA256", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(data, "REPO_DATA", tmp_path / "repo" / "data" / "mnist.npz")
+    monkeypatch.setattr(data, "REPO_DATA", tmp_path / "repo" / "data" / "mnist")
+    monkeypatch.setattr(data, "BUNDLED_DATA", tmp_path / "site-packages" / "scratchnet" / "_data" / "mnist")
     monkeypatch.setenv("no_proxy", "*")  # the test server is local; never go through a proxy
     return tmp_path
 
@@ -485,7 +494,10 @@ def test_resolve_order(places, monkeypatch):
     monkeypatch.setattr(data, "download", fake_download)
 
     explicit, env = touch(places / "explicit.npz"), touch(places / "env.npz")
-    repo, xdg_cache = touch(data.REPO_DATA), touch(places / "xdg" / "scratchnet" / "mnist.npz")
+    repo, bundled = data.REPO_DATA, data.BUNDLED_DATA  # IDX folders
+    repo.mkdir(parents=True)
+    bundled.mkdir(parents=True)
+    xdg_cache = touch(places / "xdg" / "scratchnet" / "mnist.npz")
     home_cache = touch(places / "home" / ".cache" / "scratchnet" / "mnist.npz")
     monkeypatch.setenv("SCRATCHNET_DATA", str(env))
     monkeypatch.setenv("XDG_CACHE_HOME", str(places / "xdg"))
@@ -494,7 +506,9 @@ def test_resolve_order(places, monkeypatch):
     assert data.resolve_data_path() == env
     monkeypatch.delenv("SCRATCHNET_DATA")
     assert data.resolve_data_path() == repo
-    repo.unlink()
+    repo.rmdir()
+    assert data.resolve_data_path() == bundled
+    bundled.rmdir()
     assert data.resolve_data_path() == xdg_cache
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert data.resolve_data_path() == home_cache
@@ -506,7 +520,7 @@ def test_resolve_order(places, monkeypatch):
 
 
 def test_resolve_explicit_and_env_must_exist(places, monkeypatch):
-    touch(data.REPO_DATA)  # present, but a wrong explicit choice must not silently fall back to it
+    data.REPO_DATA.mkdir(parents=True)  # present, but a wrong explicit choice must not silently fall back to it
     fails(places / "typo.npz", "--data", load=lambda p: data.resolve_data_path(str(p)))
     monkeypatch.setenv("SCRATCHNET_DATA", str(places / "typo2"))
     fails(places / "typo2", "SCRATCHNET_DATA", load=lambda _: data.resolve_data_path())
@@ -515,7 +529,16 @@ def test_resolve_explicit_and_env_must_exist(places, monkeypatch):
 # -----------------------------------------------------------------------------
 # downloading, from a real HTTP server on 127.0.0.1
 
-PAYLOAD = REPO_NPZ.read_bytes()
+def keras_npz(folder: Path, n_train: int, n_test: int) -> bytes:
+    """The first images of an IDX folder as the bytes of a Keras-layout .npz: what a download brings."""
+    counts = (n_train, n_train, n_test, n_test)
+    arrays = [data.read_idx(folder / (name + ".gz"))[:n] for name, n in zip(data.IDX_NAMES, counts)]
+    buffer = io.BytesIO()
+    np.savez(buffer, **dict(zip(data.NPZ_KEYS, arrays)))
+    return buffer.getvalue()
+
+
+PAYLOAD = keras_npz(REPO_MNIST, 1000, 500)
 PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 
 

@@ -3,8 +3,11 @@
 the optimizer state and the checkpoints stay the Python ones, so a run can switch engines
 between any two epochs.
 
-The library is built by ``make -C csrc`` (libscratchnet64.so for float64 networks,
-libscratchnet32.so for float32); ``$SCRATCHNET_CLIB_DIR`` points elsewhere.
+The libraries (libscratchnet64.so for float64 networks, libscratchnet32.so for float32) and the
+standalone program scratchnet-c live in the package's _lib folder: ``pip install`` builds them
+there (setup.py runs csrc/Makefile), and so does ``make -C csrc`` in a checkout. Where the
+install could not build them, _lib/NOT-BUILT.txt says why. ``$SCRATCHNET_CLIB_DIR`` points
+elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from scratchnet.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import HIDDEN_ACTIVATIONS, LOSSES, Network
 
-CSRC = Path(__file__).resolve().parents[2] / "csrc"
+LIB_DIR = Path(__file__).resolve().parent / "_lib"
+NOT_BUILT = "NOT-BUILT.txt"  # setup.py writes there why it could not build the C engine
+PROGRAM = "scratchnet-c"
 MAX_LAYERS = 16  # SN_MAX_LAYERS in csrc/scratchnet.h
 ACTIVATION_CODES = {name: i for i, name in enumerate(HIDDEN_ACTIVATIONS + ("softmax",))}
 LOSS_CODES = {name: i for i, name in enumerate(LOSSES)}
@@ -50,28 +55,53 @@ def _structs(real):
 
 
 _libraries: dict[int, tuple] = {}
+_threads = 0  # set_threads' cap of the OpenMP threads, for the libraries loaded later (0: OpenMP's default)
+
+
+def folder() -> Path:
+    """Where the libraries and the program are: $SCRATCHNET_CLIB_DIR, else the package's _lib."""
+    return Path(os.environ.get("SCRATCHNET_CLIB_DIR") or LIB_DIR)
+
+
+def missing(path: Path) -> str:
+    """Why ``path`` (a library or the program) is not there, and what to do."""
+    why = folder() / NOT_BUILT
+    if why.is_file():
+        return (f"the C engine was not built when scratchnet was installed ({why.read_text().strip()}): install a "
+                f"C compiler, make and zlib's headers (Debian: apt-get install build-essential zlib1g-dev), then "
+                f"reinstall scratchnet; --engine numpy works without")
+    return (f"{path} is missing: reinstall scratchnet, or in a checkout build it with `make -C csrc` "
+            f"(a C compiler is required; --engine numpy works without)")
+
+
+def program() -> Path:
+    """The standalone program scratchnet-c of this installation; a ScratchnetError says why it is not there."""
+    path = folder() / PROGRAM
+    if not os.access(path, os.X_OK):
+        raise ScratchnetError(missing(path))
+    return path
 
 
 def library(dtype: np.dtype):
     """The loaded library for ``dtype`` and its structs; a ScratchnetError says why it cannot be."""
     bits = np.dtype(dtype).itemsize * 8
     if bits not in _libraries:
-        folder = Path(os.environ.get("SCRATCHNET_CLIB_DIR") or CSRC)
-        path = folder / f"libscratchnet{bits}.so"
+        path = folder() / f"libscratchnet{bits}.so"
         if not path.exists():
-            raise ScratchnetError(f"--engine c needs {path}: build it with `make -C {folder}` "
-                                  f"(a C compiler is required; --engine numpy works without)")
+            raise ScratchnetError(f"--engine c needs {path.name}: {missing(path)}")
         # OpenMP threads that spin while they wait stall for whole time slices when another
         # process holds a core; libgomp reads this once, when it loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         try:
             lib = ctypes.CDLL(str(path))
         except OSError as e:
-            raise ScratchnetError(f"cannot load {path}: {e}; rebuild it with `make -C {folder}`") from None
+            raise ScratchnetError(f"cannot load {path}: {e}; reinstall scratchnet (or `make -C csrc`)") from None
         real = _real(np.dtype(dtype))
         Net, OptimizerState = _structs(real)
         i64, u8 = ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_uint8)
         lib.sn_error.restype = ctypes.c_char_p
+        lib.sn_threads.argtypes = [ctypes.c_int]
+        lib.sn_threads(_threads)
         lib.sn_train_epoch.argtypes = [ctypes.POINTER(Net), ctypes.POINTER(OptimizerState), ctypes.c_int, u8, u8,
                                        i64, ctypes.c_int64, ctypes.c_int, ctypes.c_double,
                                        ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
@@ -79,6 +109,19 @@ def library(dtype: np.dtype):
         lib.sn_predict.argtypes = [ctypes.POINTER(Net), u8, ctypes.c_int64, ctypes.POINTER(real)]
         _libraries[bits] = (lib, Net, OptimizerState, real)
     return _libraries[bits]
+
+
+def set_threads(threads: int) -> None:
+    """Cap the C engine's OpenMP threads at ``threads`` (>= 1), in the libraries loaded now and later."""
+    global _threads
+    _threads = threads
+    for lib, *_ in _libraries.values():
+        lib.sn_threads(threads)
+
+
+def threads(dtype: np.dtype) -> int:
+    """The threads the library for ``dtype`` uses on large products (1 when built without OpenMP)."""
+    return library(dtype)[0].sn_threads(0)
 
 
 def _pointer(array: np.ndarray, real):

@@ -6,13 +6,14 @@ import argparse
 import dataclasses
 import json
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, cengine, checkpoint, lock, plot, svg, train
+from scratchnet import __version__, cengine, checkpoint, data, lock, plot, svg, threads, train
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -46,6 +47,16 @@ def _layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of threads, 1 or more")
+    return value
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, with its help and default taken from there."""
     group = parser.add_argument_group("network and training (defaults: the seed's)")
@@ -66,14 +77,17 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
     parser.add_argument("-p", "--params", default=checkpoint.DEFAULT_PATH,
                         help=f"checkpoint file (default: {checkpoint.DEFAULT_PATH})")
     parser.add_argument("--data", help="mnist.npz or a folder of IDX files (default: $SCRATCHNET_DATA, "
-                        "data/mnist.npz in the repository, the user cache, else a download)")
+                        "data/mnist in the repository, the installed copy, the user cache, else a download)")
     if data_set:
         parser.add_argument("--set", choices=("test", "train"), default="test", help="which images (default: test)")
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     if engine:
         parser.add_argument("--engine", choices=train.ENGINES, default="numpy",
-                            help="numpy (default), or c: the C library built by `make -C csrc`, same results")
+                            help="numpy (default), or c: the C engine built with the package, same results")
+        parser.add_argument("--threads", type=_threads, metavar="N",
+                            help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
+                            "one BLAS thread for small matrix products, one per core for large ones)")
 
 
 def _add_wait(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="PNG (or PDF, SVG) file to write, - for standard output (default: "
                    "WHAT.png)")
     p.set_defaults(run=cmd_plot)
+
+    p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
+                            description="What this installation runs on: the engines (and why the C engine is "
+                            "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
+    p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("show", help="print an image as the seed's hex dump")
     p.add_argument("index", metavar="INDEX", help="image index")
@@ -392,6 +411,46 @@ def _index(text: str, count: int, which: str) -> int:
     return index
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    print(f"scratchnet {__version__} in {Path(__file__).parent} (Python {platform.python_version()})")
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b.get('architecture') or b['prefix']}, "
+                     f"{b['num_threads']} threads)" for b in threads.blas()) or "none found"
+    print(f"engine numpy: NumPy {np.__version__}, BLAS {blas}")
+    try:
+        libraries = [cengine.library(dtype)[0]._name for dtype in (np.float64, np.float32)]
+        print(f"engine c: {', '.join(libraries)}, {cengine.threads(np.float64)} OpenMP threads")
+    except ScratchnetError as e:
+        print(f"engine c: not available: {e}")
+    try:
+        print(f"scratchnet-c: {cengine.program()}")
+    except ScratchnetError as e:
+        print(f"scratchnet-c: not available: {e}")
+    print(f"threads: {threads.cores()} cores, {threads.free_cores()} free now; the BLAS gets 1 thread for matrix "
+          f"products under {threads.BIG_PRODUCT:,} multiply-adds, as many as cores are free for larger ones; the C "
+          f"engine as many as cores are free; --threads N caps both at N")
+    found = os.environ.get("SCRATCHNET_DATA") or data.found_data_path()
+    print(f"data: {found or f'none here: the first command downloads MNIST to {data.cache_path()}'}")
+    return 0
+
+
+def c_program() -> int:
+    """`scratchnet-c`: the installed standalone C program, given the data scratchnet reads (when it is
+    an IDX folder and neither --data nor $SCRATCHNET_DATA says otherwise)."""
+    try:
+        program = cengine.program()
+    except ScratchnetError as e:
+        print(f"scratchnet-c: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    found = data.found_data_path()
+    if found and found.is_dir():
+        os.environ.setdefault("SCRATCHNET_DATA", str(found))
+    try:
+        os.execv(program, [str(program), *sys.argv[1:]])
+    except OSError as e:
+        print(f"scratchnet-c: error: cannot run {program}: {e.strerror}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     _, images, labels = _images(args)
     index = _index(args.index, len(images), args.set)
@@ -460,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             args = build_parser().parse_args(argv)  # exits itself for --help and usage errors
+            threads.set_cap(getattr(args, "threads", None))  # None: per workload
             return args.run(args)
         finally:
             sys.stdout.flush()  # a full disk or a closed pipe shows here, not in Python's flush at exit

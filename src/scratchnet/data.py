@@ -35,7 +35,8 @@ from scratchnet.errors import ScratchnetError
 
 DEFAULT_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 DEFAULT_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"  # Keras' file_hash
-REPO_DATA = Path(__file__).resolve().parents[2] / "data" / "mnist.npz"  # exists in a checkout / editable install
+REPO_DATA = Path(__file__).resolve().parents[2] / "data" / "mnist"  # IDX files: in a checkout / editable install
+BUNDLED_DATA = Path(__file__).resolve().parent / "_data" / "mnist"  # their copy in a built package (setup.py)
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -298,12 +299,18 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
+def found_data_path() -> Path | None:
+    """Steps 3 and 4 of resolve_data_path: the first of REPO_DATA, BUNDLED_DATA and the cache that exists."""
+    return next((path for path in (REPO_DATA, BUNDLED_DATA, cache_path()) if path.exists()), None)
+
+
 def resolve_data_path(explicit: str | None = None, *, progress: bool = True) -> Path:
     """Find the dataset (an .npz or IDX folder); the first that applies wins:
 
     1. ``explicit`` (the command line's --data PATH), which must exist;
     2. the environment variable SCRATCHNET_DATA, which must exist;
-    3. the repository's data/mnist.npz (REPO_DATA: present in a checkout or editable install);
+    3. the repository's data/mnist (REPO_DATA: in a checkout or editable install), else the copy
+       that a regular install or a wheel carries (BUNDLED_DATA);
     4. the user cache, see cache_path();
     5. a download into the cache from SCRATCHNET_DATA_URL (default DEFAULT_URL), checked against
        SCRATCHNET_DATA_SHA256. Without that variable the Keras file is checked against
@@ -313,9 +320,8 @@ def resolve_data_path(explicit: str | None = None, *, progress: bool = True) -> 
         return _existing(explicit, "--data")
     if os.environ.get("SCRATCHNET_DATA"):
         return _existing(os.environ["SCRATCHNET_DATA"], "SCRATCHNET_DATA")
-    for path in (REPO_DATA, cache_path()):
-        if path.is_file():
-            return path
+    if found := found_data_path():
+        return found
     url = os.environ.get("SCRATCHNET_DATA_URL") or DEFAULT_URL
     sha256 = os.environ.get("SCRATCHNET_DATA_SHA256") or (DEFAULT_SHA256 if url == DEFAULT_URL else None)
     if sha256 is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scratchnet import cengine, checkpoint, lock, network
+from scratchnet import cengine, checkpoint, lock, network, threads
 from scratchnet.atomic import check_destination
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
@@ -294,9 +294,10 @@ def get_engine(name: str):
 
 def predict(net: Network, images: np.ndarray) -> np.ndarray:
     """Output activations (n, n_out) for uint8 images (n, rows, cols), a chunk at a time."""
-    return np.concatenate(
-        [net.predict(inputs(images[i : i + EVAL_CHUNK], net.dtype)) for i in range(0, len(images), EVAL_CHUNK)]
-    ) if len(images) else np.empty((0, net.sizes[-1]), dtype=net.dtype)
+    with threads.for_products(min(len(images), EVAL_CHUNK), net.sizes):
+        return np.concatenate(
+            [net.predict(inputs(images[i : i + EVAL_CHUNK], net.dtype)) for i in range(0, len(images), EVAL_CHUNK)]
+        ) if len(images) else np.empty((0, net.sizes[-1]), dtype=net.dtype)
 
 
 @dataclass
@@ -316,7 +317,8 @@ def outputs(net: Network, images: np.ndarray, engine: str = "numpy") -> np.ndarr
 
 def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str = "numpy") -> Evaluation:
     """Accuracy, accuracy per true class and the confusion matrix of uint8 ``images``."""
-    predicted = outputs(net, images, engine).argmax(axis=1)
+    with threads.for_products(min(len(images), EVAL_CHUNK), net.sizes, engine):
+        predicted = outputs(net, images, engine).argmax(axis=1)
     n_classes = net.sizes[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -362,12 +364,14 @@ def fit(
         before = partial if partial and epoch == epochs_done else PartialEpoch()
         skip = before.samples
         report = (lambda done, skip=skip: progress(skip + done)) if progress else None
-        began = time.perf_counter()
-        loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels, order[skip:],
-                                                        lr, stop, report)
+        with threads.for_products(config.batch_size, net.sizes, engine):  # the threads this workload calls for
+            began = time.perf_counter()
+            loss, accuracy = get_engine(engine).train_epoch(net, optimizer, config, images, train_labels,
+                                                            order[skip:], lr, stop, report)
+            seconds = time.perf_counter() - began
         done = stop.samples_done if stop else n - skip
         part = PartialEpoch(skip + done, before.loss_sum + loss * done, before.correct + round(accuracy * done),
-                            before.seconds + time.perf_counter() - began)
+                            before.seconds + seconds)
         if part.samples < n:
             stop.partial = part
             return

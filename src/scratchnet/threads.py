@@ -1,0 +1,112 @@
+"""How many threads the engines use: NumPy's BLAS, through threadpoolctl, and the C engine's OpenMP.
+
+NumPy's BLAS (OpenBLAS in NumPy's wheels) starts a thread per core and splits every matrix product
+over them, its threads spinning while they wait for each other. On the small products of these
+networks they spend more time handing work over than working, and whenever another process holds a
+core they wait for it a whole time slice at a time: an epoch of 784-64-32-10 at batch 32 took 25 s
+instead of 1.15 s. Large products pay for several threads on a quiet machine, but collapse the same
+way on a busy one (measured here: `--preset best` 10x slower on 2 BLAS threads than on 1 while
+other processes held the cores). The C engine's OpenMP threads wait passively and its loops only
+go parallel on enough work, but they too lose time slices to other processes. So a workload gets:
+
+  * from NumPy's BLAS, one thread when its largest product is small (under BIG_PRODUCT
+    multiply-adds), else as many as there are cores free right now (free_cores: the idle time of
+    /proc/stat), at least one;
+  * from the C engine, as many threads as there are cores free, its loops choosing below that;
+
+and ``--threads N`` caps both engines at N.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from threadpoolctl import ThreadpoolController
+
+from scratchnet import cengine
+
+# Multiply-adds in one matrix product from which threads may pay: a few milliseconds of work.
+# `--preset best` (128 x 784 x 800, 80 million) is above it; batches of 32 on 784-20-10 (0.5 million)
+# are far below.
+BIG_PRODUCT = 20_000_000
+LOOK_SECONDS = 0.1  # how long free_cores watches the machine
+REUSE_SECONDS = 5.0  # and how long what it saw holds (an epoch and its evaluation ask twice)
+
+_cap: int | None = None  # --threads
+_controller: ThreadpoolController | None = None
+_free: tuple[float, int] | None = None  # when free_cores last looked, and what it saw
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def set_cap(threads: int | None) -> None:
+    """``--threads``: at most ``threads`` for the BLAS and the C engine's OpenMP; None: per workload."""
+    global _cap
+    _cap = threads
+    cengine.set_threads(threads or cores())
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of all the machine's CPUs since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return fields[3] + fields[4], sum(fields)
+
+
+def free_cores() -> int:
+    """The cores no other process is using: the machine's idle time over LOOK_SECONDS (every core where
+    there is no /proc/stat), at least one, at most cores(); remembered for REUSE_SECONDS."""
+    global _free
+    now = time.monotonic()
+    if _free is None or now - _free[0] > REUSE_SECONDS:
+        try:
+            idle, total = _cpu_times()
+            time.sleep(LOOK_SECONDS)
+            idle_after, total_after = _cpu_times()
+            share = (idle_after - idle) / max(total_after - total, 1)
+            free = round(share * (os.cpu_count() or 1))
+        except (OSError, ValueError, IndexError):
+            free = cores()
+        _free = (time.monotonic(), max(1, min(free, cores())))
+    return _free[1]
+
+
+def blas_threads(rows: int, sizes: Sequence[int]) -> int:
+    """BLAS threads for products of ``rows`` samples through layers ``sizes``: one when the largest is
+    small, else the cores free now; at most --threads."""
+    if rows * max(a * b for a, b in itertools.pairwise(sizes)) < BIG_PRODUCT:
+        return 1
+    return min(_cap or cores(), free_cores())
+
+
+@contextmanager
+def for_products(rows: int, sizes: Sequence[int], engine: str = "numpy") -> Iterator[int]:
+    """Run the block with the threads ``engine`` (numpy or c) should use on products of ``rows`` samples
+    through layers ``sizes``: blas_threads for NumPy's BLAS; the free cores, at most --threads, for the
+    C engine. Yields that count."""
+    global _controller
+    if engine == "c":
+        threads = min(_cap or cores(), free_cores())
+        cengine.set_threads(threads)
+        try:
+            yield threads
+        finally:
+            cengine.set_threads(_cap or cores())
+        return
+    if _controller is None:  # it looks through the loaded libraries: once, NumPy's BLAS is loaded by now
+        _controller = ThreadpoolController()
+    threads = blas_threads(rows, sizes)
+    with _controller.limit(limits=threads, user_api="blas"):
+        yield threads
+
+
+def blas() -> list[dict]:
+    """The BLAS libraries NumPy uses, as threadpoolctl describes them (internal_api, version, num_threads...)."""
+    return [info for info in ThreadpoolController().info() if info["user_api"] == "blas"]
