@@ -83,8 +83,8 @@ static const char USAGE[] =
     "  --shuffle             shuffle the training set each epoch (default: file order, as the seed)\n"
     "  --seed N              random seed of the initial weights and the shuffling (default: 0)\n"
     "\n"
-    "Ctrl-C during training stops after the current batch and saves the parameters; the next run\n"
-    "trains that epoch again from its start (a text file keeps no place in an epoch).\n";
+    "Ctrl-C during training stops after the current batch; the file keeps the last whole epoch (a\n"
+    "text file has no place in an epoch), and the next run trains the interrupted one from its start.\n";
 
 /* ------------------------------------------------------------------------------------------ */
 /* errors and small helpers */
@@ -785,16 +785,16 @@ static int command_train(const options *o) {
             fail_library();
         const double seconds = now() - began_at;
         if (stop_requested) {
-            if (!all_finite(&net)) fail("interrupted, and the parameters are no longer finite: not saved");
-            save_params(o->params, actual, &net, epochs_done, &on_disk);
+            /* Nothing is saved: a text file has no place in an epoch, so it keeps the last whole epoch,
+               from which the next run trains this one again, as an unbroken run would. */
             fflush(stdout);
-            char total_count[32];
+            char total_count[32], kept[64] = "was not written";
+            if (epochs_done) snprintf(kept, sizeof kept, "keeps the network of epoch %d", epochs_done);
             fprintf(stderr,
-                    PROGRAM ": interrupted in epoch %d after %s of %s samples; saved %s (%d whole epochs). A text "
-                    "file keeps no optimizer state and no place in an epoch: the next run trains epoch %d again "
-                    "from its start.\n",
+                    PROGRAM ": interrupted in epoch %d after %s of %s samples; %s %s, as a text file has no place in "
+                    "an epoch: the next run trains epoch %d from its start.\n",
                     epoch + 1, with_commas(done, count, sizeof count), with_commas(n, total_count, sizeof total_count),
-                    o->params, epochs_done, epoch + 1);
+                    o->params, kept, epoch + 1);
             status = EXIT_INTERRUPTED;
             break;
         }

@@ -243,12 +243,13 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     """What Ctrl-C left in ``params`` and what the next run does with it."""
     if not ckpt.partial_epoch_samples:
         return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
-    where = (f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples; "
-             f"saved {params}")
-    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # they keep the epoch count and parameters only
-        return (f"{where} ({_count(ckpt.epochs_done, 'whole epoch')}). A {Path(params).suffix} file keeps no optimizer state "
-                f"and no place in an epoch: the next run trains epoch {ckpt.epochs_done + 1} again from its start.")
-    return f"{where}. Run train again to go on from there, as if never stopped."
+    where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
+    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see train.run
+        kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
+                f"{params} was not written")
+        return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
+                f"epoch {ckpt.epochs_done + 1} from its start.")
+    return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
 
 
 def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
