@@ -14,6 +14,7 @@ the constants below are the ones it names.
 
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from collections import deque
@@ -57,11 +58,11 @@ Source = str | os.PathLike | Image.Image | np.ndarray  # what to_mnist reads
 
 
 @contextmanager
-def _pixel_limit() -> Iterator[None]:
-    """Pillow refuses anything above MAX_PIXELS while decoding (a frame larger than its header, a
-    decompression bomb); restored afterwards, as it is Pillow's global setting."""
+def _pixel_limit(limit: int | None) -> Iterator[None]:
+    """Pillow's decompression-bomb limit set to ``limit`` (None: off), its warning an error; then
+    restored, as it is Pillow's global setting."""
     previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -93,9 +94,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def _channels(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Greyscale (and alpha, if any) as uint8 arrays, converted a strip of rows at a time."""
     mode = img.mode
-    if mode.startswith("I"):  # 16-bit greyscale (I;16, I;16B, ...) or 32-bit I holding 16-bit values
+    if mode.startswith("I"):  # 16-bit greyscale (I;16, I;16B, ...), or 32-bit I holding 8 or 16-bit values
         wide = np.asarray(img).astype(np.int64).clip(0, 65535)
-        return ((2 * wide + 257) // 514).astype(np.uint8), None  # round(v / 257), halves up
+        if mode.startswith("I;16") or wide.max() > 255:
+            wide = (2 * wide + 257) // 514  # round(v / 257), halves up
+        return wide.astype(np.uint8), None
     if mode in ("1", "F"):
         img, mode = img.convert("L"), "L"
     elif mode not in ("L", "RGB", "RGBA", "LA"):
@@ -147,11 +150,14 @@ def decode(path: str | os.PathLike) -> np.ndarray:
     try:
         if os.path.getsize(path) == 0:
             raise ScratchnetError(f"{name}: empty file, not an image")
-        with _pixel_limit(), Image.open(path) as img:
+        # Pillow's own check in open() would refuse a large picture without saying its size: ours
+        # does, from the header, and Pillow's guards the decoding (frames larger than the header)
+        with _pixel_limit(None), Image.open(path) as img:
             _check_size(name, *img.size)
-            img.load()
-            orientation = img.getexif().get(0x0112, 1)
-            grey, alpha = _channels(img)
+            with _pixel_limit(MAX_PIXELS):
+                img.load()
+                orientation = img.getexif().get(0x0112, 1)
+                grey, alpha = _channels(img)
     except ScratchnetError:
         raise
     except FileNotFoundError:
@@ -362,10 +368,16 @@ def stroke_width(fine: np.ndarray) -> tuple[int, int]:
 def normalise_strokes(fine: np.ndarray) -> np.ndarray:
     """Bring the stroke width 2A/P, in FINE-times-finer pixels, into MNIST's usual range.
 
-    MNIST's digits measure 1.4 to 2.6 pixels (10th to 90th percentile, median 1.84): below
+    First the shades are stretched so that the 3/4 order statistic of the inked pixels is 255 (a
+    stroke thinner than a fine pixel came out grey). MNIST's digits measure 1.4 to 2.6 pixels
+    (10th to 90th percentile, median 1.84): below
     STROKE[0] tenths of a fine pixel the strokes are grown, above STROKE[2] thinned, by
     r = round(|STROKE[1]/10 - w| / 2) passes of a 3x3 max (min) filter, then the ink is cropped again.
     """
+    inked = np.bincount(fine[fine > 0], minlength=256)
+    level = int(_order_stat(inked, 3, 4))
+    if 0 < level < 255:  # strokes thinner than a fine pixel came out grey: their width is in their shade
+        fine = _round_div(fine.astype(np.int64) * 255, level).clip(0, 255).astype(np.uint8)
     area, outline = stroke_width(fine)
     low, target, high = STROKE
     if outline == 0 or low * outline <= 20 * area <= high * outline:
@@ -390,9 +402,11 @@ def locate(ink: np.ndarray) -> np.ndarray:
 
     On a coarse copy of the ink map (block means, long side <= LOCATE_SIDE: noise averages out),
     Otsu's threshold separates ink from paper; the 8-connected pieces are weighed by their summed
-    coarse ink. The heaviest piece is kept, and every other piece at least 1/KEEP_FRACTION as heavy
-    that does not touch the picture's edge (the edge of a sheet, a shadow). Kept coarse blocks,
-    grown by one block on every side, make the map.
+    coarse ink. The digit's main piece is the heaviest that does not touch the picture's edge (the
+    edge of a sheet or a shadow would) and weighs at least 1/KEEP_FRACTION of the heaviest piece;
+    failing one, the heaviest piece (a digit cropped tight touches the edge). Kept with it: every
+    piece at least 1/KEEP_FRACTION as heavy as the main piece, touching the edge only if the main
+    piece does. The kept coarse blocks, grown by one block on every side, make the map.
     """
     h, w = ink.shape
     factor = -(-max(h, w) // LOCATE_SIDE)
@@ -402,12 +416,14 @@ def locate(ink: np.ndarray) -> np.ndarray:
     if not pieces:
         return np.zeros_like(ink, dtype=bool)
     weights = [sum(int(coarse[p]) for p in piece) for piece in pieces]
-    heaviest = int(np.argmax(weights))
     ch, cw = coarse.shape
+    edge = [any(y in (0, ch - 1) or x in (0, cw - 1) for y, x in piece) for piece in pieces]
+    heaviest = max(range(len(pieces)), key=lambda i: weights[i])  # the first on ties
+    inside = [i for i in range(len(pieces)) if not edge[i] and weights[i] * KEEP_FRACTION >= weights[heaviest]]
+    main = max(inside, key=lambda i: weights[i]) if inside else heaviest
     keep = np.zeros(coarse.shape, dtype=bool)
-    for i, (piece, weight) in enumerate(zip(pieces, weights)):
-        edge = any(y in (0, ch - 1) or x in (0, cw - 1) for y, x in piece)
-        if i == heaviest or (weight * KEEP_FRACTION >= weights[heaviest] and not edge):
+    for i, piece in enumerate(pieces):
+        if i == main or (weights[i] * KEEP_FRACTION >= weights[main] and (edge[main] or not edge[i])):
             keep[tuple(np.array(piece).T)] = True
     grown = np.pad(keep, 1)
     grown = np.any([grown[dy : dy + ch, dx : dx + cw] for dy in range(3) for dx in range(3)], axis=0)
@@ -464,8 +480,8 @@ def to_mnist(source: Source, trace: dict[str, np.ndarray] | None = None) -> np.n
         grey, name = decode(source), str(source)
     else:
         if isinstance(source, Image.Image):
-            with _pixel_limit():
-                _check_size("image", *source.size)
+            _check_size("image", *source.size)
+            with _pixel_limit(MAX_PIXELS):
                 grey, alpha = _channels(source)
             grey = composite(grey, alpha) if alpha is not None else grey
         else:
@@ -525,9 +541,27 @@ def to_mnist(source: Source, trace: dict[str, np.ndarray] | None = None) -> np.n
     return out
 
 
-def image_suffixes() -> set[str]:
-    """File name endings Pillow reads, lower case with the dot."""
-    return {suffix.lower() for suffix in Image.registered_extensions()}
+def find_images(patterns: list[str]) -> list[Path]:
+    """The picture files ``patterns`` name: files as given, every picture in a folder (by its suffix,
+    sorted by name, hidden files left out) and the files a glob matches, in order."""
+    suffixes = {suffix.lower() for suffix in Image.registered_extensions()}
+    files: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file()
+                           and not p.name.startswith("."))
+            if not found:
+                raise ScratchnetError(f"{path}: no pictures in this folder (looked for {', '.join(sorted(suffixes))})")
+            files += found
+        elif path.exists() or not glob.has_magic(pattern):
+            files.append(path)  # decode() says what is wrong with it, if anything
+        else:
+            matched = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+            if not matched:
+                raise ScratchnetError(f"{pattern}: no file matches")
+            files += matched
+    return files
 
 
 def label_from_name(path: str | os.PathLike) -> int | None:
