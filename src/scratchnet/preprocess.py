@@ -492,7 +492,6 @@ def to_mnist(source: Source, trace: dict[str, np.ndarray] | None = None) -> np.n
 
     # 1. the working image: an integer box reduction to at most WORK_SIDE on the long side
     work = reduce(grey, -(-max(grey.shape) // WORK_SIDE))
-    trace["working"] = work
     h, w = work.shape
     cell = -(-min(h, w) // CELLS)
 
