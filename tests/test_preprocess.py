@@ -297,11 +297,12 @@ def test_decompression_bomb(tmp_path):
     one_line_error(path, "10000x8000", "more than the 50,000,000")
 
 
-def test_pillow_guards_the_decoding_too(tmp_path, monkeypatch):
-    """Below our limit by its header but not by Pillow's: still one line."""
+def test_the_limit_is_one_setting_and_pillows_own_is_left_as_it_was(tmp_path, monkeypatch):
+    before = Image.MAX_IMAGE_PIXELS
     monkeypatch.setattr(preprocess, "MAX_PIXELS", 10_000)
     path = save(seven(), tmp_path / "seven.png")
     one_line_error(path, "300x240", "more than the 10,000")
+    assert Image.MAX_IMAGE_PIXELS == before
 
 
 def test_missing_file_and_folder(tmp_path):

@@ -20,8 +20,9 @@ from PIL import Image, ImageFilter
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "bench")]
-import own_digits  # noqa: E402
-from scratchnet import preprocess  # noqa: E402
+import own_digits
+
+from scratchnet import preprocess
 
 SHOWN = 280  # every step is drawn this many pixels on its long side
 
