@@ -310,6 +310,16 @@ def test_missing_file_and_folder(tmp_path):
     one_line_error(tmp_path, "is a directory")
 
 
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = save(seven(), tmp_path / "locked.png")
+
+    def refuse(*args, **kwargs):  # as open() does for a file without read permission (tests run as root)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", refuse)
+    one_line_error(path, "permission denied")
+
+
 def test_bad_arrays():
     for array, fragment in ((np.zeros((5, 5, 2), np.uint8), "(h, w)"), (np.zeros((5, 5), np.int32), "int32"),
                             (np.full((5, 5), np.nan), "NaN"), (np.zeros((0, 5), np.uint8), "empty")):
@@ -329,11 +339,13 @@ def test_luma_is_pillows():
 
 
 def test_reduce_rounds_each_blocks_mean_halves_up():
-    grey = np.random.default_rng(0).integers(0, 256, (23, 17), dtype=np.uint8)
-    for factor in (1, 2, 4, 5, 30):
-        expected = np.array([[np.floor(grey[y : y + factor, x : x + factor].mean() + 0.5)
-                              for x in range(0, 17, factor)] for y in range(0, 23, factor)])
-        assert np.array_equal(preprocess.reduce(grey, factor), expected), factor
+    rng = np.random.default_rng(0)
+    for shape in ((23, 17), (3, 200), (200, 3)):  # tall, and far wider or taller than the blocks
+        grey = rng.integers(0, 256, shape, dtype=np.uint8)
+        for factor in (1, 2, 4, 5, 7, 30):
+            expected = np.array([[np.floor(grey[y : y + factor, x : x + factor].mean() + 0.5)
+                                  for x in range(0, shape[1], factor)] for y in range(0, shape[0], factor)])
+            assert np.array_equal(preprocess.reduce(grey, factor), expected), (shape, factor)
 
 
 def test_area_resample_is_exact_area_averaging():

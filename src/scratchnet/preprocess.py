@@ -37,7 +37,7 @@ MIN_CONTRAST = 24  # ink this close to the paper (out of 255) is no ink: the pic
 FINE = 4  # stroke widths are measured and corrected on the digit at 4x its box's resolution
 STROKE = (55, 75, 105)  # in tenths of a fine pixel: grow below 5.5, thin above 10.5, towards 7.5
 KEEP_FRACTION = 10  # a piece of ink is kept when its weight is at least 1/10 of the largest's
-STRIP = 512  # rows converted at a time while decoding: bounds the temporary arrays
+TILE = 1 << 20  # pixels converted at a time while decoding: bounds the temporary arrays
 
 # EXIF orientation -> the NumPy operation that shows the picture upright (Pillow's exif_transpose).
 _ORIENT = {
@@ -91,34 +91,41 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return np.floor(y, out=y).astype(np.uint8)
 
 
+def _tiles(height: int, width: int) -> Iterator[tuple[slice, slice]]:
+    """Rectangles of at most TILE pixels covering the picture, row by row."""
+    rows, cols = max(1, TILE // width), min(width, TILE)
+    for top in range(0, height, rows):
+        for left in range(0, width, cols):
+            yield slice(top, min(top + rows, height)), slice(left, min(left + cols, width))
+
+
 def _channels(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Greyscale (and alpha, if any) as uint8 arrays, converted a strip of rows at a time."""
+    """Greyscale (and alpha, if any) as uint8 arrays, converted a tile at a time."""
     mode = img.mode
-    if mode.startswith("I"):  # 16-bit greyscale (I;16, I;16B, ...), or 32-bit I holding 8 or 16-bit values
-        wide = np.asarray(img).astype(np.int64).clip(0, 65535)
-        if mode.startswith("I;16") or wide.max() > 255:
-            wide = (2 * wide + 257) // 514  # round(v / 257), halves up
-        return wide.astype(np.uint8), None
     if mode in ("1", "F"):
         img, mode = img.convert("L"), "L"
-    elif mode not in ("L", "RGB", "RGBA", "LA"):
+    elif mode not in ("L", "RGB", "RGBA", "LA") and not mode.startswith("I"):
         transparent = "A" in mode or "a" in mode or "transparency" in img.info
         img = img.convert("RGBA" if transparent else "RGB")
         mode = img.mode
+    # 16-bit greyscale (I;16, I;16B, ...), or 32-bit I holding 16-bit values (or 8-bit ones, kept)
+    sixteen = mode.startswith("I;16") or (mode == "I" and img.getextrema()[1] > 255)
     width, height = img.size
     grey = np.empty((height, width), np.uint8)
     alpha = np.empty((height, width), np.uint8) if mode in ("RGBA", "LA") else None
-    for top in range(0, height, STRIP):
-        strip = np.asarray(img.crop((0, top, width, min(top + STRIP, height))))
-        rows = slice(top, top + len(strip))
-        if mode == "L":
-            grey[rows] = strip
+    for rows, cols in _tiles(height, width):
+        tile = np.asarray(img.crop((cols.start, rows.start, cols.stop, rows.stop)))
+        if mode.startswith("I"):
+            wide = tile.astype(np.int64).clip(0, 65535)
+            grey[rows, cols] = (2 * wide + 257) // 514 if sixteen else wide  # round(v / 257), halves up
+        elif mode == "L":
+            grey[rows, cols] = tile
         elif mode == "LA":
-            grey[rows], alpha[rows] = strip[..., 0], strip[..., 1]
+            grey[rows, cols], alpha[rows, cols] = tile[..., 0], tile[..., 1]
         else:
-            grey[rows] = _luma(strip)
+            grey[rows, cols] = _luma(tile)
             if alpha is not None:
-                alpha[rows] = strip[..., 3]
+                alpha[rows, cols] = tile[..., 3]
     return grey, alpha
 
 
@@ -128,15 +135,19 @@ def composite(grey: np.ndarray, alpha: np.ndarray, name: str = "image") -> np.nd
     The ink's shade is the alpha-weighted mean of the grey levels; the paper is its opposite
     (255 if the mean is below 127.5, else 0). Each pixel becomes (Y a + P (255 - a) + 127) // 255.
     """
-    weight = int(alpha.sum(dtype=np.int64))
+    tiles = list(_tiles(*grey.shape))
+    weight = shade = 0
+    for tile in tiles:  # exact integer sums
+        a = alpha[tile].astype(np.int64)
+        weight += int(a.sum())
+        shade += int((a * grey[tile]).sum())
     if weight == 0:
         raise ScratchnetError(f"{name}: the image is fully transparent: there is no digit in it")
-    shade = int(np.dot(alpha.ravel().astype(np.int64), grey.ravel().astype(np.int64)))  # exact: integers
     paper = 255 if 2 * shade < 255 * weight else 0
     out = np.empty_like(grey)
-    for top in range(0, len(grey), STRIP):
-        y, a = grey[top : top + STRIP].astype(np.uint32), alpha[top : top + STRIP].astype(np.uint32)
-        out[top : top + STRIP] = (y * a + paper * (255 - a) + 127) // 255
+    for tile in tiles:
+        y, a = grey[tile].astype(np.uint32), alpha[tile].astype(np.uint32)
+        out[tile] = (y * a + paper * (255 - a) + 127) // 255
     return out
 
 
@@ -164,6 +175,8 @@ def decode(path: str | os.PathLike) -> np.ndarray:
         raise ScratchnetError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise ScratchnetError(f"{name}: is a directory, not an image") from None
+    except PermissionError:
+        raise ScratchnetError(f"{name}: cannot read it (permission denied)") from None
     except Image.UnidentifiedImageError:
         raise ScratchnetError(f"{name}: not an image (no format Pillow reads recognises it)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -195,10 +208,8 @@ def _from_array(array: np.ndarray) -> np.ndarray:
         a = np.floor(a.clip(0, 1) * 255 + 0.5).astype(np.uint8)
     elif a.dtype != np.uint8:
         raise ScratchnetError(f"an image array must be uint8, uint16 or float, not {a.dtype}")
-    if a.ndim == 2:
-        return a
-    grey = _luma(a)
-    return composite(grey, a[..., 3], "image array") if a.shape[2] == 4 else grey
+    grey, alpha = _channels(Image.fromarray(np.ascontiguousarray(a)))
+    return grey if alpha is None else composite(grey, alpha, "image array")
 
 
 # -----------------------------------------------------------------------------
@@ -210,6 +221,15 @@ def _round_div(num: np.ndarray | int, den: np.ndarray | int) -> np.ndarray | int
     return (2 * num + den) // (2 * den)
 
 
+def _block_sums(a: np.ndarray, factor: int, dtype: type) -> np.ndarray:
+    """Sums of each run of ``factor`` rows (the last may be shorter), by strided adds: one pass."""
+    out = np.zeros((-(-len(a) // factor), *a.shape[1:]), dtype)
+    for i in range(factor):
+        part = a[i::factor]
+        out[: len(part)] += part
+    return out
+
+
 def reduce(grey: np.ndarray, factor: int) -> np.ndarray:
     """Box-average ``factor`` x ``factor`` blocks (the last row and column of blocks may be partial:
     their mean is over the pixels they have), rounded halves up."""
@@ -217,15 +237,12 @@ def reduce(grey: np.ndarray, factor: int) -> np.ndarray:
         return grey
     h, w = grey.shape
     hk, wk = -(-h // factor), -(-w // factor)
-    dtype = np.uint32 if factor <= 4096 else np.int64  # a block's sum fits: 4096^2 * 255 < 2^32
-    rows = np.zeros((hk, w), dtype)
-    for i in range(factor):  # strided adds: a pass over the pixels, not a gather
-        part = grey[i::factor]
-        rows[: len(part)] += part
-    sums = np.zeros((hk, wk), np.int64)
-    for j in range(factor):
-        part = rows[:, j::factor]
-        sums[:, : part.shape[1]] += part
+    # a run of rows sums to at most factor * 255 < 2^32; rows first unless that leaves a far larger
+    # array between the passes (a picture much wider than tall)
+    if hk * w <= 2 * h * wk:
+        sums = _block_sums(_block_sums(grey, factor, np.uint32).T, factor, np.int64).T
+    else:
+        sums = _block_sums(_block_sums(grey.T, factor, np.uint32).T, factor, np.int64)
     counts = np.minimum(factor, h - factor * np.arange(hk))[:, None] * np.minimum(factor, w - factor * np.arange(wk))
     return _round_div(sums, counts).astype(np.uint8)
 
