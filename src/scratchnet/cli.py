@@ -99,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, json_output=True, data_set=True, engine=True)
     p.set_defaults(run=cmd_evaluate)
 
-    p = commands.add_parser("predict", help="which digit is image N? (asks in a loop without indices)",
-                            description="Draw images, their true label and the network's answer. With no INDEX, "
-                            "asks for indices until 'q' or end of input.")
+    p = commands.add_parser("predict", help="which digit is image N, or your picture? (asks in a loop without "
+                            "indices)", description="Draw images, their true label and the network's answer. With no "
+                            "INDEX, asks for indices until 'q' or end of input; --image answers your own pictures.")
     _add_common(p, json_output=True, data_set=True, engine=True)
     p.add_argument("indices", nargs="*", metavar="INDEX", help="image indices to answer without asking")
     p.add_argument("--image", nargs="+", metavar="FILE", help="your own pictures instead: files (PNG, JPEG, GIF, "
