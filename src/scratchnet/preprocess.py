@@ -79,16 +79,18 @@ def _check_size(name: str, width: int, height: int) -> None:
                               f"{MAX_PIXELS:,} this reads; scale it down first")
 
 
-LUMA = np.array([19595, 38470, 7471], np.float32)  # ITU-R 601 weights in 16-bit fixed point, as Pillow's
+LUMA = np.array([19595, 38470, 7471, 0], np.float32)  # ITU-R 601 weights in 16-bit fixed point, as Pillow's
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Pillow's convert("L"): (19595 R + 38470 G + 7471 B + 32768) >> 16. In float32, exactly: every
-    product and sum is an integer below 2^24, and dividing by 65536 only moves the exponent."""
-    y = rgb[..., :3].astype(np.float32) @ LUMA
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    """Pillow's convert("L") of RGB or RGBA pixels: (19595 R + 38470 G + 7471 B + 32768) >> 16. In
+    float32, exactly: every product and sum is an integer below 2^24, and dividing by 65536 only
+    moves the exponent."""
+    channels = pixels.shape[-1]
+    y = pixels.reshape(-1, channels).astype(np.float32) @ LUMA[:channels]  # alpha weighs 0
     y += 32768
     y *= np.float32(1 / 65536)
-    return np.floor(y, out=y).astype(np.uint8)
+    return np.floor(y, out=y).astype(np.uint8).reshape(pixels.shape[:-1])
 
 
 def _tiles(height: int, width: int) -> Iterator[tuple[slice, slice]]:
