@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from scratchnet import __version__, cengine, checkpoint, data, lock, plot, svg, threads, train
+from scratchnet import __version__, cengine, checkpoint, data, lock, plot, preprocess, svg, threads, train
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError
+from scratchnet.model import load
 from scratchnet.network import Network
 
 EXIT_ERROR = 1
@@ -131,11 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, json_output=True, data_set=True, engine=True)
     p.set_defaults(run=cmd_evaluate)
 
-    p = commands.add_parser("predict", help="which digit is image N? (asks in a loop without indices)",
-                            description="Draw images, their true label and the network's answer. With no INDEX, "
-                            "asks for indices until 'q' or end of input.")
+    p = commands.add_parser("predict", help="which digit is image N, or your picture? (asks in a loop without "
+                            "indices)", description="Draw images, their true label and the network's answer. With no "
+                            "INDEX, asks for indices until 'q' or end of input; --image answers your own pictures.")
     _add_common(p, json_output=True, data_set=True, engine=True)
     p.add_argument("indices", nargs="*", metavar="INDEX", help="image indices to answer without asking")
+    p.add_argument("--image", nargs="+", metavar="FILE", help="your own pictures instead: files (PNG, JPEG, GIF, "
+                   "BMP, WebP, TIFF, ...), folders (every picture in them) or globs; a name that starts with a "
+                   "digit (7_mine.png) gives the true label, and several end with the accuracy")
+    p.add_argument("--save-input", metavar="DIR", help="with --image: save the 28x28 image each picture became, "
+                   "as the network saw it, to DIR/NAME.png")
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
     p.set_defaults(run=cmd_predict)
 
@@ -461,6 +468,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.image:
+        return _predict_pictures(args)
+    if args.save_input:
+        raise ScratchnetError("--save-input saves what --image pictures became: give --image too")
+    for text in args.indices:
+        if not text.lstrip("-").isdigit() and Path(text).exists():
+            raise ScratchnetError(f"{text!r} is not an image index: for a picture file, use --image {text}")
     dataset, images, labels = _images(args)
     net = _load_network(args, dataset)
 
@@ -504,6 +518,66 @@ def cmd_predict(args: argparse.Namespace) -> int:
             answer(_index(text, len(images), args.set))
         except ScratchnetError as e:
             print(f"scratchnet: {e}", file=sys.stderr)
+
+
+def _predict_pictures(args: argparse.Namespace) -> int:
+    """predict --image: each picture preprocessed as MNIST was, then answered; a bad file is reported
+    and skipped when there are several."""
+    if args.indices:
+        raise ScratchnetError("give image indices or --image pictures, not both")
+    model = load(args.params, args.engine)
+    files = preprocess.find_images(args.image)
+    folder = Path(args.save_input) if args.save_input else None
+    if folder:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ScratchnetError(f"--save-input {folder}: cannot make the folder ({e.strerror or e})") from None
+    saved: set[str] = set()
+    labelled = right = failed = 0
+    for path in files:
+        try:
+            pixels = preprocess.to_mnist(path)
+        except ScratchnetError as e:
+            if len(files) == 1:
+                raise
+            print(f"scratchnet: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        answer = model.predict_digit(pixels, preprocessed=True)
+        label = preprocess.label_from_name(path)
+        labelled += label is not None
+        right += label == answer.digit
+        result = {"file": str(path), "label": label, **answer.to_dict()}
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            verdict = "" if label is None else f"label {label}, "
+            mark = "" if label is None else (", right" if label == answer.digit else ", WRONG")
+            print(draw(pixels))
+            print(f"{path}: {verdict}prediction {answer.digit} (confidence {answer.confidence:.2f}){mark}; top 3: "
+                  + ", ".join(f"{d} {score:.2f}" for d, score in answer.top3), flush=True)
+        if folder:
+            _save_input(folder, path, pixels, saved)
+        if args.plot:
+            _plot(pixels, result)
+    if len(files) > 1 and (labelled or failed):
+        summary = f"accuracy {_percent(right / labelled)} on {_count(labelled, 'labelled picture')} ({right:,} right)" \
+            if labelled else "no labelled pictures"
+        unread = f"; {_count(failed, 'file')} could not be read" if failed else ""
+        print(summary + unread, file=sys.stderr if args.json else sys.stdout)
+    return EXIT_ERROR if failed else 0
+
+
+def _save_input(folder: Path, path: Path, pixels: np.ndarray, saved: set[str]) -> None:
+    """folder/NAME.png, NAME the picture's name without its suffix (-2, -3, ... when taken in this run)."""
+    name, n = path.stem, 1
+    while name in saved:
+        n += 1
+        name = f"{path.stem}-{n}"
+    saved.add(name)
+    with atomic_write(folder / f"{name}.png") as f:
+        Image.fromarray(pixels).save(f, format="PNG")
 
 
 def _plot(image: np.ndarray, result: dict) -> None:
