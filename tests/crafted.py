@@ -1,9 +1,15 @@
-"""Crafted archives for the tests of hostile files: zips whose directory lies, deflate bombs."""
+"""For the tests of hostile files: zips whose directory lies, deflate bombs, commands run with
+capped memory."""
 
 import io
 import math
+import os
+import resource
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -44,3 +50,13 @@ def deflated_zeros(shape, dtype="<f8"):
     block = zeros.compress(bytes(1 << 20)) + zeros.flush(zlib.Z_FULL_FLUSH)
     stream = head.compress(header) + head.flush(zlib.Z_FULL_FLUSH) + block * (n_bytes >> 20) + b"\x03\x00"
     return stream, len(header) + n_bytes
+
+
+def run_limited(*argv, limit=1500 << 20):
+    """The command in a subprocess that may use at most `limit` bytes of address space."""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "scratchnet.cli", *map(str, argv)], check=False, capture_output=True,
+                          text=True, preexec_fn=cap, env=env, timeout=120)

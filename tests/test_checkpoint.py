@@ -3,9 +3,6 @@
 import io
 import json
 import os
-import resource
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -14,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crafted import deflated_zeros, npy_header, raw_zip
+from crafted import deflated_zeros, npy_header, raw_zip, run_limited
 from scratchnet import checkpoint, network, train
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import TrainConfig
@@ -363,16 +360,6 @@ def test_a_member_declaring_more_than_its_shape_is_refused_before_reading(tmp_pa
     raw_zip(path, [(n, p if n != "weights.0.npy" else header, d if n != "weights.0.npy" else len(header), f)
                    for n, p, d, f in good])
     refused(path, "array weights.0 is float64 (784, 12000000), expected float64 (784, 12)")
-
-
-def run_limited(*argv, limit=1500 << 20):
-    """The command in a subprocess that may use at most `limit` bytes of address space."""
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "scratchnet.cli", *map(str, argv)], check=False, capture_output=True,
-                          text=True, preexec_fn=cap, env=env, timeout=120)
 
 
 def test_an_extra_bomb_member_is_never_read(tmp_path):
