@@ -50,7 +50,9 @@ MAX_EPOCHS = 2**31 - 1
 NUMBER = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 WHOLE = re.compile(rb"0|[1-9][0-9]*")
 NOT_FINITE = re.compile(rb"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-NOT_ALLOWED = re.compile(rb"[^\t\x20-\x7e]")  # outside comments: printable ASCII, spaces and tabs
+# the first character on a line, outside its comment, that is not printable ASCII, a space or a tab
+# (a CR is the end of a line only right before its LF, or at the end of the file)
+NOT_ALLOWED = re.compile(rb"^[\t\x20-\x22\x24-\x7e]*+(?!#|\r?$)", re.MULTILINE)
 BOM = b"\xef\xbb\xbf"
 # numbers separated by blanks, each ending at a blank or the end: checks a long row in one pass
 NUMBER_RUN = re.compile(rb"(?:[ \t]*+(?:" + NUMBER.pattern + rb")(?![^ \t]))*+[ \t]*+")
@@ -178,12 +180,19 @@ def _count_tokens(text: bytes) -> int:
 
 
 class _Reader:
-    """Walks the file's meaningful lines one at a time (however many there are), checking each
-    byte outside comments and keeping line numbers for messages."""
+    """Walks the file's meaningful lines one at a time (however many there are), keeping line
+    numbers for messages. Every character outside comments is checked first, as csrc/params.c does."""
 
     def __init__(self, path: Path, data: bytes):
-        self.path, self.data = path, data
-        self.at = len(BOM) if data.startswith(BOM) else 0  # the next byte to scan
+        self.path, self.size = path, len(data)
+        self.data = data.removeprefix(BOM)
+        bad = NOT_ALLOWED.search(self.data)
+        if bad:
+            at = bad.end()
+            start = self.data.rfind(b"\n", 0, at) + 1
+            raise self.error(self.data.count(b"\n", 0, at) + 1, f"character 0x{self.data[at]:02x} is not allowed "
+                             "outside comments (printable ASCII, spaces and tabs only)", at - start + 1)
+        self.at = 0  # the next byte to scan
         self.scanned = 0  # the number of the last physical line scanned
         self.ahead: tuple[int, bytes] | None = None  # the next meaningful line, once peek() found it
         self.last = 0  # the number of the last meaningful line handed out
@@ -197,15 +206,8 @@ class _Reader:
         while self.ahead is None and self.at < len(self.data):
             end = self.data.find(b"\n", self.at)
             end = len(self.data) if end < 0 else end
-            line = self.data[self.at : end]
+            content = self.data[self.at : end].split(b"#", 1)[0].rstrip(b" \t\r")  # only a last CR is left
             self.at, self.scanned = end + 1, self.scanned + 1
-            line = line[:-1] if line.endswith(b"\r") else line  # CRLF
-            content = line.split(b"#", 1)[0]
-            bad = NOT_ALLOWED.search(content)
-            if bad:
-                raise self.error(self.scanned, f"character 0x{content[bad.start()]:02x} is not allowed outside "
-                                 "comments (printable ASCII, spaces and tabs only)", bad.start() + 1)
-            content = content.rstrip(b" \t")
             if content:
                 self.ahead = (self.scanned, content)
         return self.ahead
@@ -237,8 +239,8 @@ def _sizes(reader: _Reader, number: int, content: bytes, values: list[bytes]) ->
     if total > MAX_PARAMETERS:
         raise reader.error(number, f"these sizes make {total} parameters, more than this reader allows "
                            f"({MAX_PARAMETERS})")
-    if 2 * total > len(reader.data):  # each number takes a character and a blank or line end at least
-        raise reader.error(number, f"these sizes need {total} numbers, more than a file of {len(reader.data)} "
+    if 2 * total > reader.size:  # each number takes a character and a blank or line end at least
+        raise reader.error(number, f"these sizes need {total} numbers, more than a file of {reader.size} "
                            "bytes can hold: cut short?")
     return tuple(sizes)
 
