@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from crafted import run_limited
-from scratchnet import checkpoint, network, textformat
+from scratchnet import checkpoint, cli, network, textformat
 from scratchnet.errors import ScratchnetError
 
 
@@ -345,3 +346,38 @@ def test_json_values_must_be_of_their_type(text, fragment):
     with pytest.raises(ScratchnetError) as info:
         textformat.from_json(text, "net.json")
     assert "\n" not in str(info.value) and str(info.value).startswith(f"net.json: {fragment}")
+
+
+# -----------------------------------------------------------------------------
+# both command lines read numbers by the same grammar
+
+SCRATCHNET_C = Path(__file__).resolve().parents[1] / "csrc" / "scratchnet-c"
+
+
+@pytest.mark.parametrize("option,value,fragment", [
+    ("--lr", "0x10", "'0x10' is not a number"),
+    ("--lr", "nan", "'nan' is not a number"),
+    ("--lr", "1_0", "'1_0' is not a number"),
+    ("--lr", "\u0665", "is not a number"),  # an Arabic-Indic digit five
+    ("--lr", " 5", "' 5' is not a number"),
+    ("--momentum", "2\u00b2", "is not a number"),  # a superscript two
+    ("--epochs", "0x5", "'0x5' is not a whole number"),
+    ("--epochs", "1_0", "'1_0' is not a whole number"),
+    ("--epochs", " 5", "' 5' is not a whole number"),
+    ("--seed", "\u0665", "is not a whole number"),
+    ("--layers", "784, 20,10", "is not a comma-separated list of sizes"),
+    ("--layers", "784,\u0662\u0660,10", "is not a comma-separated list of sizes"),
+])
+@pytest.mark.parametrize("program", ["scratchnet", "scratchnet-c"])
+def test_numeric_options_follow_the_number_grammar(tmp_path, capsys, program, option, value, fragment):
+    argv = ["train", "--data", str(tmp_path), "--params", str(tmp_path / "p.txt"), option, value]
+    if program == "scratchnet":
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        code, err = info.value.code, capsys.readouterr().err
+    else:
+        if not SCRATCHNET_C.exists():
+            pytest.skip("scratchnet-c is not built (make -C csrc)")
+        done = subprocess.run([str(SCRATCHNET_C), *argv], capture_output=True, text=True, check=False)
+        code, err = done.returncode, done.stderr
+    assert code != 0 and err.count("\n") == 1 and fragment in err and option in err
