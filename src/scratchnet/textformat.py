@@ -383,6 +383,8 @@ class _JsonNumber(str):
     """A number as the JSON file wrote it, kept as text to be rounded exactly; a JSON string is a
     plain str, so "0.5" in quotes is never taken for a number."""
 
+    __slots__ = ()
+
 
 def _json_constant(name: str) -> None:
     raise ScratchnetError(f"{name} is not allowed: parameters must be finite numbers")
@@ -395,7 +397,12 @@ def from_json(text: str | bytes, path: str | Path = "<json>") -> Parameters:
 
     try:
         text = text.decode("utf-8") if isinstance(text, bytes) else text
-        doc = json.loads(text, parse_float=_JsonNumber, parse_int=_JsonNumber, parse_constant=_json_constant)
+        numbers: dict[str, _JsonNumber] = {}
+
+        def number(token: str) -> _JsonNumber:  # one object for numbers written alike: a file of zeros is small
+            return numbers.setdefault(token, _JsonNumber(token))
+
+        doc = json.loads(text, parse_float=number, parse_int=number, parse_constant=_json_constant)
     except UnicodeDecodeError as e:
         raise bad(f"not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
