@@ -22,6 +22,9 @@ int sn_fail(const char *format, ...)
 #endif
     ;
 
+/* Whether s[0..n) is a number of docs/FORMAT.md's grammar (parameters, and the numeric options). */
+int sn_is_number(const char *s, size_t n);
+
 /* Read a whole file into memory (malloc'ed, NUL-terminated for convenience; *len excludes it). */
 int sn_read_file(const char *path, uint8_t **bytes, size_t *len);
 

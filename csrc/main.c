@@ -170,21 +170,27 @@ static int choice(const char *option, const char *value, const char *const *name
     fail("%s: unknown value '%s': choose one of %s", option, value, allowed);
 }
 
+/* [+-] digits, ASCII only (docs/FORMAT.md: the options follow the files' grammar); strtol alone
+   would take leading blanks. */
+static int is_whole(const char *text, size_t n) {
+    size_t k = n && (text[0] == '+' || text[0] == '-');
+    if (k == n) return 0;
+    while (k < n && text[k] >= '0' && text[k] <= '9') k++;
+    return k == n;
+}
+
 static long long whole_number(const char *option, const char *text, long long low, long long high) {
+    if (!is_whole(text, strlen(text))) fail("%s: '%s' is not a whole number", option, text);
     errno = 0;
-    char *end;
-    long long value = strtoll(text, &end, 10);
-    if (end == text || *end || errno == ERANGE)
-        fail("%s: '%s' is not a whole number", option, text);
-    if (value < low || value > high) fail("%s must be from %lld to %lld, got %lld", option, low, high, value);
+    long long value = strtoll(text, NULL, 10);
+    if (errno == ERANGE || value < low || value > high)
+        fail("%s must be from %lld to %lld, got %s", option, low, high, text);
     return value;
 }
 
 static double number(const char *option, const char *text) {
-    errno = 0;
-    char *end;
-    double value = strtod(text, &end);
-    if (end == text || *end) fail("%s: '%s' is not a number", option, text);
+    if (!sn_is_number(text, strlen(text))) fail("%s: '%s' is not a number", option, text);  /* no 0x10, nan */
+    double value = strtod(text, NULL);
     if (!isfinite(value) || value < 0) fail("%s must be a finite number >= 0, got %s", option, text);
     return value;
 }
@@ -194,10 +200,11 @@ static void parse_layers(const char *text, sn_net *net) {
     const char *p = text;
     memset(net->sizes, 0, sizeof net->sizes);
     for (;;) {
-        char *end;
+        char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
         errno = 0;
-        long value = strtol(p, &end, 10);
-        if (end == p || errno == ERANGE || (*end && *end != ','))
+        long value = is_whole(p, n) ? strtol(p, &end, 10) : 0;
+        if (!is_whole(p, n) || errno == ERANGE)
             fail("--layers '%s' is not a comma-separated list of sizes, e.g. 784,20,10", text);
         if (value < 1 || value > 1000000) fail("--layers '%s': sizes must be from 1 to 1000000", text);
         if (count > SN_MAX_LAYERS) fail("--layers '%s': at most %d sizes", text, SN_MAX_LAYERS + 1);

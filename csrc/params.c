@@ -56,6 +56,7 @@ typedef struct {
 
 typedef struct {
     const char *name, *end;
+    size_t size;              /* of the whole file, for the check of sizes */
     const char *next;         /* first byte of the next physical line not yet scanned */
     int next_number;          /* its line number */
     line cur;                 /* the meaningful line being read */
@@ -65,9 +66,13 @@ typedef struct {
     size_t scratch_cap;
 } reader;
 
-/* Tokens are separated by spaces and tabs; a line may end in CR (CRLF), which is trimmed with
-   the blanks at its end. A CR elsewhere is no separator (Python would split the line there). */
+/* Tokens are separated by spaces and tabs; a line may end in CRLF. check_characters() has made
+   sure that, outside comments, there is nothing else but printable ASCII. */
 static int blank(char c) { return c == ' ' || c == '\t'; }
+
+/* Before anything else, as textformat.py: outside comments, every byte is printable ASCII, a space
+   or a tab, but for a CR right before a line's LF or at the end of the file. */
+static int check_characters(const reader *r, const char *start);
 
 /* Find the next meaningful line (not blank once its comment is removed) in r->ahead; 0 if none. */
 static int peek(reader *r) {
@@ -76,7 +81,7 @@ static int peek(reader *r) {
         const char *stop = nl ? nl : r->end;
         const char *hash = memchr(r->next, '#', (size_t)(stop - r->next));
         line ln = {r->next, hash ? hash : stop, r->next_number++};
-        while (ln.end > ln.start && (blank(ln.end[-1]) || ln.end[-1] == '\r')) ln.end--;
+        while (ln.end > ln.start && (blank(ln.end[-1]) || ln.end[-1] == '\r')) ln.end--;  /* only a last CR */
         r->next = nl ? nl + 1 : r->end;
         if (ln.end > ln.start) {  /* trimmed, so anything left is not blank */
             r->ahead = ln;
@@ -148,9 +153,11 @@ static const char *shown(token t, char out[48]) {
 }
 #define QUOTE(t) shown((t), (char[48]){0})
 
-/* A whole number of at most `max` (the digits only, as Python's str.isdigit), or -1. */
+/* A whole number (0, or digits not starting with 0: FORMAT.md's `whole`) of at most `max` (more is
+   max + 1), or -1. */
 static long long whole(token t, long long max) {
     long long value = 0;
+    if (t.n > 1 && t.s[0] == '0') return -1;
     for (size_t k = 0; k < t.n; k++) {
         if (t.s[k] < '0' || t.s[k] > '9') return -1;
         value = value * 10 + (t.s[k] - '0');
@@ -162,8 +169,8 @@ static long long whole(token t, long long max) {
 static int digit(const char *p, const char *end) { return p < end && *p >= '0' && *p <= '9'; }
 
 /* FORMAT.md's grammar: [+-] (digits [. [digits]] | . digits) [(e|E) [+-] digits] */
-static int is_number(token t) {
-    const char *p = t.s, *end = t.s + t.n;
+int sn_is_number(const char *s, size_t n) {
+    const char *p = s, *end = s + n;
     if (p < end && (*p == '+' || *p == '-')) p++;
     int before = 0, after = 0;
     while (digit(p, end)) p++, before++;
@@ -197,7 +204,7 @@ static int is_not_finite(token t) {
 /* Token -> real with strtod/strtof (correctly rounded). Returns -1 (message set) for a token that
    is not a number; sets *overflow for one too large for `real` (strtod gives inf). */
 static int convert(reader *r, token t, real *value, int *overflow) {
-    if (!is_number(t)) {
+    if (!sn_is_number(t.s, t.n)) {
         if (is_not_finite(t))
             return error_at(r, r->cur.number, t.column, "%s is not allowed: parameters must be finite "
                             "numbers", QUOTE(t));
@@ -218,6 +225,23 @@ static int convert(reader *r, token t, real *value, int *overflow) {
         return error_at(r, r->cur.number, t.column, "'%s' could not be converted (LC_NUMERIC is not "
                         "\"C\"?)", QUOTE(t));
     *overflow = isinf(*value) != 0;
+    return 0;
+}
+
+static int check_characters(const reader *r, const char *start) {
+    int number = 1, comment = 0;
+    for (const char *p = start, *line = start; p < r->end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\n') {
+            number++, comment = 0, line = p + 1;
+        } else if (!comment && c == '#') {
+            comment = 1;
+        } else if (!comment && c != '\t' && (c < 0x20 || c > 0x7e) &&
+                   !(c == '\r' && (p + 1 == r->end || p[1] == '\n'))) {
+            return error_at(r, number, (int)(p - line) + 1, "character 0x%02x is not allowed outside comments "
+                            "(printable ASCII, spaces and tabs only)", c);
+        }
+    }
     return 0;
 }
 
@@ -250,9 +274,12 @@ static int header(reader *r, sn_net *net, int *epochs) {
                             "output, dtype, epochs, or 'layer 1 ...'", QUOTE(t[0]));
         if (seen[key].number) return error_at(r, at, 0, "'%s' appears twice in the header", keys[key]);
         seen[key] = (header_line){at, n > 1 ? t[1] : t[0]};
-        if (key == 0) {  /* sizes: every value a whole number, then at least two, none 0 */
+        if (key == 0) {  /* sizes: at most 17, each a whole number, then at least two, none 0 */
+            if (n - 2 > SN_MAX_LAYERS)
+                return error_at(r, at, 0, "sizes has %d layers of neurons; at most %d are supported", n - 2,
+                                SN_MAX_LAYERS);
             int zero = 0;
-            for (int k = 1; k < n && k < SN_MAX_LAYERS + 2; k++) {
+            for (int k = 1; k < n; k++) {
                 long long size = whole(t[k], MAX_SIZE);
                 if (size < 0)
                     return error_at(r, at, t[k].column, "a layer size must be a whole number, not '%s'",
@@ -264,9 +291,6 @@ static int header(reader *r, sn_net *net, int *epochs) {
                 zero |= size == 0;
             }
             if (n < 3 || zero) return error_at(r, at, 0, "sizes needs two or more layer sizes of at least 1");
-            if (n - 2 > SN_MAX_LAYERS)
-                return error_at(r, at, 0, "sizes has %d layers of neurons; at most %d are supported", n - 2,
-                                SN_MAX_LAYERS);
             net->n_layers = n - 2;
             unsigned long long total = 0;
             for (int l = 0; l < net->n_layers; l++)
@@ -274,6 +298,11 @@ static int header(reader *r, sn_net *net, int *epochs) {
             if (total > MAX_PARAMETERS)
                 return error_at(r, at, 0, "these sizes make %llu parameters, more than this reader allows "
                                 "(%llu)", total, MAX_PARAMETERS);
+            /* Each number takes a character and a blank or line end at least: a hostile header cannot
+               make the reader allocate more than the file could hold. */
+            if (2 * total > r->size)
+                return error_at(r, at, 0, "these sizes need %llu numbers, more than a file of %zu bytes can "
+                                "hold: cut short?", total, r->size);
             continue;
         }
         if (n != 2) return error_at(r, at, 0, "'%s' takes one value, found %d", keys[key], n - 1);
@@ -282,7 +311,8 @@ static int header(reader *r, sn_net *net, int *epochs) {
             if (value < 0)
                 return error_at(r, at, t[1].column, "epochs must be a whole number, not '%s'", QUOTE(t[1]));
             if (value > INT_MAX)
-                return error_at(r, at, t[1].column, "epochs %s is more than this reader allows", QUOTE(t[1]));
+                return error_at(r, at, t[1].column, "epochs %s is more than this reader allows (%d)", QUOTE(t[1]),
+                                INT_MAX);
             *epochs = (int)value;
         }
     }
@@ -373,13 +403,7 @@ static int layer(reader *r, sn_net *net, int l) {
         return error_at(r, at, 0, "expected '%s' (from sizes), found '%s'", expected,
                         QUOTE(rest_of(&r->cur, t[0])));
     }
-    /* A hostile header can ask for a billion parameters: allocate only what the rest of the file
-       could hold (each number takes at least a digit and a blank). */
     unsigned long long numbers = ((unsigned long long)n_in + 1) * (unsigned long long)n_out;
-    size_t left = (size_t)(r->end - r->next);
-    if (numbers > left / 2 + 1)
-        return error_at(r, at, 0, "layer %d needs %llu numbers but only %zu bytes follow: cut short?", number,
-                        numbers, left);
     net->weights[l] = malloc((size_t)n_in * (size_t)n_out * sizeof(real));
     net->biases[l] = malloc((size_t)n_out * sizeof(real));
     if (!net->weights[l] || !net->biases[l])
@@ -415,8 +439,10 @@ int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net,
     memset(net, 0, sizeof *net);
     *epochs = 0;
     if (!text) text = "", len = 0;  /* no pointer arithmetic on NULL */
-    reader r = {.name = name, .end = text + len, .next = text, .next_number = 1};
-    int err = header(&r, net, epochs);
+    size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;  /* a UTF-8 byte-order mark */
+    reader r = {.name = name, .end = text + len, .size = len, .next = text + bom, .next_number = 1};
+    int err = check_characters(&r, text + bom);
+    if (!err) err = header(&r, net, epochs);
     for (int l = 0; !err && l < net->n_layers; l++) err = layer(&r, net, l);
     if (!err) err = end(&r, net);
     free(r.scratch);
@@ -427,12 +453,28 @@ int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net,
     return err;
 }
 
+/* Only a regular file, as textformat.py: /dev/zero would be read until memory runs out, a FIFO
+   waits for a writer (so it is opened without waiting, to be looked at). */
+static int check_regular(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) return sn_fail("%s: %s", path, strerror(errno));
+    struct stat st;
+    int failed = fstat(fd, &st) != 0, saved = errno;
+    close(fd);
+    if (failed) return sn_fail("%s: %s", path, strerror(saved));
+    if (S_ISREG(st.st_mode)) return 0;
+    const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device"
+                     : S_ISSOCK(st.st_mode) ? "a socket" : "not a regular file";
+    return sn_fail("%s: is %s, not a file to read", path, kind);
+}
+
 int sn_read_params(const char *path, sn_net *net, int *epochs) {
     uint8_t *bytes;
     size_t len;
     memset(net, 0, sizeof *net);
     *epochs = 0;
-    if (sn_read_file(path, &bytes, &len)) return -1;
+    if (check_regular(path) || sn_read_file(path, &bytes, &len)) return -1;
     int err = sn_parse_params((const char *)bytes, len, path, net, epochs);
     free(bytes);
     return err;

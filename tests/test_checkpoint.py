@@ -3,11 +3,15 @@
 import io
 import json
 import os
+import threading
+import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from crafted import deflated_zeros, npy_header, raw_zip, run_limited
 from scratchnet import checkpoint, network, train
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import TrainConfig
@@ -21,7 +25,8 @@ def sample(dtype="float64") -> Checkpoint:
     opt = train.Optimizer(cfg, net)
     opt.step()
     opt.update(net, 1, np.ones((12, 10)), np.ones(10), 0.1)
-    history = [{"epoch": 1, "loss": 0.5, "test_accuracy": 0.9}]
+    history = [{"epoch": 1, "loss": 0.5, "train_accuracy": 0.8, "test_accuracy": 0.9, "seconds": 2.0,
+                "samples_per_second": 30000.0, "lr": 0.1}]
     return Checkpoint(net, cfg, epochs_done=1, history=history, optimizer_state=opt.state())
 
 
@@ -130,9 +135,9 @@ def test_the_seeds_broken_file_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "corrupt,fragment",
     [
-        (lambda b: b[: len(b) // 2], "not a readable checkpoint"),
-        (lambda b: b"hello", "not a readable checkpoint"),
-        (lambda b: b"", "not a readable checkpoint"),
+        (lambda b: b[: len(b) // 2], "not an .npz archive"),
+        (lambda b: b"hello", "not an .npz archive"),
+        (lambda b: b"", "not an .npz archive"),
     ],
 )
 def test_damaged_files_are_refused(tmp_path, corrupt, fragment):
@@ -159,14 +164,14 @@ def rewrite(path, **changes):
 @pytest.mark.parametrize(
     "changes,fragment",
     [
-        ({"weights__1": None}, "missing array weights.1"),
+        ({"weights__1": None}, "array weights.1 is missing"),
         ({"weights__0": np.zeros((784, 13))}, "weights.0 is float64 (784, 13), expected float64 (784, 12)"),
         ({"biases__0": np.zeros(12, dtype=np.float32)}, "biases.0 is float32"),
         ({"biases__1": np.full(10, np.nan)}, "biases.1 holds NaN"),
         ({"metadata": np.array("{not json")}, "not valid JSON"),
         ({"metadata": np.array(json.dumps({"format": "other"}))}, "wrong format name"),
         ({"metadata": np.array(json.dumps({"format": "scratchnet-checkpoint", "version": 99}))}, "version 99"),
-        ({"metadata": np.array(json.dumps({"format": "scratchnet-checkpoint", "version": 1}))}, "incomplete"),
+        ({"metadata": np.array(json.dumps({"format": "scratchnet-checkpoint", "version": 1}))}, "metadata lacks the field 'sizes'"),
     ],
 )
 def test_inconsistent_contents_are_refused(tmp_path, changes, fragment):
@@ -187,3 +192,197 @@ def test_a_zip_of_something_else_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("readme.txt", "hello")
     refused(path)
+
+
+# -----------------------------------------------------------------------------
+# every field of a checkpoint is checked before use: one-line errors naming the file and the field
+
+def saved(tmp_path, name="c.npz"):
+    path = tmp_path / name
+    checkpoint.save(path, sample())
+    return path
+
+
+def edit_metadata(path, edit):
+    """Rewrite the checkpoint at path with edit(metadata dict) applied to its metadata."""
+    with np.load(path, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["metadata"]))
+    edit(meta)
+    rewrite(path, metadata=np.array(json.dumps(meta)))
+
+
+def set_config(**values):
+    return lambda meta: meta["config"].update(values)
+
+
+@pytest.mark.parametrize(
+    "edit,fragments",
+    [
+        (lambda m: m.update(config=[1, 2]), ["metadata config must be an object, not a list"]),
+        (lambda m: m.update(config=None), ["metadata config must be an object, not null"]),
+        (lambda m: m.update(config="adam"), ["metadata config must be an object, not a string 'adam'"]),
+        (set_config(seed=-1), ["metadata config", "--seed must be at least 0, got -1"]),
+        (set_config(seed=2**64), ["metadata config.seed must be from"]),
+        (set_config(epochs=-3), ["metadata config", "--epochs must be at least 0, got -3"]),
+        (set_config(epochs=True), ["metadata config.epochs must be a whole number, not true"]),
+        (set_config(batch_size=32.0), ["metadata config.batch_size must be a whole number, not 32.0"]),
+        (set_config(lr="fast"), ["metadata config.lr must be a number, not a string 'fast'"]),
+        (set_config(lr=float("nan")), ["metadata config.lr must be a finite number, not nan"]),
+        (set_config(lr=float("inf")), ["metadata config.lr must be a finite number"]),
+        (set_config(lr=-0.5), ["metadata config", "--lr must be a finite number >= 0"]),
+        (set_config(shuffle=1), ["metadata config.shuffle must be true or false, not 1"]),
+        (set_config(optimizer="rmsprop"), ["metadata config.optimizer must be one of sgd, momentum"]),
+        (set_config(layers=[784, "12", 10]), ["metadata config.layers[1] must be a whole number, not a string '12'"]),
+        (set_config(layers=[784, 30, 10]), ["metadata config describes a 784-30-10", "784-12-10"]),
+        (set_config(colour="blue"), ["metadata config has an unknown field 'colour'"]),
+        (lambda m: m.update(colour="blue"), ["metadata has an unknown field 'colour'"]),
+        (lambda m: m.update(version=True), ["version true is not supported"]),
+        (lambda m: m.update(epochs_done=-1), ["metadata epochs_done must be from 0 to"]),
+        (lambda m: m.update(epochs_done=2**31), ["metadata epochs_done must be from 0 to 2147483647"]),
+        (lambda m: m.update(epochs_done="5"), ["metadata epochs_done must be a whole number, not a string '5'"]),
+        (lambda m: m.update(partial_epoch_samples=-5), ["metadata partial_epoch_samples must be from 0"]),
+        (lambda m: m.update(sizes=[784, 12.0, 10]), ["metadata sizes[1] must be a whole number, not 12.0"]),
+        (lambda m: m.update(sizes=[784, 10**7, 10]), ["metadata sizes[1] must be from 1 to 1000000"]),
+        (lambda m: m.update(sizes=[784] + [1] * 17), ["metadata sizes must have 2 to 17 entries, not 18"]),
+        (lambda m: m.update(sizes=[784, 1000000, 1000, 10]), ["metadata: layer sizes 784-1000000-1000-10 make",
+                                                              "more than the 1000000000 allowed"]),
+        (lambda m: m.update(dtype="float16"), ["metadata dtype must be one of float64, float32"]),
+        (lambda m: m.update(history="none"), ["metadata history must be a list, not a string 'none'"]),
+        (lambda m: m.update(history=[5]), ["metadata history[0] must be an object, not 5"]),
+        (lambda m: m["history"][0].update(loss="low"), ["metadata history[0].loss must be a number"]),
+        (lambda m: m["history"][0].update(test_accuracy=1.5), ["metadata history[0].test_accuracy must be from 0 to 1"]),
+        (lambda m: m["history"][0].pop("epoch"), ["metadata history[0] lacks the field 'epoch'"]),
+        (lambda m: m["history"][0].update(epoch=[1]), ["metadata history[0].epoch must be a whole number, not a list"]),
+    ],
+)
+def test_malformed_metadata_is_refused_naming_the_field(tmp_path, edit, fragments):
+    path = saved(tmp_path)
+    edit_metadata(path, edit)
+    refused(path, *fragments)
+
+
+def test_deeply_nested_metadata_is_refused(tmp_path):
+    path = saved(tmp_path)
+    rewrite(path, metadata=np.array('{"format": "scratchnet-checkpoint", "history": ' + "[" * 100_000 + "]" * 100_000
+                                    + "}"))
+    refused(path, "metadata nests deeper than 8 levels")
+
+
+def test_metadata_of_another_type_is_refused(tmp_path):
+    path = saved(tmp_path)
+    rewrite(path, metadata=np.array([1.0, 2.0]))
+    refused(path, "array metadata is float64 (2,), expected float64 ()")
+    rewrite(path, metadata=np.array(b'{"format": "scratchnet-checkpoint"}'))
+    refused(path, "metadata is |S", "not a string")
+
+
+@pytest.mark.parametrize("steps,fragment", [
+    (np.array(-4, np.int64), "optimizer.steps is -4, a count of batches cannot be negative"),
+    (np.array(2.5), "array optimizer.steps is float64 (), expected int64 ()"),
+    (np.array("many"), "array optimizer.steps is <U4 (), expected int64 ()"),
+    (np.array([1, 2], np.int64), "array optimizer.steps is int64 (2,), expected int64 ()"),
+])
+def test_malformed_optimizer_state_is_refused(tmp_path, steps, fragment):
+    path = saved(tmp_path)
+    rewrite(path, optimizer__steps=steps)
+    refused(path, fragment)
+
+
+def test_non_finite_optimizer_state_is_refused(tmp_path):
+    path = saved(tmp_path)
+    rewrite(path, optimizer__m__weights__0=np.full((784, 12), np.inf))
+    refused(path, "array optimizer.m.weights.0 holds NaN or infinite values")
+
+
+def test_fortran_ordered_and_byte_swapped_arrays_are_read_as_native_c_arrays(tmp_path):
+    path = saved(tmp_path)
+    original = checkpoint.load(path)
+    w0, w1 = original.network.weights
+    rewrite(path, weights__0=np.asfortranarray(w0), weights__1=w1.astype(">f8"),
+            optimizer__m__weights__0=np.asfortranarray(original.optimizer_state["optimizer.m.weights.0"]).astype(">f8"))
+    back = checkpoint.load(path)
+    for a, b in zip(back.network.weights + [back.optimizer_state["optimizer.m.weights.0"]],
+                    [w0, w1, original.optimizer_state["optimizer.m.weights.0"]]):
+        assert a.flags.c_contiguous and a.dtype == np.float64 and a.dtype.isnative and np.array_equal(a, b)
+
+
+def write_zip(path, members):
+    """A zip of (name, bytes) members, stored, as np.savez writes them."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, payload in members:
+            z.writestr(name, payload)
+
+
+def npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def members_of(path):
+    with zipfile.ZipFile(path) as z:
+        return [(name, z.read(name)) for name in z.namelist()]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_a_member_that_is_not_npy_is_refused(tmp_path):
+    path = saved(tmp_path)
+    good = members_of(path)
+    write_zip(path, [(n if n != "metadata.npy" else "metadata", p) for n, p in good])
+    refused(path, "array metadata is not a .npy member")
+    write_zip(path, [(n, p if n != "weights.0.npy" else b"PK\x03\x04 not an array") for n, p in good])
+    refused(path, "array weights.0 cannot be read", "magic")
+    write_zip(path, [(n, p if n != "biases.1.npy" else p[:-8]) for n, p in good])  # cut short
+    refused(path, "array biases.1 is float64 (10,) (80 bytes) but its member holds 72 bytes of data")
+    write_zip(path, good + [("biases.1.npy", npy(np.zeros(10)))])
+    refused(path, "holds two members named 'biases.1.npy'")
+
+
+BOMB_BYTES = 3000 << 20  # 3 GiB of float64 zeros, in 3 MB of file
+
+
+def bomb_checkpoint(tmp_path, member):
+    """The sample checkpoint plus (or with weights.0 replaced by) a 3 GiB member deflated to 3 MB."""
+    path = saved(tmp_path, "bomb.npz")
+    bomb, size = deflated_zeros((BOMB_BYTES // 8,))
+    good = [(n, p, len(p), False) for n, p in members_of(path) if n != member + ".npy"]
+    raw_zip(path, good + [(member + ".npy", bomb, size, True)])
+    return path
+
+
+def test_a_member_declaring_more_than_its_shape_is_refused_before_reading(tmp_path):
+    path = saved(tmp_path)
+    good = [(n, p, len(p), False) for n, p in members_of(path)]
+    lying = [(n, p, d if n != "biases.0.npy" else 3 * 10**9, f) for n, p, d, f in good]
+    raw_zip(path, lying)
+    refused(path, "array biases.0 takes 3,000,000,000 bytes, more than the 96 it may")
+    header = npy_header((784, 12 * 10**6))  # 75 GB declared by the header, in a member of 128 bytes
+    raw_zip(path, [(n, p if n != "weights.0.npy" else header, d if n != "weights.0.npy" else len(header), f)
+                   for n, p, d, f in good])
+    refused(path, "array weights.0 is float64 (784, 12000000), expected float64 (784, 12)")
+
+
+def test_an_extra_bomb_member_is_never_read(tmp_path):
+    path = bomb_checkpoint(tmp_path, "extra")
+    assert path.stat().st_size < 5_000_000
+    done = run_limited("inspect", "-p", path)
+    assert done.returncode == 0 and "784-12-10 tanh/softmax" in done.stdout, done.stderr
+
+
+def test_a_bomb_in_place_of_weights_is_one_line_error_within_memory(tmp_path):
+    path = bomb_checkpoint(tmp_path, "weights.0")
+    done = run_limited("inspect", "-p", path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "bomb.npz: array weights.0 takes 3,145,728,128 bytes, more than the 75,264 it may" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_special_files_are_refused(tmp_path, kind):
+    if kind == "fifo":
+        path = tmp_path / "pipe.npz"
+        os.mkfifo(path)  # opening it for reading waits for a writer: one comes after 5 s, so a failure is no hang
+        threading.Thread(target=lambda: time.sleep(5) or open(path, "wb").close(), daemon=True).start()
+    else:
+        path = Path("/dev/zero")
+    message = refused(path, "not a file to read")
+    assert ("a FIFO" if kind == "fifo" else "a character device") in message

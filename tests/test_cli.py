@@ -121,7 +121,7 @@ def test_train_refuses_an_unreadable_checkpoint_and_keeps_it(tmp_path, small_npz
         (["-p", "/"], "cannot write /: it is a folder"),
         (["--seed", "-1"], "--seed must be"),
         (["--shift", "1000000"], "--shift 1000000 is too large for images of 28x28"),
-        (["--layers", "784,1000000000,10"], "more than the 100,000,000"),
+        (["--layers", "784,1000000000,10"], "a layer of 1000000000 is more than the 1000000 allowed"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, small_npz, capsys, args, fragment):

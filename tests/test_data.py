@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crafted import deflated_zeros, npy_header, raw_zip
 from scratchnet import cengine, data
 from scratchnet.errors import ScratchnetError
 
@@ -423,7 +425,7 @@ def test_corrupt_npz_member(tmp_path):
     raw = bytearray(path.read_bytes())
     raw[200] ^= 0xFF  # inside x_train's data: the zip CRC no longer matches
     path.write_bytes(bytes(raw))
-    fails(path, "cannot read")
+    fails(path, "array x_train cannot be read", "CRC")
 
 
 def test_pickled_npz_is_refused_and_nothing_runs(tmp_path):
@@ -434,7 +436,7 @@ def test_pickled_npz_is_refused_and_nothing_runs(tmp_path):
             return open, (str(marker), "w")
 
     path = write_npz(tmp_path / "evil.npz", x_train=np.array([Payload()], dtype=object))
-    fails(path, "cannot read", "allow_pickle=False")
+    fails(path, "array x_train holds pickled Python objects; refused")
     assert not marker.exists()
     np.load(path, allow_pickle=True)["x_train"][0].close()  # the payload is live: pickle would have run it
     assert marker.exists()
@@ -442,6 +444,68 @@ def test_pickled_npz_is_refused_and_nothing_runs(tmp_path):
 
 def test_missing_path(tmp_path):
     fails(tmp_path / "nope.npz", "no such file")
+
+
+def npz_members(arrays: dict) -> list:
+    """(name, bytes, declared size, deflated?) of each array as np.save writes it, for raw_zip."""
+    members = []
+    for name, a in arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, a)
+        members.append((name + ".npy", buffer.getvalue(), len(buffer.getvalue()), False))
+    return members
+
+
+def test_an_array_larger_than_the_budget_is_refused_unread(tmp_path):
+    path = tmp_path / "bomb.npz"
+    shape = (2 << 20, 32, 32)
+    bomb, size = deflated_zeros(shape, "|u1")  # 2 GiB of images in 2 MB
+
+    def write(*member):
+        raw_zip(path, [m if m[0] != "x_train.npy" else member for m in npz_members(tiny())])
+
+    write("x_train.npy", bomb, size, True)
+    fails(path, "array x_train takes 2,147,483,776 bytes, more than the 1,073,741,824 it may")
+    # a directory that understates the size, with the right CRC for what it says: the header tells
+    header = npy_header(shape, "|u1")
+    write("x_train.npy", bomb, 1000, True, zlib.crc32(bytes(1000 - len(header)), zlib.crc32(header)))
+    fails(path, "array x_train is uint8 (2097152, 32, 32): 2,147,483,648 bytes, more than the 1,073,741,824 it may")
+
+
+def test_a_directory_that_lies_about_a_size_is_refused(tmp_path):
+    path = tmp_path / "lies.npz"
+    raw_zip(path, [(n, p, d if n != "y_test.npy" else 3 * 10**9, f) for n, p, d, f in npz_members(tiny())])
+    fails(path, "array y_test takes 3,000,000,000 bytes, more than the")
+
+
+def test_fortran_and_big_endian_arrays_are_read(tmp_path):
+    arrays = tiny()
+    path = write_npz(tmp_path / "odd.npz", x_train=np.asfortranarray(arrays["x_train"]),
+                     x_test=np.asfortranarray(arrays["x_test"]).astype(">u1"))
+    ds = data.load_dataset(path)
+    assert ds.train_images.flags.c_contiguous and ds.test_images.flags.c_contiguous
+    np.testing.assert_array_equal(ds.train_images, arrays["x_train"])
+
+
+def test_a_member_that_is_not_npy(tmp_path):
+    path = tmp_path / "raw.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, payload, _, _ in npz_members(tiny()):
+            z.writestr(name if name != "y_train.npy" else "y_train", payload)
+    fails(path, "missing array 'y_train'")
+    with zipfile.ZipFile(path, "w") as z:
+        for name, payload, _, _ in npz_members(tiny()):
+            z.writestr(name, payload if name != "y_train.npy" else b"6 labels, honest")
+    fails(path, "array y_train cannot be read", "magic")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_special_files_are_refused(tmp_path, kind):
+    path = tmp_path / "pipe.npz" if kind == "fifo" else Path("/dev/zero")
+    if kind == "fifo":
+        os.mkfifo(path)  # a writer comes after 5 s, so a failure is no hang
+        threading.Thread(target=lambda: time.sleep(5) or open(path, "wb").close(), daemon=True).start()
+    fails(path, "not a file to read", "a FIFO" if kind == "fifo" else "a character device")
 
 
 # -----------------------------------------------------------------------------

@@ -1,6 +1,12 @@
 """scratchnet.textformat: exact round trips (hypothesis), hand edits, and line-numbered errors."""
 
 import itertools
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from scratchnet import checkpoint, network, textformat
+from crafted import run_limited
+from scratchnet import checkpoint, cli, network, textformat
 from scratchnet.errors import ScratchnetError
 
 
@@ -199,9 +206,9 @@ def test_foreign_files():
     [
         (lambda t: t[: len(t) // 2], "line"),
         (lambda t: t.replace('"format": "scratchnet-params"', '"format": "other"'), "not a scratchnet parameter file"),
-        (lambda t: t.replace("[0.0, 0.0, 0.0]", "[0.0, 0.0]"), "3 biases"),
-        (lambda t: t.replace("[0.0, 0.0, 0.0]", '[0.0, "a", 0.0]'), "'a' is not a finite number"),
-        (lambda t: t.replace("[0.0, 0.0, 0.0]", "[0.0, NaN, 0.0]"), "not a finite number"),
+        (lambda t: t.replace("[0.0, 0.0, 0.0]", "[0.0, 0.0]"), "layer 1 biases must be a list of 3, not of 2"),
+        (lambda t: t.replace("[0.0, 0.0, 0.0]", '[0.0, "a", 0.0]'), "layer 1: a string 'a' is not a number"),
+        (lambda t: t.replace("[0.0, 0.0, 0.0]", "[0.0, NaN, 0.0]"), "NaN is not allowed: parameters must be finite"),
         (lambda t: t.replace('"version": 1', '"version": 7'), "version 7"),
     ],
 )
@@ -224,7 +231,153 @@ def test_checkpoints_in_text_form(tmp_path, suffix):
 def test_unreadable_text_file(tmp_path):
     path = tmp_path / "p.txt"
     path.write_bytes(b"\xff\xfe\x00binary")
-    with pytest.raises(ScratchnetError, match="p.txt: cannot read it as text"):
+    with pytest.raises(ScratchnetError, match="p.txt:1:1: character 0xff is not allowed outside comments"):
         textformat.read(path)
     with pytest.raises(ScratchnetError, match="no such file"):
         textformat.read(tmp_path / "missing.txt")
+
+
+# -----------------------------------------------------------------------------
+# the shared corpus: csrc/tests_io.c reads the same files and must agree (docs/FORMAT.md's grammar)
+
+CORPUS = Path(__file__).resolve().parent / "corpus" / "params"
+
+
+def expected_error(path: Path) -> str:
+    """What a bad file's last line says both readers report: the message after the file's name."""
+    last = path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1].decode()
+    assert last.startswith("# error: "), path
+    return last[len("# error: "):]
+
+
+@pytest.mark.parametrize("path", sorted((CORPUS / "good").iterdir()), ids=lambda p: p.name)
+def test_good_corpus_files_read_as_their_canonical_form(path):
+    params = textformat.read(path)
+    canonical = (CORPUS / "canonical" / path.name).read_text()
+    assert textformat.to_text(params.network, params.epochs_done) == canonical
+    again = textformat.from_text(canonical)
+    assert same(again.network, params.network) and again.epochs_done == params.epochs_done
+
+
+@pytest.mark.parametrize("path", sorted((CORPUS / "bad").iterdir()), ids=lambda p: p.name)
+def test_bad_corpus_files_are_refused_as_written_down(path):
+    with pytest.raises(ScratchnetError) as info:
+        textformat.read(path)
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{path}{expected_error(path)}")
+
+
+def test_the_corpus_covers_the_grammar():
+    assert len(list((CORPUS / "good").iterdir())) >= 15 and len(list((CORPUS / "bad").iterdir())) >= 40
+    assert {p.name for p in (CORPUS / "good").iterdir()} == {p.name for p in (CORPUS / "canonical").iterdir()}
+
+
+def test_a_huge_row_is_refused_within_memory(tmp_path):
+    path = tmp_path / "wide.txt"
+    head = GOOD[: GOOD.index("neuron 0 ")].encode()
+    path.write_bytes(head + b"neuron 0 bias 0 weights" + b" 0" * 8_000_000 + b"\nend\n")  # 16 MB, one row
+    done = run_limited("inspect", "-p", path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "wide.txt:12: row too long: neuron 0 of layer 1 has 8000000 weights, expected 5" in done.stderr
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_special_files_are_refused(tmp_path, suffix, kind):
+    path = tmp_path / f"special{suffix}"
+    if kind == "fifo":
+        os.mkfifo(path)  # a writer comes after 5 s, so a failure is no hang
+        threading.Thread(target=lambda: time.sleep(5) or open(path, "wb").close(), daemon=True).start()
+    else:
+        path.mkdir()
+    with pytest.raises(ScratchnetError, match=f"{path}: is a (FIFO|directory), not a file to read"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+def test_an_endless_device_is_refused(tmp_path, suffix):
+    path = tmp_path / f"zero{suffix}"
+    path.symlink_to("/dev/zero")  # read to its end, it would fill the memory
+    done = run_limited("inspect", "-p", path)
+    assert done.returncode == 1 and done.stderr == f"scratchnet: error: {path}: is a character device, not a file to read\n"
+
+
+def json_with(**changes):
+    doc = json.loads(textformat.to_json(make_net()))
+    doc.update(changes)
+    return json.dumps(doc)
+
+
+def json_layer(**changes):
+    doc = json.loads(textformat.to_json(make_net()))
+    doc["layers"][0].update(changes)
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        (json_layer(biases="012"), "layer 1 biases must be a list of 3, not a string '012'"),
+        (json_layer(biases=["0.5", "1", "2"]), "layer 1: a string '0.5' is not a number"),
+        (json_layer(biases=[True, 0, 0]), "layer 1: true is not a number"),
+        (json_layer(weights=[[0] * 5, [0] * 5, "00000"]), "layer 1: a row of weights must be a list of 5, not a string"),
+        (json_layer(biases=[0, 0, "X"]).replace('"X"', "1e999"), "layer 1: 1e999 overflows float64"),
+        (json_layer(inputs="5"), "layer 1 inputs must be a whole number from 0 to 1000000, not a string '5'"),
+        (json_layer(colour="blue"), "layer 1 must be an object of \"inputs\", \"neurons\", \"biases\" and \"weights\""),
+        (json_with(sizes=["5", "3", "2"]), "a layer size must be a whole number from 0 to 1000000, not a string '5'"),
+        (json_with(sizes=[5.0, 3, 2]), "a layer size must be a whole number from 0 to 1000000, not 5.0"),
+        (json_with(sizes="5 3 2"), "\"sizes\" must be a list of 2 to 17 layer sizes, not a string '5 3 2'"),
+        (json_with(sizes=[100000, 100000]), "layer sizes 100000-100000 make 10000100000 parameters"),
+        (json_with(epochs=True), "\"epochs\" must be a whole number from 0 to 2147483647, not true"),
+        (json_with(epochs=2**31), "\"epochs\" must be a whole number from 0 to 2147483647, not 2147483648"),
+        (json_with(epochs=-1), "\"epochs\" must be a whole number from 0 to 2147483647, not -1"),
+        (json_with(version="1"), "format version a string '1' is not supported"),
+        (json_with(version=True), "format version true is not supported"),
+        (json_with(hidden=["tanh"]), "\"hidden\" must be one of sigmoid, tanh, relu, not a list"),
+        (json_with(epoch=5), "unknown field 'epoch'"),
+        (json_with(summary=5), "\"summary\" must be a string, not 5"),
+        (json_with(layers={}), "\"layers\" must be a list of 2, not an object"),
+        (json_with(layers=[]), "\"layers\" must be a list of 2, not of 0"),
+        (json_with().replace('"epochs": 0', '"epochs": Infinity'), "Infinity is not allowed: parameters must be finite"),
+        (b"\xff" + json_with().encode(), "not UTF-8 text (byte 0)"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 60 else "",
+)
+def test_json_values_must_be_of_their_type(text, fragment):
+    with pytest.raises(ScratchnetError) as info:
+        textformat.from_json(text, "net.json")
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"net.json: {fragment}")
+
+
+# -----------------------------------------------------------------------------
+# both command lines read numbers by the same grammar
+
+SCRATCHNET_C = Path(__file__).resolve().parents[1] / "csrc" / "scratchnet-c"
+
+
+@pytest.mark.parametrize("option,value,fragment", [
+    ("--lr", "0x10", "'0x10' is not a number"),
+    ("--lr", "nan", "'nan' is not a number"),
+    ("--lr", "1_0", "'1_0' is not a number"),
+    ("--lr", "\u0665", "is not a number"),  # an Arabic-Indic digit five
+    ("--lr", " 5", "' 5' is not a number"),
+    ("--momentum", "2\u00b2", "is not a number"),  # a superscript two
+    ("--epochs", "0x5", "'0x5' is not a whole number"),
+    ("--epochs", "1_0", "'1_0' is not a whole number"),
+    ("--epochs", " 5", "' 5' is not a whole number"),
+    ("--seed", "\u0665", "is not a whole number"),
+    ("--layers", "784, 20,10", "is not a comma-separated list of sizes"),
+    ("--layers", "784,\u0662\u0660,10", "is not a comma-separated list of sizes"),
+])
+@pytest.mark.parametrize("program", ["scratchnet", "scratchnet-c"])
+def test_numeric_options_follow_the_number_grammar(tmp_path, capsys, program, option, value, fragment):
+    argv = ["train", "--data", str(tmp_path), "--params", str(tmp_path / "p.txt"), option, value]
+    if program == "scratchnet":
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        code, err = info.value.code, capsys.readouterr().err
+    else:
+        if not SCRATCHNET_C.exists():
+            pytest.skip("scratchnet-c is not built (make -C csrc)")
+        done = subprocess.run([str(SCRATCHNET_C), *argv], capture_output=True, text=True, check=False)
+        code, err = done.returncode, done.stderr
+    assert code != 0 and err.count("\n") == 1 and fragment in err and option in err

@@ -337,7 +337,7 @@ def test_evaluate_counts(small):
         ({"lr": -1.0}, "--lr must be"),
         ({"lr": float("nan")}, "--lr must be"),
         ({"batch_size": 0}, "--batch-size must be at least 1"),
-        ({"optimizer": "rmsprop"}, "unknown optimizer"),
+        ({"optimizer": "rmsprop"}, "--optimizer must be one of sgd, momentum"),
         ({"shift": -1}, "--shift"),
         ({"output": "softmax", "loss": "bce"}, "does not fit a softmax"),
     ],

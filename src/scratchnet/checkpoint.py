@@ -3,30 +3,77 @@
 Layout (docs/FORMAT.md): one array per tensor, ``weights.L`` (sizes[L], sizes[L+1]) and
 ``biases.L`` (sizes[L+1],), the optimizer's arrays under ``optimizer.*``, and ``metadata``: a
 JSON string with the format version, the network's description, the settings, epochs done and
-per-epoch history. Files are read with ``allow_pickle=False`` and written atomically.
+per-epoch history. Files are read within bounds (files.open_npz: only the arrays expected, no
+pickles), every metadata field checked (METADATA_SCHEMA), and written atomically.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
-import zipfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, textformat
+from scratchnet import __version__, files, schema, textformat
 from scratchnet.atomic import atomic_write
-from scratchnet.config import TrainConfig
+from scratchnet.config import OPTIMIZER_SLOTS, TrainConfig
 from scratchnet.errors import ScratchnetError
-from scratchnet.network import DTYPES, HIDDEN_ACTIVATIONS, NATURAL_LOSS, OUTPUT_ACTIVATIONS, Network
+from scratchnet.network import (
+    DTYPES,
+    HIDDEN_ACTIVATIONS,
+    MAX_LAYER_SIZE,
+    MAX_LAYERS,
+    NATURAL_LOSS,
+    OUTPUT_ACTIVATIONS,
+    Network,
+    check_sizes,
+)
+from scratchnet.schema import Field
 
 FORMAT = "scratchnet-checkpoint"
 VERSION = 1
 DEFAULT_PATH = "network_params.npz"  # the seed's name
 TEXT_FORMATS = {".txt": textformat.to_text, ".json": textformat.to_json}
+MAX_METADATA_CHARS = 1 << 22  # of JSON: room for the history of some 20,000 epochs
+MAX_METADATA_DEPTH = 8  # nesting of its arrays and objects; it needs 3
+MAX_EPOCHS = 2**31 - 1  # as in the text format (docs/FORMAT.md)
+JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+HISTORY_ENTRY = schema.record({
+    "epoch": Field(schema.integer(1, MAX_EPOCHS)),
+    "loss": Field(schema.number(0)),
+    "train_accuracy": Field(schema.number(0, 1)),
+    "test_accuracy": Field(schema.number(0, 1)),
+    "seconds": Field(schema.number(0)),
+    "samples_per_second": Field(schema.number(0)),
+    "lr": Field(schema.number(0)),
+})
+
+# Every field of the metadata: how it is checked, and its default when it may be left out (a
+# Field without one is required). A new field is one more line here, and one in _metadata.
+METADATA_SCHEMA = schema.record({
+    "format": Field(schema.choice((FORMAT,))),
+    "version": Field(schema.integer(VERSION, VERSION)),
+    "scratchnet": Field(schema.text(100), ""),
+    "sizes": Field(schema.list_of(schema.integer(1, MAX_LAYER_SIZE), 2, MAX_LAYERS + 1)),
+    "hidden": Field(schema.choice(HIDDEN_ACTIVATIONS)),
+    "output": Field(schema.choice(OUTPUT_ACTIVATIONS)),
+    "dtype": Field(schema.choice(DTYPES)),
+    "epochs_done": Field(schema.integer(0, MAX_EPOCHS), 0),
+    "partial_epoch_samples": Field(schema.integer(0, 2**63 - 1), 0),
+    "partial_epoch_loss": Field(schema.number(0), 0.0),
+    "partial_epoch_correct": Field(schema.integer(0, 2**63 - 1), 0),
+    "partial_epoch_seconds": Field(schema.number(0), 0.0),
+    "data": Field(schema.optional(schema.record({"source": Field(schema.text(4096)),
+                                                 "fingerprint": Field(schema.text(64))})), None),
+    "config": Field(TrainConfig.from_dict, None),  # None: settings that fit the network, as import makes
+    "history": Field(schema.list_of(HISTORY_ENTRY, 0, MAX_EPOCHS), []),
+})
 
 
 @dataclass
@@ -58,10 +105,10 @@ def _metadata(ckpt: Checkpoint) -> dict:
         "dtype": str(net.dtype),
         "epochs_done": ckpt.epochs_done,
         "partial_epoch_samples": ckpt.partial_epoch_samples,
-        "data": ckpt.data,
         "partial_epoch_loss": ckpt.partial_epoch_loss,
         "partial_epoch_correct": ckpt.partial_epoch_correct,
         "partial_epoch_seconds": ckpt.partial_epoch_seconds,
+        "data": ckpt.data,
         "config": ckpt.config.to_dict(),
         "history": ckpt.history,
     }
@@ -94,67 +141,87 @@ def load(path: str | os.PathLike) -> Checkpoint:
         config = TrainConfig(layers=net.sizes, hidden=net.hidden, output=net.output, dtype=str(net.dtype),
                              loss=NATURAL_LOSS[net.output])
         return Checkpoint(net, config, params.epochs_done)
+    with files.open_npz(path) as npz:
+        return _from_archive(path, npz)
+
+
+def _read_metadata(path: Path, npz: files.NpzArchive) -> dict:
+    """The metadata, every field checked against METADATA."""
+    if "metadata" not in npz.names and "metadata" not in npz.others:
+        raise ScratchnetError(f"{path}: not a scratchnet checkpoint (no metadata)")
+    array = npz.read("metadata", 4 * MAX_METADATA_CHARS, shape=())  # 4 bytes a character
+    if array.dtype.kind != "U":
+        raise ScratchnetError(f"{path}: metadata is {array.dtype}, not a string")
+    text = str(array[()])
+    if _json_depth(text) > MAX_METADATA_DEPTH:
+        raise ScratchnetError(f"{path}: metadata nests deeper than {MAX_METADATA_DEPTH} levels")
     try:
-        with open(path, "rb") as f:
-            if not f.read(4).startswith(b"PK"):  # np.load would take anything else for a pickle
-                raise ScratchnetError(f"{path}: not a readable checkpoint (not an .npz file)")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise ScratchnetError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ScratchnetError(f"{path}: is a directory, not a checkpoint") from None
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise ScratchnetError(f"{path}: holds pickled Python objects; refused, as loading them could run code") from None
-        raise ScratchnetError(f"{path}: not a readable checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ScratchnetError(f"{path}: not a readable checkpoint ({e})") from None
-    return _from_arrays(path, arrays)
+        meta = json.loads(text)
+    except ValueError as e:  # JSONDecodeError, or an integer of more digits than Python converts
+        raise ScratchnetError(f"{path}: metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ScratchnetError(f"{path}: not a scratchnet checkpoint (wrong format name)")
+    if type(meta.get("version")) is not int or meta["version"] != VERSION:
+        raise ScratchnetError(f"{path}: checkpoint format version {schema.describe(meta.get('version'))} is not "
+                              f"supported (this scratchnet reads {VERSION})")
+    try:
+        return METADATA_SCHEMA(meta)
+    except schema.Invalid as e:
+        raise ScratchnetError(f"{path}: metadata {f'{e.field} ' if e.field else ''}{e.problem}") from None
 
 
-def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Checkpoint:
+def _json_depth(text: str) -> int:
+    """How deeply the JSON nests arrays and objects (strings left out), found without parsing it."""
+    codes = np.frombuffer(JSON_STRING.sub("", text).encode("utf-32-le"), np.uint32)
+    steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _from_archive(path: Path, npz: files.NpzArchive) -> Checkpoint:
     def bad(problem: str) -> ScratchnetError:
         return ScratchnetError(f"{path}: {problem}")
 
-    if "metadata" not in arrays:
-        raise bad("not a scratchnet checkpoint (no metadata)")
+    meta = _read_metadata(path, npz)
+    sizes, hidden, output, dtype = tuple(meta["sizes"]), meta["hidden"], meta["output"], meta["dtype"]
     try:
-        meta = json.loads(str(arrays.pop("metadata")))
-    except (json.JSONDecodeError, TypeError) as e:
-        raise bad(f"metadata is not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise bad("not a scratchnet checkpoint (wrong format name)")
-    if meta.get("version") != VERSION:
-        raise bad(f"checkpoint format version {meta.get('version')} is not supported (this scratchnet reads {VERSION})")
+        check_sizes(sizes)
+    except ScratchnetError as e:
+        raise bad(f"metadata: {e}") from None
+    config = meta["config"] or TrainConfig(layers=sizes, hidden=hidden, output=output, dtype=dtype,
+                                           loss=NATURAL_LOSS[output])
+    described = (config.layers, config.hidden, config.output, config.dtype)
+    if described != (sizes, hidden, output, dtype):
+        raise bad(f"metadata config describes a {'-'.join(map(str, described[0]))} {described[1]}/{described[2]} "
+                  f"{described[3]} network, but sizes, hidden, output and dtype a "
+                  f"{'-'.join(map(str, sizes))} {hidden}/{output} {dtype} one")
     try:
-        sizes = tuple(int(n) for n in meta["sizes"])
-        hidden, output, dtype = meta["hidden"], meta["output"], meta["dtype"]
-        config = TrainConfig.from_dict(meta.get("config", {}))
-        epochs_done = int(meta.get("epochs_done", 0))
-        partial = int(meta.get("partial_epoch_samples", 0))
-        partial_record = (float(meta.get("partial_epoch_loss", 0.0)), int(meta.get("partial_epoch_correct", 0)),
-                          float(meta.get("partial_epoch_seconds", 0.0)))
-        history = list(meta.get("history", []))
-        data = meta.get("data")
-        if data is not None and not (isinstance(data, dict) and all(
-                isinstance(data.get(key), str) for key in ("source", "fingerprint"))):
-            raise TypeError("data must hold the strings source and fingerprint")
-    except (KeyError, TypeError, ValueError) as e:
-        raise bad(f"metadata is incomplete or malformed ({e})") from None
-    if hidden not in HIDDEN_ACTIVATIONS or output not in OUTPUT_ACTIVATIONS or dtype not in DTYPES or len(sizes) < 2:
-        raise bad(f"unsupported network description {'-'.join(map(str, sizes))} {hidden}/{output} {dtype}")
-    weights, biases = [], []
-    for layer, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        for name, shape, into in ((f"weights.{layer}", (n_in, n_out), weights), (f"biases.{layer}", (n_out,), biases)):
-            array = arrays.get(name)
-            if array is None:
-                raise bad(f"missing array {name}")
-            if array.shape != shape or array.dtype != np.dtype(dtype):
-                raise bad(f"array {name} is {array.dtype} {array.shape}, expected {dtype} {shape}")
-            if not np.isfinite(array).all():
-                raise bad(f"array {name} holds NaN or infinite values")
-            into.append(array)
-    optimizer_state = {k: v for k, v in arrays.items() if k.startswith("optimizer.")}
+        config.check()
+    except ScratchnetError as e:
+        raise bad(f"metadata config: {e}") from None
+
+    def parameter(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        array = npz.read(name, math.prod(shape) * np.dtype(dtype).itemsize, shape, dtype)
+        if not np.isfinite(array).all():
+            raise bad(f"array {name} holds NaN or infinite values")
+        return array
+
+    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(sizes)]
+    weights = [parameter(f"weights.{layer}", w) for layer, (w, _) in enumerate(shapes)]
+    biases = [parameter(f"biases.{layer}", b) for layer, (_, b) in enumerate(shapes)]
+    # the state of the optimizer the settings name, where saved (a checkpoint made by import has none)
+    optimizer_state = {}
+    for slot in OPTIMIZER_SLOTS[config.optimizer]:
+        for layer, pair in enumerate(shapes):
+            for kind, shape in zip(("weights", "biases"), pair):
+                name = f"optimizer.{slot}.{kind}.{layer}"
+                if name in npz.names:
+                    optimizer_state[name] = parameter(name, shape)
+    if "optimizer.steps" in npz.names or "optimizer.steps" in npz.others:
+        steps = npz.read("optimizer.steps", 8, (), "int64")
+        if steps < 0:
+            raise bad(f"array optimizer.steps is {steps}, a count of batches cannot be negative")
+        optimizer_state["optimizer.steps"] = steps
     network = Network(sizes, hidden, output, weights, biases)
-    return Checkpoint(network, config, epochs_done, history, optimizer_state, partial, *partial_record, data=data)
+    return Checkpoint(network, config, meta["epochs_done"], meta["history"], optimizer_state,
+                      meta["partial_epoch_samples"], meta["partial_epoch_loss"], meta["partial_epoch_correct"],
+                      meta["partial_epoch_seconds"], meta["data"])

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scratchnet import __version__, cengine, checkpoint, data, lock, plot, preprocess, svg, threads, train
+from scratchnet import __version__, cengine, checkpoint, data, lock, plot, preprocess, svg, textformat, threads, train
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -26,6 +27,7 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C
 SHADES = " .:-=+*#%@"  # dark to bright, for drawing a digit in the terminal
 PLOTS = ("weights", "history", "confusion", "misclassified")
+WHOLE_OPTION = re.compile(r"[+-]?[0-9]+")
 EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg"}
 
 
@@ -39,11 +41,25 @@ class Parser(argparse.ArgumentParser):
         (file or sys.stdout).write(self.format_help())  # argparse's own would hide a failed write
 
 
+def _whole(text: str) -> int:
+    """A whole-number option: [+-] and ASCII digits, as scratchnet-c reads them (int() would take
+    ' 5', '1_000' and Unicode digits)."""
+    if not WHOLE_OPTION.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    """A real-valued option: docs/FORMAT.md's number grammar (float() would take 'nan', '1_0', '٥')."""
+    if not textformat.NUMBER.fullmatch(text.encode("utf-8", "replace")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    return float(text)
+
+
 def _layers(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes, e.g. 784,20,10") from None
+    if not all(WHOLE_OPTION.fullmatch(part) for part in text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes, e.g. 784,20,10")
+    sizes = tuple(int(part) for part in text.split(","))
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: need two or more sizes of at least 1")
     return sizes
@@ -69,7 +85,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         if f.type in ("bool", bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue
-        kind = {"int": int, "float": float, "str": str}.get(str(f.type), _layers)
+        kind = {"int": _whole, "float": _number, "str": str}.get(str(f.type), _layers)
         group.add_argument(flag, type=kind, choices=f.metadata["choices"], default=None, help=help_text,
                            metavar=None if f.metadata["choices"] else f.name.upper())
 
@@ -154,10 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json or svg")
     p.add_argument("-o", "--output", help="file to write, - for standard output (default: " +
                    ", ".join(f"{name} for {fmt}" for fmt, name in EXPORT_NAMES.items()) + ")")
-    p.add_argument("--input", type=int, metavar="INDEX", help="svg: show image INDEX of --set going through")
+    p.add_argument("--input", type=_whole, metavar="INDEX", help="svg: show image INDEX of --set going through")
     p.add_argument("--annotate-weights", action="store_true", help="svg: print weight values on the lines of "
                    "layers small enough to read")
-    p.add_argument("--max-lines", type=int, default=svg.MAX_LINES, metavar="N",
+    p.add_argument("--max-lines", type=_whole, default=svg.MAX_LINES, metavar="N",
                    help=f"svg: draw at most N connections, the strongest, saying so on the picture "
                    f"(default: {svg.MAX_LINES:,})")
     p.set_defaults(run=cmd_export)

@@ -11,13 +11,18 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from scratchnet import network
+from scratchnet import network, schema
 from scratchnet.errors import ScratchnetError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+# the arrays of state each optimizer keeps per parameter (checkpoints save them)
+OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("velocity",), "nesterov": ("velocity",), "adam": ("m", "v")}
 SCHEDULES = ("constant", "inverse", "step", "cosine")
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
+# the range of each whole-number setting (scratchnet-c's options have the same)
+INT_RANGES = {"epochs": (0, 1_000_000), "batch_size": (1, 10_000_000), "lr_step": (1, 1_000_000),
+              "shift": (0, 100), "seed": (0, 2**63 - 1)}
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -60,26 +65,40 @@ class TrainConfig:
         ):
             if value not in allowed:
                 raise ScratchnetError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
-        for name in ("epochs", "batch_size", "lr_step"):
-            if getattr(self, name) < 1 and not (name == "epochs" and self.epochs == 0):
-                raise ScratchnetError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name, (low, high) in INT_RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                bound = f"at least {low}" if value < low else f"at most {high}"
+                raise ScratchnetError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
         for name in ("lr", "momentum", "lr_decay", "lr_gamma", "weight_decay"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ScratchnetError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-        if self.shift < 0:
-            raise ScratchnetError(f"--shift must be >= 0 pixels, got {self.shift}")
-        if not 0 <= self.seed < 2**63:
-            raise ScratchnetError(f"--seed must be a whole number from 0 to 2^63-1, got {self.seed}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: tuple(v) if k == "layers" else v for k, v in values.items() if k in known}
-        return cls(**kwargs)
+        """Settings from a dict, e.g. a checkpoint's JSON: known keys only, each of its field's type
+        (ranges are check()'s); a missing key takes its default. Raises schema.Invalid naming the key."""
+        if isinstance(values, dict) and isinstance(values.get("layers"), tuple):
+            values = {**values, "layers": list(values["layers"])}
+        checked = _SCHEMA(values)
+        return cls(**{k: tuple(v) if k == "layers" else v for k, v in checked.items()})
+
+
+def _field_check(f: dataclasses.Field) -> schema.Check:
+    if f.name == "layers":
+        return schema.list_of(schema.integer(1, network.MAX_LAYER_SIZE), 2, network.MAX_LAYERS + 1)
+    if f.metadata["choices"]:
+        return schema.choice(f.metadata["choices"])
+    return {"int": schema.integer(-(2**63), 2**63 - 1), "float": schema.number(), "bool": schema.boolean}[f.type]
+
+
+# the type of every setting, from TrainConfig's fields
+_SCHEMA = schema.record({f.name: schema.Field(_field_check(f), list(f.default) if f.name == "layers" else f.default)
+                         for f in dataclasses.fields(TrainConfig)})
 
 
 PRESETS: dict[str, dict] = {
@@ -112,7 +131,10 @@ def resolve(explicit: dict, preset: str | None = None, saved: TrainConfig | None
     values = saved.to_dict() if saved else {}
     values.update(PRESETS.get(preset, {}) if preset else {})
     values.update({k: v for k, v in explicit.items() if v is not None})
-    config = TrainConfig.from_dict(values)
+    try:
+        config = TrainConfig.from_dict(values)
+    except schema.Invalid as e:  # a value given on the command line: name its option
+        raise ScratchnetError(f"--{e.field.replace('_', '-')} {e.problem}") from None
     loss_given = explicit.get("loss") is not None
     if not loss_given and config.loss not in ("mse", network.NATURAL_LOSS.get(config.output)):
         config.loss = network.NATURAL_LOSS.get(config.output, config.loss)  # follow --output

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from tqdm import tqdm
 
+from scratchnet import files
 from scratchnet.atomic import atomic_write
 from scratchnet.errors import ScratchnetError
 
@@ -39,6 +40,7 @@ REPO_DATA = Path(__file__).resolve().parents[2] / "data" / "mnist"  # IDX files:
 BUNDLED_DATA = Path(__file__).resolve().parent / "_data" / "mnist"  # their copy in a built package (setup.py)
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_NPZ_BYTES = 1 << 30  # the four arrays of an .npz together (MNIST's take 55 MB)
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # what the zlib/gzip/zip/numpy readers raise on damaged or foreign files
@@ -210,18 +212,17 @@ def _idx_file(folder: Path, name: str) -> Path:
 
 
 def _read_npz(path: Path) -> list[np.ndarray]:
-    if not zipfile.is_zipfile(path):  # np.load would otherwise try to unpickle it, with a misleading error
-        raise ScratchnetError(f"{path}: not an .npz archive (expected a zip of {', '.join(NPZ_KEYS)})")
-    try:
-        # allow_pickle=False: a downloaded file must not be able to run code on load
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in NPZ_KEYS if k not in npz.files]
-            if missing:
-                raise ScratchnetError(f"{path}: missing array {missing[0]!r} "
-                                      f"(has {', '.join(npz.files) or 'none'}; needs {', '.join(NPZ_KEYS)})")
-            return [np.asarray(npz[k]) for k in NPZ_KEYS]  # asarray: a non-.npy member comes back as bytes
-    except READ_ERRORS as e:
-        raise ScratchnetError(f"{path}: cannot read ({_why(e)})") from None
+    # files.open_npz: regular files only, no pickles, each array's size checked before it is read
+    with files.open_npz(path) as npz:
+        missing = [k for k in NPZ_KEYS if k not in npz.names]
+        if missing:
+            raise ScratchnetError(f"{path}: missing array {missing[0]!r} "
+                                  f"(has {', '.join(npz.names) or 'none'}; needs {', '.join(NPZ_KEYS)})")
+        arrays, budget = [], MAX_NPZ_BYTES
+        for key in NPZ_KEYS:  # other members are never read
+            arrays.append(npz.read(key, budget))
+            budget -= arrays[-1].nbytes
+        return arrays
 
 
 def validate(arrays: Sequence[np.ndarray], names: Sequence[str]) -> None:

@@ -26,9 +26,11 @@ LOSSES = ("bce", "cross_entropy", "mse")
 INITS = ("uniform", "xavier", "he")
 DTYPES = ("float64", "float32")
 
-# Far above any network that trains in minutes (784-800-800-10 has 1.3 million), and a clear refusal
-# instead of an allocation of gigabytes: 100 million parameters take 800 MB in float64.
-MAX_PARAMETERS = 100_000_000
+# The largest network any reader or command accepts (the C engine's limits too): a file or an
+# option cannot ask for more memory than this.
+MAX_LAYERS = 16  # layers of neurons
+MAX_LAYER_SIZE = 1_000_000
+MAX_PARAMETERS = 1_000_000_000
 
 # The loss whose gradient at the output pre-activation is simply ``output - target``.
 NATURAL_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy"}
@@ -192,14 +194,29 @@ def check_finite(net: Network, outputs: np.ndarray) -> np.ndarray:
     return outputs
 
 
+def count_parameters(sizes: tuple[int, ...]) -> int:
+    """Weights and biases of a network of these layer sizes."""
+    return sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
+
+
+def check_sizes(sizes: tuple[int, ...]) -> None:
+    """Refuse layer sizes that make no network, or one larger than the limits above."""
+    shown = "-".join(map(str, sizes))
+    if len(sizes) < 2 or any(n < 1 for n in sizes):
+        raise ScratchnetError(f"layer sizes {shown}: need at least two layers of 1 or more neurons")
+    if len(sizes) - 1 > MAX_LAYERS:
+        raise ScratchnetError(f"layer sizes {shown}: {len(sizes) - 1} layers of neurons; at most {MAX_LAYERS} "
+                              "are supported")
+    if max(sizes) > MAX_LAYER_SIZE:
+        raise ScratchnetError(f"layer sizes {shown}: a layer of {max(sizes)} is more than the {MAX_LAYER_SIZE} allowed")
+    if count_parameters(sizes) > MAX_PARAMETERS:
+        raise ScratchnetError(f"layer sizes {shown} make {count_parameters(sizes)} parameters, more than the "
+                              f"{MAX_PARAMETERS} allowed")
+
+
 def check_architecture(sizes: tuple[int, ...], hidden: str, output: str, loss: str, dtype: str) -> None:
     """Refuse a description that cannot make a network, with a message naming the value."""
-    if len(sizes) < 2 or any(n < 1 for n in sizes):
-        raise ScratchnetError(f"layer sizes {'-'.join(map(str, sizes))}: need at least two layers of 1 or more neurons")
-    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
-    if parameters > MAX_PARAMETERS:
-        raise ScratchnetError(f"layer sizes {'-'.join(map(str, sizes))}: {parameters:,} parameters, more than the "
-                              f"{MAX_PARAMETERS:,} scratchnet allows")
+    check_sizes(sizes)
     for value, allowed, what in (
         (hidden, HIDDEN_ACTIVATIONS, "hidden activation"),
         (output, OUTPUT_ACTIVATIONS, "output activation"),

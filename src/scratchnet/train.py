@@ -22,7 +22,7 @@ from tqdm import tqdm
 from scratchnet import cengine, checkpoint, lock, network, threads
 from scratchnet.atomic import check_destination
 from scratchnet.checkpoint import Checkpoint
-from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, TrainConfig, resolve
+from scratchnet.config import ADAM_BETAS, ADAM_EPSILON, OPTIMIZER_SLOTS, TrainConfig, resolve
 from scratchnet.data import Dataset, inputs
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
@@ -55,8 +55,7 @@ class Optimizer:
         self.weight_decay = config.weight_decay
         self.steps = 0
         params = self._params(net)
-        slots = {"sgd": (), "momentum": ("velocity",), "nesterov": ("velocity",), "adam": ("m", "v")}[self.kind]
-        self.slots = {s: [np.zeros_like(p) for p in params] for s in slots}
+        self.slots = {s: [np.zeros_like(p) for p in params] for s in OPTIMIZER_SLOTS[self.kind]}
         if state:
             self._load(state, params)
 
