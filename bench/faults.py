@@ -1024,6 +1024,39 @@ def dataset_cases(cx: Corpus, level: int) -> list[Case]:
             for name, content, expect in bad for command, (argv, writes) in pick(commands, names).items()]
 
 
+def image_cases(cx: Corpus, level: int) -> list[Case]:
+    """Pictures for `predict --image`: damaged, empty, blank, huge or not pictures at all."""
+    from PIL import Image
+
+    family = "images"
+
+    def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+        out = io.BytesIO()
+        image.save(out, fmt, **options)
+        return out.getvalue()
+
+    seven = Image.fromarray(255 - cx.arrays["x_test"][0]).resize((200, 200))
+    png = encoded(seven)
+    bomb = encoded(Image.new("L", (12000, 12000), 255), optimize=True)  # 144 megapixels in a few hundred KB
+    commands = {"predict": ["py", "predict", "--image", "pic", "-p", str(cx.base_npz)],
+                "predict --json": ["py", "predict", "--json", "--image", "pic", "-p", str(cx.base_npz)]}
+    names = [("predict",), ("predict",), tuple(commands)][level]
+    bad = [
+        ("a good PNG", png, "ok"),
+        ("a good JPEG", encoded(seven.convert("RGB"), "JPEG"), "ok"),
+        ("an empty file", b"", "error"),
+        ("a PNG cut in half", png[: len(png) // 2], "error"),
+        ("text, not a picture", b"7\n", "error"),
+        ("a blank white page", encoded(Image.new("L", (300, 300), 255)), "error"),
+        ("a PNG declaring 20000x20000", png[:16] + (20000).to_bytes(4, "big") * 2 + png[24:], "error"),
+        ("a decompression bomb", bomb, "error"),
+        ("a 1x1 picture", encoded(Image.new("L", (1, 1), 0)), "either"),
+    ]
+    return [Case(family, f"{name}: {command}", [name.replace(" ", "_") if a == "pic" else a for a in argv],
+                 {name.replace(" ", "_"): content}, expect)
+            for name, content, expect in bad for command, argv in pick(commands, names).items()]
+
+
 def cli_cases(cx: Corpus, level: int) -> list[Case]:
     """Bad command-line values, output that cannot be written, outputs that do not fit the labels."""
     family = "command-line values"
@@ -1682,7 +1715,7 @@ def report(rows: list[Row], mode: str, seed: int, seconds: float, can: Abilities
          f"{readonly}. /dev paths on a command line: a private /dev (`unshare --mount`, the case's own device nodes "
          f"bound on /dev){'' if can.unshare else ': not available, skipped'}."),
         (f"scratchnet-c and --engine c: {'run' if can.c_engine else 'not built, skipped (make -C csrc)'}; plots: "
-         f"{'run' if can.matplotlib else 'matplotlib missing, skipped'}. Images: no command reads image files yet."),
+         f"{'run' if can.matplotlib else 'matplotlib missing, skipped'}. Images: `predict --image`."),
     ]
     if skipped:
         notes.append("Skipped: " + ", ".join(f"{n} ({why})" for why, n in skipped.items()) + ".")
@@ -1726,8 +1759,8 @@ def main(argv: list[str] | None = None) -> int:
         cx = Corpus(work, can, rng)
         timings = {"fixtures": time.monotonic() - began}
         level = settings["level"]
-        cases = [case for build in (checkpoint_cases, text_cases, json_cases, idx_cases, dataset_cases, cli_cases,
-                                    special_cases, mount_cases) for case in build(cx, level)]
+        cases = [case for build in (checkpoint_cases, text_cases, json_cases, idx_cases, dataset_cases, image_cases,
+                                    cli_cases, special_cases, mount_cases) for case in build(cx, level)]
         cases += random_cases(cx, settings["randoms"], rng)
 
         def wanted(*names: str) -> bool:

@@ -120,7 +120,8 @@ def test_train_refuses_an_unreadable_checkpoint_and_keeps_it(tmp_path, small_npz
         (["-p", ""], "the file name is empty"),
         (["-p", "/"], "cannot write /: it is a folder"),
         (["--seed", "-1"], "--seed must be"),
-        (["--shift", "1000000"], "--shift 1000000 is too large for images of 28x28"),
+        (["--shift", "1000000"], "--shift must be at most 100, got 1000000"),
+        (["--shift", "28"], "--shift 28 is too large for images of 28x28"),
         (["--layers", "784,1000000000,10"], "a layer of 1000000000 is more than the 1000000 allowed"),
     ],
 )

@@ -1,7 +1,7 @@
 """The fault harness, bench/faults.py --quick, as a test: bad inputs and faults (kill -9, Ctrl-C,
 a full disk, a read-only folder, two trainers at once) must give 0 tracebacks, crashes, hangs,
-memory above the bound, files lost or changed and wrong behaviours. It takes a few minutes;
-`-m "not faults"` leaves it out. The table of what failed is in the assertion message."""
+memory above the bound, files lost or changed and wrong behaviours. It takes a few minutes, so
+the default run leaves it out; `-m faults` runs it (CI does). The table of what failed is in the assertion message."""
 
 import subprocess
 import sys

@@ -255,9 +255,21 @@ def test_an_inconsistent_interrupted_epoch_is_refused(small, tmp_path, field, va
     setattr(ckpt, field, value)
     checkpoint.save(path, ckpt)
     before = path.read_bytes()
-    with pytest.raises(ScratchnetError, match="p.npz: the record of the interrupted epoch is inconsistent"):
+    # what one field shows is refused on reading (the schema); what fields show together, before training
+    with pytest.raises(ScratchnetError, match=f"p.npz: (metadata {field} must|the record of the interrupted "
+                                              "epoch is inconsistent)"):
         train.run(train.start(path, {}), small, path)
     assert path.read_bytes() == before
+
+
+def test_an_interrupted_epoch_beyond_its_own_data_is_refused(small, tmp_path):
+    path = tmp_path / "p.npz"
+    ckpt = train.start(path, {"epochs": 1})
+    ckpt.data = {"source": small.source, "fingerprint": small.fingerprint}  # this very data
+    ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = len(small.train_labels), 10
+    checkpoint.save(path, ckpt)
+    with pytest.raises(ScratchnetError, match="p.npz: the record of the interrupted epoch is inconsistent"):
+        train.run(train.start(path, {}), small, path)
 
 
 def test_an_interrupted_epoch_over_more_samples_than_the_data_starts_over(small, tmp_path, assert_same_run):
@@ -356,6 +368,7 @@ def test_resolve_order_explicit_over_preset_over_saved():
     assert config.resolve({"output": "softmax", "loss": "mse"}).loss == "mse"
 
 
+@pytest.mark.slow
 def test_the_seeds_program_learns_mnist(mnist, tmp_path):
     """The defaults on all of MNIST, 5 epochs: the seed's 93% give or take its unseeded init
     (bench/targets.py measures the median over seeds; seed 0, the default, is the lowest)."""
@@ -366,6 +379,7 @@ def test_the_seeds_program_learns_mnist(mnist, tmp_path):
     assert accuracies == sorted(accuracies)  # better every epoch at this small learning rate
 
 
+@pytest.mark.slow
 def test_the_tuned_preset_reaches_its_target(mnist, tmp_path):
     ckpt = train.start(tmp_path / "p.npz", {}, preset="tuned")
     assert ckpt.config.layers == (784, 20, 10)

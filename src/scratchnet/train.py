@@ -460,12 +460,12 @@ def save(params: str | os.PathLike, ckpt: Checkpoint) -> None:
     ckpt.on_disk = lock.identity(params)
 
 
-def _resumable(params: str | os.PathLike, partial: PartialEpoch, n: int) -> PartialEpoch | None:
+def _resumable(params: str | os.PathLike, partial: PartialEpoch, n: int, same_data: bool) -> PartialEpoch | None:
     """The interrupted epoch to go on with, checked; None when there is none or it was over
-    another training set (``n`` samples now): that epoch then starts over."""
-    if partial.samples == 0 or partial.samples >= n:
+    another, larger training set (``n`` samples now): that epoch then starts over."""
+    if partial.samples == 0 or (partial.samples >= n and not same_data):
         return None
-    if not (0 < partial.samples and 0 <= partial.correct <= partial.samples and 0 <= partial.loss_sum < math.inf
+    if not (0 < partial.samples < n and 0 <= partial.correct <= partial.samples and 0 <= partial.loss_sum < math.inf
             and 0 <= partial.seconds < math.inf):
         raise ScratchnetError(f"{params}: the record of the interrupted epoch is inconsistent ({partial}): "
                               f"pass --fresh to start over")
@@ -506,10 +506,11 @@ def run(
     if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint and not new_data:
         raise ScratchnetError(f"{params} was trained on {ckpt.data['source']}, not on {dataset.source} (other "
                               f"images): give that one with --data, or pass --new-data to go on with this one")
+    same_data = ckpt.data is not None and ckpt.data["fingerprint"] == dataset.fingerprint
     ckpt.data = {"source": dataset.source, "fingerprint": dataset.fingerprint}
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
-    partial = _resumable(params, PartialEpoch.of(ckpt), n)
+    partial = _resumable(params, PartialEpoch.of(ckpt), n, same_data)
     with stop_on_interrupt() as stop, tqdm(total=n, initial=partial.samples if partial else 0, disable=not progress,
                                            leave=False, unit="img", dynamic_ncols=True,
                                            desc=f"epoch {ckpt.epochs_done + 1}") as bar:
