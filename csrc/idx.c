@@ -188,11 +188,6 @@ int sn_parse_idx(const uint8_t *bytes, size_t len, const char *name, uint8_t **d
     return read_idx(-1, bytes, len, name, data, ndim, dims);
 }
 
-static const char *file_kind(mode_t mode) {
-    return S_ISDIR(mode) ? "a folder" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device"
-         : S_ISFIFO(mode) ? "a named pipe" : S_ISSOCK(mode) ? "a socket" : "a special file";
-}
-
 int sn_read_idx(const char *path, uint8_t **data, int *ndim, int64_t dims[3]) {
     *data = NULL;
     *ndim = 0;
@@ -200,12 +195,12 @@ int sn_read_idx(const char *path, uint8_t **data, int *ndim, int64_t dims[3]) {
        and opening a FIFO that has no writer blocks for ever */
     struct stat st;
     if (stat(path, &st) != 0) return sn_fail("%s: cannot read (%s)", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return sn_fail("%s: is %s, not a regular file", path, file_kind(st.st_mode));
+    if (!S_ISREG(st.st_mode)) return sn_fail("%s: is %s, not a regular file", path, sn_file_kind(st.st_mode));
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);  /* NONBLOCK: were a FIFO swapped in since */
     if (fd < 0) return sn_fail("%s: cannot read (%s)", path, strerror(errno));
     int err;
     if (fstat(fd, &st) != 0) err = sn_fail("%s: cannot read (%s)", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode)) err = sn_fail("%s: is %s, not a regular file", path, file_kind(st.st_mode));
+    else if (!S_ISREG(st.st_mode)) err = sn_fail("%s: is %s, not a regular file", path, sn_file_kind(st.st_mode));
     else err = read_idx(fd, NULL, (uint64_t)st.st_size, path, data, ndim, dims);
     close(fd);
     return err;

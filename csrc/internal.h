@@ -28,6 +28,9 @@ int sn_is_number(const char *s, size_t n);
 /* Read a whole file into memory (malloc'ed, NUL-terminated for convenience; *len excludes it). */
 int sn_read_file(const char *path, uint8_t **bytes, size_t *len);
 
+/* What a file that is not a regular one is, for messages ("a named pipe"), as files.py says it. */
+const char *sn_file_kind(unsigned mode);
+
 /* --- network.c, for train.c: the arithmetic of network.py -------------------------------- */
 
 /* a * b + c, fused where the machine has it (matrix products only: elementwise steps round each

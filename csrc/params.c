@@ -463,10 +463,7 @@ static int check_regular(const char *path) {
     close(fd);
     if (failed) return sn_fail("%s: %s", path, strerror(saved));
     if (S_ISREG(st.st_mode)) return 0;
-    const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                     : S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device"
-                     : S_ISSOCK(st.st_mode) ? "a socket" : "not a regular file";
-    return sn_fail("%s: is %s, not a file to read", path, kind);
+    return sn_fail("%s: is %s, not a regular file", path, sn_file_kind(st.st_mode));
 }
 
 int sn_read_params(const char *path, sn_net *net, int *epochs) {

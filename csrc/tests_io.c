@@ -28,6 +28,7 @@
 #define ZLIB_CONST /* deflate's next_in is const: the gzip bomb */
 #include <zlib.h>
 
+#include "check.h"
 #include "internal.h"
 
 #ifdef SN_FLOAT32
@@ -46,24 +47,8 @@ typedef uint32_t real_bits;
 typedef uint64_t real_bits;
 #endif
 
-static int passed, failed;
 static char corpus[2048] = "fuzz/corpus", mnist[2048] = "../data/mnist", tmpdir[2048];
 
-static int check(int ok, int line, const char *format, ...) {
-    if (ok) {
-        passed++;
-        return 1;
-    }
-    failed++;
-    va_list args;
-    va_start(args, format);
-    fprintf(stderr, "FAIL tests_io.c:%d: ", line);
-    vfprintf(stderr, format, args);
-    fprintf(stderr, "\n");
-    va_end(args);
-    return 0;
-}
-#define CHECK(cond, ...) check((cond) != 0, __LINE__, __VA_ARGS__)
 
 /* rc must be -1 with every fragment (NULL-terminated list) in sn_error() */
 static int check_error(int rc, int line, const char *what, ...) {
@@ -72,7 +57,7 @@ static int check_error(int rc, int line, const char *what, ...) {
     int ok = rc == -1;
     for (const char *fragment; ok && (fragment = va_arg(args, const char *));) ok = strstr(sn_error(), fragment) != NULL;
     va_end(args);
-    return check(ok, line, "%s: rc %d, message \"%s\"", what, rc, rc ? sn_error() : "");
+    return check(ok, __FILE__, line, "%s: rc %d, message \"%s\"", what, rc, rc ? sn_error() : "");
 }
 #define CHECK_ERROR(rc, what, ...) check_error((rc), __LINE__, what, __VA_ARGS__, (const char *)NULL)
 
@@ -486,10 +471,10 @@ static void written_as(real x, const char *expected, int line) {
         char *bias = strstr(text, "neuron 0 bias ");
         char *end = bias ? strstr(bias, " weights") : NULL;
         int n = end ? (int)(end - bias) - 14 : 0;
-        check(end && (size_t)n == strlen(expected) && memcmp(bias + 14, expected, (size_t)n) == 0, line,
+        check(end && (size_t)n == strlen(expected) && memcmp(bias + 14, expected, (size_t)n) == 0, __FILE__, line,
               "written as '%.*s', expected '%s'", n, end ? bias + 14 : "", expected);
     } else {
-        check(0, line, "write %s", sn_error());
+        check(0, __FILE__, line, "write %s", sn_error());
     }
     free(text);
     sn_free_net(&net);
@@ -629,7 +614,7 @@ static void broken(char *text, int line, const char *fragment, int at) {
     const char *m = sn_error();
     check(rc == -1 && strchr(m, '\n') == NULL && strncmp(m, "net.txt", 7) == 0 && strstr(m, fragment) &&
               (!line || strncmp(m, start, strlen(start)) == 0 || strncmp(m, start2, strlen(start2)) == 0),
-          at, "expected an error on line %d with \"%s\", got rc %d \"%s\"", line, fragment, rc, rc ? m : "");
+          __FILE__, at, "expected an error on line %d with \"%s\", got rc %d \"%s\"", line, fragment, rc, rc ? m : "");
     if (rc == 0) sn_free_net(&net);
     free(copy);
     free(text);
@@ -1028,12 +1013,12 @@ static void test_special_files(void) {
     int epochs;
     if (CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo)) {
         alarm(20);  /* a reader that waits for a writer is killed, not left hanging */
-        CHECK_ERROR(sn_read_params(fifo, &net, &epochs), "fifo", "pipe.txt: is a FIFO, not a file to read");
+        CHECK_ERROR(sn_read_params(fifo, &net, &epochs), "fifo", "pipe.txt: is a named pipe, not a regular file");
         alarm(0);
         remove(fifo);
     }
-    CHECK_ERROR(sn_read_params("/dev/zero", &net, &epochs), "device", "/dev/zero: is a character device, not a file");
-    CHECK_ERROR(sn_read_params(tmpdir, &net, &epochs), "directory", ": is a directory, not a file to read");
+    CHECK_ERROR(sn_read_params("/dev/zero", &net, &epochs), "device", "/dev/zero: is a character device, not a regular file");
+    CHECK_ERROR(sn_read_params(tmpdir, &net, &epochs), "directory", ": is a folder, not a regular file");
     CHECK_ERROR(sn_read_params("/no/such/file.txt", &net, &epochs), "missing", "/no/such/file.txt: No such file");
 }
 
@@ -1072,6 +1057,5 @@ int main(int argc, char **argv) {
         remove(path);
     }
     rmdir(tmpdir);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return summary();
 }

@@ -14,32 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "internal.h"
 
-static int passed, failed;
-
-static int check(int ok, int line, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-/* counts the check; prints where and why it failed; returns whether it held */
-static int check(int ok, int line, const char *format, ...) {
-    if (ok) {
-        passed++;
-        return 1;
-    }
-    failed++;
-    va_list args;
-    va_start(args, format);
-    printf("FAIL tests_math.c:%d: ", line);
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    return 0;
-}
-#define CHECK(condition, ...) check((condition) != 0, __LINE__, __VA_ARGS__)
 
 #ifdef SN_FLOAT32
 #define TOLERANCE 1e-4
@@ -764,6 +741,5 @@ int main(int argc, char **argv) {
     test_sums_and_predict();
     test_batches();
     test_refusals();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return summary();
 }

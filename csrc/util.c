@@ -1,9 +1,11 @@
+#define _POSIX_C_SOURCE 200809L /* S_ISSOCK */
 /* Error messages, whole-file reads and frees: the plumbing every other file uses. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -36,6 +38,11 @@ int sn_threads(int n) {
 }
 
 void sn_free(void *p) { free(p); }
+
+const char *sn_file_kind(unsigned mode) {
+    return S_ISDIR(mode) ? "a folder" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device"
+         : S_ISFIFO(mode) ? "a named pipe" : S_ISSOCK(mode) ? "a socket" : "a special file";
+}
 
 int sn_read_file(const char *path, uint8_t **bytes, size_t *len) {
     *bytes = NULL;

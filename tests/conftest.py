@@ -135,3 +135,14 @@ def small_disk(tmp_path) -> Iterator[Path]:
         pytest.skip(f"cannot mount a small tmpfs here: {getattr(e, 'stderr', None) or e}")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen]]:
+    """The processes a test starts (it appends them): killed at its end if still running."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

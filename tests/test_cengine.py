@@ -215,28 +215,23 @@ def small_idx(tmp_path_factory, small) -> Path:
 
 
 @pytest.fixture
-def started():
+def started(processes):
     """``started(args)``: a trainer running in a process of its own, frozen (SIGSTOP) once it has
     saved its first epoch: it holds the lock and does nothing until SIGCONT. Killed at the end of
     the test if still there."""
-    procs = []
 
     def start(args: list) -> subprocess.Popen:
-        procs.append(subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+        processes.append(subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
         while True:
-            line = procs[-1].stdout.readline()
-            assert line, procs[-1].communicate()[1]
+            line = processes[-1].stdout.readline()
+            assert line, processes[-1].communicate()[1]
             if line.startswith(("epoch", "{")):
                 break
-        procs[-1].send_signal(signal.SIGSTOP)
-        return procs[-1]
+        processes[-1].send_signal(signal.SIGSTOP)
+        return processes[-1]
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    return start
 
 
 def finish(proc: subprocess.Popen, *signals) -> tuple[str, str]:

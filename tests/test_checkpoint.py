@@ -184,7 +184,7 @@ def test_inconsistent_contents_are_refused(tmp_path, changes, fragment):
 def test_missing_file_and_directory(tmp_path):
     refused(tmp_path / "absent.npz", "no such file")
     (tmp_path / "folder.npz").mkdir()
-    refused(tmp_path / "folder.npz", "directory")
+    refused(tmp_path / "folder.npz", "is a folder")
 
 
 def test_a_zip_of_something_else_is_refused(tmp_path):
@@ -384,5 +384,5 @@ def test_special_files_are_refused(tmp_path, kind):
         threading.Thread(target=lambda: time.sleep(5) or open(path, "wb").close(), daemon=True).start()
     else:
         path = Path("/dev/zero")
-    message = refused(path, "not a file to read")
-    assert ("a FIFO" if kind == "fifo" else "a character device") in message
+    message = refused(path, "not a regular file")
+    assert ("a named pipe" if kind == "fifo" else "a character device") in message

@@ -505,7 +505,7 @@ def test_special_files_are_refused(tmp_path, kind):
     if kind == "fifo":
         os.mkfifo(path)  # a writer comes after 5 s, so a failure is no hang
         threading.Thread(target=lambda: time.sleep(5) or open(path, "wb").close(), daemon=True).start()
-    fails(path, "not a file to read", "a FIFO" if kind == "fifo" else "a character device")
+    fails(path, "not a regular file", "a named pipe" if kind == "fifo" else "a character device")
 
 
 # -----------------------------------------------------------------------------

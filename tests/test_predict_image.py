@@ -155,6 +155,7 @@ def test_indices_and_pictures_together_or_save_input_alone(capsys, trained, pict
 def test_a_network_that_does_not_take_28x28(capsys, tmp_path, pictures):
     net = network.create((100, 10, 10), "relu", "softmax", "he", "float64", np.random.default_rng(0))
     params = tmp_path / "small.npz"
-    checkpoint.save(params, checkpoint.Checkpoint(net, scratchnet.model.TrainConfig(layers=(100, 10, 10))))
+    config = scratchnet.model.TrainConfig(layers=(100, 10, 10), hidden="relu", output="softmax", loss="cross_entropy")
+    checkpoint.save(params, checkpoint.Checkpoint(net, config))
     code, _, err = run(capsys, "predict", "-p", params, "--image", pictures / "seven.png")
     one_line_error(code, err, "100 inputs")

@@ -289,7 +289,7 @@ def test_special_files_are_refused(tmp_path, suffix, kind):
         threading.Thread(target=lambda: time.sleep(5) or open(path, "wb").close(), daemon=True).start()
     else:
         path.mkdir()
-    with pytest.raises(ScratchnetError, match=f"{path}: is a (FIFO|directory), not a file to read"):
+    with pytest.raises(ScratchnetError, match=f"{path}: is a (named pipe|folder), not a regular file"):
         checkpoint.load(path)
 
 
@@ -298,7 +298,7 @@ def test_an_endless_device_is_refused(tmp_path, suffix):
     path = tmp_path / f"zero{suffix}"
     path.symlink_to("/dev/zero")  # read to its end, it would fill the memory
     done = run_limited("inspect", "-p", path)
-    assert done.returncode == 1 and done.stderr == f"scratchnet: error: {path}: is a character device, not a file to read\n"
+    assert done.returncode == 1 and done.stderr == f"scratchnet: error: {path}: is a character device, not a regular file\n"
 
 
 def json_with(**changes):

@@ -14,7 +14,6 @@ import hashlib
 import http.client
 import math
 import os
-import stat
 import struct
 import sys
 import urllib.error
@@ -89,14 +88,6 @@ def _why(e: BaseException) -> str:
 IDX_MAX_BYTES = 1 << 30  # the most data an IDX file may declare: 1 GiB (EMNIST ByClass, the largest set, has 547 MB)
 _CHUNK = 1 << 20  # bytes read, or inflated, at a time
 _GZIP_MAGIC = b"\x1f\x8b"
-_FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-               stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
-
-
-def _require_regular(path: Path, mode: int) -> None:
-    # /dev/zero never ends, and opening a FIFO that has no writer blocks for ever
-    if not stat.S_ISREG(mode):
-        raise ScratchnetError(f"{path}: is {_FILE_KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a regular file")
 
 
 class _Gunzip:
@@ -150,10 +141,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        _require_regular(path, os.stat(path).st_mode)  # before opening it
+        files.require_regular(path, os.stat(path).st_mode)  # before opening it
         with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # NONBLOCK: were a FIFO swapped in since
             st = os.fstat(f.fileno())
-            _require_regular(path, st.st_mode)
+            files.require_regular(path, st.st_mode)
             gzipped = f.read(2) == _GZIP_MAGIC  # sniffed rather than trusting the .gz suffix
             f.seek(0)
             return _read_idx_content(_Gunzip(f, path) if gzipped else f, path, None if gzipped else st.st_size)
@@ -254,10 +245,10 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     """Read and validate MNIST from a Keras-style .npz file or a directory of IDX files."""
     path = Path(path)
     if path.is_dir():
-        files = [_idx_file(path, name) for name in IDX_NAMES]
-        arrays, names = [read_idx(f) for f in files], [str(f) for f in files]
+        idx_files = [_idx_file(path, name) for name in IDX_NAMES]
+        arrays, names = [read_idx(f) for f in idx_files], [str(f) for f in idx_files]
     elif path.exists():
-        _require_regular(path, path.stat().st_mode)
+        files.require_regular(path, path.stat().st_mode)
         arrays, names = _read_npz(path), [f"{path} [{k}]" for k in NPZ_KEYS]
     else:
         raise ScratchnetError(f"{path}: no such file or directory")

@@ -27,8 +27,14 @@ from scratchnet.errors import ScratchnetError
 
 NPY_MAX_HEADER = 10_000  # bytes of a .npy header: NumPy's own limit
 CHUNK = 1 << 20  # bytes read at a time into the array
-KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device",
          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def require_regular(path: str | os.PathLike, mode: int) -> None:
+    """Refuse what is not a regular file: /dev/zero never ends, a FIFO waits for a writer for ever."""
+    if not stat.S_ISREG(mode):
+        raise ScratchnetError(f"{path}: is {KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a regular file")
 
 
 def open_regular(path: str | os.PathLike) -> BinaryIO:
@@ -40,10 +46,11 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         raise ScratchnetError(f"{path}: no such file") from None
     except OSError as e:
         raise ScratchnetError(f"{path}: cannot read it ({e.strerror})") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    try:
+        require_regular(path, os.fstat(fd).st_mode)
+    except ScratchnetError:
         os.close(fd)
-        raise ScratchnetError(f"{path}: is {KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file to read")
+        raise
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
