@@ -4,6 +4,7 @@ from the same parameters and the same sample order, one epoch in each must agree
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet import cengine, checkpoint, cli, network, train
+from scratchnet import cengine, checkpoint, cli, config, network, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 from test_atomic import device, is_device, temps
@@ -358,3 +359,17 @@ def test_the_program_stops_before_training_when_it_cannot_print(program, small_i
     assert result.returncode == 1
     assert result.stderr == "scratchnet-c: error: cannot write the output: No space left on device\n"
     assert not (tmp_path / "net.txt").exists()
+
+
+@pytest.mark.parametrize("enum,codes,names", [
+    ("sn_activation", cengine.ACTIVATION_CODES, network.HIDDEN_ACTIVATIONS + network.OUTPUT_ACTIVATIONS),
+    ("sn_loss", cengine.LOSS_CODES, network.LOSSES),
+    ("sn_optimizer", cengine.OPTIMIZER_CODES, config.OPTIMIZERS),
+    ("sn_schedule", cengine.SCHEDULE_CODES, config.SCHEDULES),
+])
+def test_the_c_codes_are_the_headers(enum, codes, names):
+    """Every name Python knows has a code, and it is the one csrc/scratchnet.h gives it."""
+    header = (CSRC / "scratchnet.h").read_text()
+    body = re.search(rf"enum {enum} {{(.*?)}};", header).group(1)
+    in_c = {name.strip()[3:].lower(): int(code) for name, code in (item.split("=") for item in body.split(","))}
+    assert in_c == codes and set(names) == set(codes)

@@ -18,18 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
-from scratchnet.network import HIDDEN_ACTIVATIONS, LOSSES, Network
+from scratchnet.network import Network
 
 LIB_DIR = Path(__file__).resolve().parent / "_lib"
 NOT_BUILT = "NOT-BUILT.txt"  # setup.py writes there why it could not build the C engine
 PROGRAM = "scratchnet-c"
 MAX_LAYERS = 16  # SN_MAX_LAYERS in csrc/scratchnet.h
-ACTIVATION_CODES = {name: i for i, name in enumerate(HIDDEN_ACTIVATIONS + ("softmax",))}
-LOSS_CODES = {name: i for i, name in enumerate(LOSSES)}
-OPTIMIZER_CODES = {name: i for i, name in enumerate(OPTIMIZERS)}
-SCHEDULE_CODES = {name: i for i, name in enumerate(SCHEDULES)}
+# The enums of csrc/scratchnet.h, written out: a name added to a Python tuple must get its code
+# here and there by hand (tests/test_cengine.py checks both sides agree), never shift the others.
+ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "softmax": 3}  # enum sn_activation
+LOSS_CODES = {"bce": 0, "cross_entropy": 1, "mse": 2}  # enum sn_loss
+OPTIMIZER_CODES = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}  # enum sn_optimizer
+SCHEDULE_CODES = {"constant": 0, "inverse": 1, "step": 2, "cosine": 3}  # enum sn_schedule
 CHUNK = 2_000  # samples per call into C: Ctrl-C and the progress bar are seen between calls
 
 
