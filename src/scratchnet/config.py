@@ -103,18 +103,15 @@ _SCHEMA = schema.record({f.name: schema.Field(_field_check(f), list(f.default) i
 
 PRESETS: dict[str, dict] = {
     "seed": {},
-    # The seed's 784-20-10, trained well: the ToDos of the seed done. Measured 2026-11-28 on this
-    # 2-core machine (OPENBLAS_NUM_THREADS=1): test 97.03% after epoch 60 in 38.6 s of training
-    # (seed 1: 97.14%, 33.9 s).
+    # The seed's 784-20-10, trained well: the ToDos of the seed done (its accuracy: README,
+    # Results, from bench/targets.py).
     "tuned": dict(
         hidden="relu", output="softmax", loss="cross_entropy", init="he", batch_size=32,
         optimizer="nesterov", lr=0.02, schedule="cosine", epochs=60, shuffle=True, shift=1,
         weight_decay=1e-4,
     ),
-    # The strongest plain MLP found that trains in 3 minutes on 2 cores (bench/targets.py).
-    # Measured 2026-11-28 on this 2-core machine (default OpenBLAS threads): test 99.19% after
-    # epoch 30 in 102.5 s of training (seed 1: 99.16%, 103.9 s); about 3.4-3.6 s an epoch when
-    # the machine is quiet.
+    # The strongest plain MLP found that trains in about 3 minutes on 2 cores (its accuracy and
+    # time: README, Results, from bench/targets.py).
     "best": dict(
         layers=(784, 800, 800, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
         dtype="float32", batch_size=128, optimizer="nesterov", lr=0.2, schedule="cosine",
