@@ -32,6 +32,7 @@ from scratchnet.network import (
     OUTPUT_ACTIVATIONS,
     Network,
     check_sizes,
+    describe,
 )
 from scratchnet.schema import Field
 
@@ -191,9 +192,8 @@ def _from_archive(path: Path, npz: files.NpzArchive) -> Checkpoint:
                                            loss=NATURAL_LOSS[output])
     described = (config.layers, config.hidden, config.output, config.dtype)
     if described != (sizes, hidden, output, dtype):
-        raise bad(f"metadata config describes a {'-'.join(map(str, described[0]))} {described[1]}/{described[2]} "
-                  f"{described[3]} network, but sizes, hidden, output and dtype a "
-                  f"{'-'.join(map(str, sizes))} {hidden}/{output} {dtype} one")
+        raise bad(f"metadata config describes a {describe(*described)} network, but sizes, hidden, output and "
+                  f"dtype a {describe(sizes, hidden, output, dtype)} one")
     try:
         config.check()
     except ScratchnetError as e:

@@ -96,6 +96,11 @@ def output_delta(loss: str, output: str, outputs: np.ndarray, targets: np.ndarra
     return outputs * (error - (error * outputs).sum(axis=1, keepdims=True))  # softmax
 
 
+def describe(sizes: tuple[int, ...], hidden: str, output: str, dtype: str) -> str:
+    """A network in one phrase, as messages name it: "784-20-10 sigmoid/sigmoid float64"."""
+    return f"{'-'.join(map(str, sizes))} {hidden}/{output} {dtype}"
+
+
 @dataclass
 class Network:
     """Layer sizes, activations and the parameters: everything needed to run the network."""
@@ -115,7 +120,7 @@ class Network:
         return len(self.weights)
 
     def describe(self) -> str:
-        return f"{'-'.join(map(str, self.sizes))} {self.hidden}/{self.output} {self.dtype}"
+        return describe(self.sizes, self.hidden, self.output, str(self.dtype))
 
     def forward(self, inputs: np.ndarray, input_rows: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """Run a batch (batch, sizes[0]) through the network.

@@ -406,7 +406,7 @@ def start(
         return Checkpoint(net, config, on_disk=on_disk)
     net = saved.network
     if (net.sizes, net.hidden, net.output, str(net.dtype)) != (config.layers, config.hidden, config.output, config.dtype):
-        asked = Network(config.layers, config.hidden, config.output, [np.empty(0, config.dtype)], []).describe()
+        asked = network.describe(config.layers, config.hidden, config.output, config.dtype)
         raise ScratchnetError(
             f"{params} holds a {net.describe()} network, not the {asked} asked for: "
             f"pass --fresh to start over in that file, or --params to use another"
