@@ -503,10 +503,10 @@ def run(
     if config.shift >= min(dataset.train_images.shape[1:]):  # the digit would leave the picture
         raise ScratchnetError(f"--shift {config.shift} is too large for images of "
                               f"{'x'.join(map(str, dataset.train_images.shape[1:]))} pixels")
-    if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint and not new_data:
+    same_data = ckpt.data is not None and ckpt.data["fingerprint"] == dataset.fingerprint
+    if ckpt.data and not same_data and not new_data:
         raise ScratchnetError(f"{params} was trained on {ckpt.data['source']}, not on {dataset.source} (other "
                               f"images): give that one with --data, or pass --new-data to go on with this one")
-    same_data = ckpt.data is not None and ckpt.data["fingerprint"] == dataset.fingerprint
     ckpt.data = {"source": dataset.source, "fingerprint": dataset.fingerprint}
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
