@@ -1,0 +1,78 @@
+"""The explorer page: one self-contained HTML file holding the page's code and a network.
+
+``page`` inlines the assets of ``web/`` (style, scripts) and the data of ``page_data`` into
+``web/index.html``; ``scratchnet serve`` sends it, ``scratchnet export --format html`` writes it.
+Every number is a JSON number that reads back to the same float64 (Python writes the shortest
+such decimal), so the page runs the very parameters of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from importlib import resources
+
+import numpy as np
+
+from scratchnet.checkpoint import Checkpoint
+from scratchnet.network import Network
+
+FORMAT = "scratchnet-explorer"
+VERSION = 1
+SCRIPTS = ("preprocess.js", "explorer.js")  # inlined in this order
+MARKERS = {"css": "/* scratchnet:css */", "data": "/* scratchnet:data */", "js": "/* scratchnet:js */"}
+
+
+def network_data(net: Network) -> dict:
+    """The network as JSON: weights[l] flat, row-major (sizes[l] rows of sizes[l+1]), as float64."""
+    return {
+        "sizes": list(net.sizes),
+        "hidden": net.hidden,
+        "output": net.output,
+        "dtype": str(net.dtype),
+        "weights": [w.astype(np.float64).ravel().tolist() for w in net.weights],
+        "biases": [b.astype(np.float64).tolist() for b in net.biases],
+    }
+
+
+def images_data(images: np.ndarray, labels: np.ndarray) -> dict:
+    """Test images for the page: uint8 pixels (n, 28, 28) and labels, base64 of their bytes."""
+    return {
+        "count": len(labels),
+        "rows": int(images.shape[1]),
+        "cols": int(images.shape[2]),
+        "images": base64.b64encode(np.ascontiguousarray(images, dtype=np.uint8).tobytes()).decode("ascii"),
+        "labels": base64.b64encode(np.ascontiguousarray(labels, dtype=np.uint8).tobytes()).decode("ascii"),
+    }
+
+
+def page_data(ckpt: Checkpoint, name: str, server: bool, test: dict | None = None) -> dict:
+    """What the page starts from: the network, its run so far, and (for a file) test images."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "server": server,  # False: a file opened without a server, which cannot train
+        "params": name,
+        "network": network_data(ckpt.network),
+        "epochs_done": ckpt.epochs_done,
+        "history": ckpt.history,
+        "config": ckpt.config.to_dict(),
+        "test": test,
+    }
+
+
+def _asset(name: str) -> str:
+    return resources.files("scratchnet").joinpath("web", name).read_text(encoding="utf-8")
+
+
+def page(data: dict) -> str:
+    """The whole page as one HTML document, with ``data`` inside."""
+    # "</" inside a <script> would end it early: JSON allows "<" escaped as \u003c.
+    blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    scripts = "\n".join(_asset(name) for name in SCRIPTS)
+    html = _asset("index.html")
+    for marker, content in ((MARKERS["css"], _asset("explorer.css")), (MARKERS["data"], blob), (MARKERS["js"], scripts)):
+        if html.count(marker) != 1:
+            raise RuntimeError(f"web/index.html must hold {marker} once")
+        html = html.replace(marker, content)
+    return html

@@ -1,0 +1,1 @@
+// scratchnet explorer: the page (issue 11)

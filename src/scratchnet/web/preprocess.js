@@ -1,0 +1,1 @@
+// scratchnet preprocessing in JavaScript: docs/PREPROCESS.md (issue 11)
