@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -480,6 +480,8 @@ def run(
     progress: bool = False,
     engine: str = "numpy",
     new_data: bool = False,
+    stop: StopFlag | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> bool:
     """Train ``ckpt`` for ``ckpt.config.epochs`` more epochs, saving it to ``params`` after each.
 
@@ -490,6 +492,10 @@ def run(
     the last good checkpoint in ``params``. A ``params`` changed by another program meanwhile is
     never overwritten (see save). A checkpoint trained on other data than ``dataset`` is refused
     unless ``new_data``.
+
+    ``stop``: a flag another thread sets to stop the run as Ctrl-C does (Ctrl-C is then left alone).
+    ``on_progress``: called with the samples done of the current epoch after each chunk, in this
+    thread, between two batches: the network is consistent then, and may be copied.
     """
     config, net = ckpt.config, ckpt.network
     check_destination(params)  # found out now, not after the first epoch's work
@@ -511,14 +517,18 @@ def run(
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
     n = len(dataset.train_labels)
     partial = _resumable(params, PartialEpoch.of(ckpt), n, same_data)
-    with stop_on_interrupt() as stop, tqdm(total=n, initial=partial.samples if partial else 0, disable=not progress,
+    interrupts = nullcontext(stop) if stop else stop_on_interrupt()
+    with interrupts as stop, tqdm(total=n, initial=partial.samples if partial else 0, disable=not progress,
                                            leave=False, unit="img", dynamic_ncols=True,
                                            desc=f"epoch {ckpt.epochs_done + 1}") as bar:
         def advance(done: int) -> None:
             bar.update(done - bar.n)
+            if on_progress:
+                on_progress(done)
 
         epochs = fit(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
-                     dataset.test_labels, ckpt.epochs_done, stop, advance if progress else None, engine, partial)
+                     dataset.test_labels, ckpt.epochs_done, stop, advance if progress or on_progress else None, engine,
+                     partial)
         for result in epochs:
             ckpt.epochs_done = result.epoch
             PartialEpoch().keep_in(ckpt)
