@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scratchnet import __version__, cengine, checkpoint, data, lock, plot, preprocess, svg, textformat, threads, train
+from scratchnet import __version__, cengine, checkpoint, data, explorer, lock, plot, preprocess, svg, textformat, threads, train
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -28,7 +28,9 @@ EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C
 SHADES = " .:-=+*#%@"  # dark to bright, for drawing a digit in the terminal
 PLOTS = ("weights", "history", "confusion", "misclassified")
 WHOLE_OPTION = re.compile(r"[+-]?[0-9]+")
-EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg"}
+EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg",
+                "html": "network.html"}
+HTML_IMAGES = 1000  # images of --set an exported page holds: 1 MB of its weight
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,6 +65,12 @@ def _layers(text: str) -> tuple[int, ...]:
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: need two or more sizes of at least 1")
     return sizes
+
+
+def _port(text: str) -> int:
+    if not WHOLE_OPTION.fullmatch(text) or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a whole number from 0 to 65535")
+    return int(text)
 
 
 def _threads(text: str) -> int:
@@ -162,12 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
     p.set_defaults(run=cmd_predict)
 
-    p = commands.add_parser("export", help="write every parameter as text, JSON or an SVG picture",
+    p = commands.add_parser("export", help="write every parameter as text, JSON, an SVG picture or the explorer page",
                             description="Write the network in --params as a human-readable text file (exact, "
-                            "never truncated; docs/FORMAT.md), as JSON with the same content, or as an SVG of "
-                            "the whole network.")
+                            "never truncated; docs/FORMAT.md), as JSON with the same content, as an SVG of "
+                            "the whole network, or as the explorer (see serve) in one HTML file that works offline, "
+                            f"from file://, with the first {HTML_IMAGES:,} images of --set inside; training needs "
+                            "serve.")
     _add_common(p, data_set=True)
-    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json or svg")
+    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json, svg or html")
     p.add_argument("-o", "--output", help="file to write, - for standard output (default: " +
                    ", ".join(f"{name} for {fmt}" for fmt, name in EXPORT_NAMES.items()) + ")")
     p.add_argument("--input", type=_whole, metavar="INDEX", help="svg: show image INDEX of --set going through")
@@ -202,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="PNG (or PDF, SVG) file to write, - for standard output (default: "
                    "WHAT.png)")
     p.set_defaults(run=cmd_plot)
+
+    p = commands.add_parser("serve", help="the explorer: draw a digit and see the whole network think, train it, "
+                            "in the browser", description="Start the explorer, a page in the browser: draw digits, "
+                            "hover any neuron or weight for its exact value, step through the test images, edit a "
+                            "weight, and train --params from the page as train does (either resumes what the other "
+                            "trained). A --params file that does not exist starts a new network with train's "
+                            "defaults, written there when the page trains or saves it. Needs pip install "
+                            "'scratchnet[web]'. Ctrl-C stops the server; a run in progress stops at its last whole "
+                            "batch and is saved, as train does (exit status 130; 0 when nothing was training).")
+    _add_common(p)
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
+                   "only); another lets anyone who can reach it train and overwrite --params, and warns so")
+    p.add_argument("--open", action="store_true", help="open the page in a browser")
+    p.set_defaults(run=cmd_serve)
 
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
                             description="What this installation runs on: the engines (and why the C engine is "
@@ -275,6 +300,31 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from scratchnet import serve
+    except ImportError as e:
+        missing = (e.name or "").partition(".")[0]
+        if missing not in ("starlette", "uvicorn"):
+            raise
+        raise ScratchnetError(f"serve needs {missing}, which is not installed: pip install 'scratchnet[web]'") from None
+    ckpt = train.start(args.params, {})  # what train would begin from: the file, or a new network
+    dataset = load_mnist(args.data)
+    _check_fits(args.params, ckpt, dataset)
+    began = f"{_count(ckpt.epochs_done, 'epoch')} trained" if ckpt.on_disk else \
+        "a new network, written there when the page trains or saves it"
+    print(f"{args.params}: {ckpt.network.describe()}, {began}")
+    print(f"data {dataset.source}", flush=True)
+    state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open)
+    if state.busy():  # a second Ctrl-C: the process ends with the run
+        print(f"scratchnet: stopped without waiting for training: {args.params} keeps its last save", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if state.interrupted:
+        print(f"scratchnet: {_interrupted(args.params, state.interrupted, len(dataset.train_labels))}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
 def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
     dataset = load_mnist(args.data)
     if args.set == "train":
@@ -326,6 +376,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     output = EXPORT_NAMES[args.format] if args.output is None else args.output
     if args.format == "svg":
         text = _svg(args, ckpt)
+    elif args.format == "html":
+        dataset, images, labels = _images(args)
+        _check_fits(args.params, ckpt, dataset)
+        shown = explorer.images_data(images[:HTML_IMAGES], labels[:HTML_IMAGES])
+        text = explorer.page(explorer.page_data(ckpt, Path(args.params).name, server=False, test=shown))
     else:
         text = checkpoint.TEXT_FORMATS["." + args.format](ckpt.network, ckpt.epochs_done, ckpt.history)
     with atomic_write(output, stdout_ok=True) as f:
