@@ -15,7 +15,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scratchnet import __version__, cengine, checkpoint, data, explorer, lock, plot, preprocess, svg, textformat, threads, train
+from scratchnet import (
+    __version__,
+    cengine,
+    checkpoint,
+    data,
+    engines,
+    explorer,
+    lock,
+    plot,
+    preprocess,
+    run,
+    svg,
+    textformat,
+    threads,
+)
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -109,7 +123,7 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     if engine:
-        parser.add_argument("--engine", choices=train.ENGINES, default="numpy",
+        parser.add_argument("--engine", choices=engines.ENGINES, default="numpy",
                             help="numpy (default), or c: the C engine built with the package, same results")
         parser.add_argument("--threads", type=_threads, metavar="N",
                             help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
@@ -256,7 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    ckpt = train.start(args.params, explicit, args.preset, args.fresh)
+    ckpt = run.start(args.params, explicit, args.preset, args.fresh)
     if args.engine == "c":
         cengine.library(ckpt.network.dtype)  # says why it cannot run before any work is done
     dataset = load_mnist(args.data)
@@ -269,7 +283,7 @@ def _train(args: argparse.Namespace) -> int:
               f"{config.optimizer}, {config.schedule} schedule")
         print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
 
-    def report(result: train.EpochResult) -> None:
+    def report(result: run.EpochResult) -> None:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         else:
@@ -277,7 +291,7 @@ def _train(args: argparse.Namespace) -> int:
                   f"test {_percent(result.test_accuracy)}  {result.seconds:6.2f} s  "
                   f"{result.samples_per_second:9,.0f} samples/s", flush=True)
 
-    finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
+    finished = run.train(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
     if not finished:
         print(f"scratchnet: {_interrupted(args.params, ckpt, len(dataset.train_labels))}", file=sys.stderr)
@@ -292,7 +306,7 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     if not ckpt.partial_epoch_samples:
         return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
     where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
-    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see train.run
+    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see run.train
         kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
                 f"{params} was not written")
         return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
@@ -308,7 +322,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if missing not in ("starlette", "uvicorn"):
             raise
         raise ScratchnetError(f"serve needs {missing}, which is not installed: pip install 'scratchnet[web]'") from None
-    ckpt = train.start(args.params, {})  # what train would begin from: the file, or a new network
+    ckpt = run.start(args.params, {})  # what train would begin from: the file, or a new network
     dataset = load_mnist(args.data)
     _check_fits(args.params, ckpt, dataset)
     began = f"{_count(ckpt.epochs_done, 'epoch')} trained" if ckpt.on_disk else \
@@ -355,7 +369,7 @@ def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset, images, labels = _images(args)
-    result = train.evaluate(_load_network(args, dataset), images, labels, args.engine)
+    result = engines.evaluate(_load_network(args, dataset), images, labels, args.engine)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -458,9 +472,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     else:
         dataset, images, labels = _images(args)
         _check_fits(args.params, ckpt, dataset)
-        outputs = train.outputs(ckpt.network, images)
+        outputs = engines.outputs(ckpt.network, images)
         if args.what == "confusion":
-            matrix = train.evaluate(ckpt.network, images, labels).confusion
+            matrix = engines.evaluate(ckpt.network, images, labels).confusion
             plot.confusion(matrix, output, f"{args.set} set, {ckpt.network.describe()}")
         else:
             plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
@@ -550,7 +564,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_network(args, dataset)
 
     def answer(index: int) -> None:
-        probabilities = train.outputs(net, images[index : index + 1], args.engine)[0]
+        probabilities = engines.outputs(net, images[index : index + 1], args.engine)[0]
         top = np.argsort(probabilities)[::-1][:3]
         result = {"index": index, "set": args.set, "label": int(labels[index]), "prediction": int(top[0]),
                   "confidence": float(probabilities[top[0]]),

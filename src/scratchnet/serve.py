@@ -2,7 +2,7 @@
 the background (the API: EXPLORER.md's contract, summed up in README's "The explorer").
 
 One Explorer holds the network the page shows. Training runs in one thread per server through
-train.start and train.run, as ``scratchnet train`` runs them, holding the checkpoint's lock, so
+run.start and run.train, as ``scratchnet train`` runs them, holding the checkpoint's lock, so
 either resumes what the other trained. Every tab follows it by Server-Sent Events; closing a tab
 does not stop it; stopping the server stops it at the next batch and saves, as Ctrl-C on train.
 
@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scratchnet import cengine, checkpoint, explorer, lock, schema, textformat, train
+from scratchnet import cengine, checkpoint, engines, explorer, lock, run, schema, textformat
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS, TrainConfig, resolve
 from scratchnet.data import Dataset
@@ -79,7 +79,7 @@ TRAIN_BODY = schema.record({
     "epochs": schema.Field(_passed_on, None),
     "lr": schema.Field(_passed_on, None),
     "batch_size": schema.Field(_passed_on, None),
-    "engine": schema.Field(schema.choice(train.ENGINES), "numpy"),
+    "engine": schema.Field(schema.choice(tuple(engines.ENGINES)), "numpy"),
     "fresh": schema.Field(schema.boolean, False),  # a new network, as train --fresh
 })
 
@@ -130,7 +130,7 @@ class Explorer:
         self.error: str | None = None  # how the last run failed
         self.closing = False
         self.interrupted: Checkpoint | None = None  # the run that closing stopped, as saved
-        self._stop: train.StopFlag | None = None
+        self._stop: run.StopFlag | None = None
         self._thread: threading.Thread | None = None
         self._streams: dict[asyncio.Queue, asyncio.AbstractEventLoop] = {}
         self._cache: dict[str, tuple[int, bytes]] = {}
@@ -140,7 +140,7 @@ class Explorer:
 
     def _load(self) -> Checkpoint:
         """What --params holds now (a new network when there is no file), as train would begin from it."""
-        ckpt = train.start(self.params, {})
+        ckpt = run.start(self.params, {})
         net, data = ckpt.network, self.dataset
         if net.sizes[0] != data.n_inputs or net.sizes[-1] <= data.top_label:
             raise ScratchnetError(f"{self.params} holds a {net.describe()} network, which does not fit {data.source} "
@@ -211,8 +211,8 @@ class Explorer:
         def make() -> bytes:
             images, labels = self.dataset.test_images, self.dataset.test_labels
             try:
-                result = train.evaluate(ckpt.network, images, labels)
-                outputs = train.outputs(ckpt.network, images)
+                result = engines.evaluate(ckpt.network, images, labels)
+                outputs = engines.outputs(ckpt.network, images)
             except ScratchnetError as e:  # parameters edited so large that the outputs overflow
                 raise HTTPException(409, str(e)) from None
             return _json({"version": version, "accuracy": result.accuracy,
@@ -271,12 +271,12 @@ class Explorer:
 
     def save(self) -> dict:
         """Write the network shown, edits included, to --params, as train saves it: atomically,
-        under its lock, never over a file another program changed meanwhile (see train.save)."""
+        under its lock, never over a file another program changed meanwhile (see run.save)."""
         with self._files:
             self._refuse_while_training("save")
             try:
                 with lock.exclusive(self.params):
-                    train.save(self.params, self.ckpt)
+                    run.save(self.params, self.ckpt)
             except ScratchnetError as e:
                 raise HTTPException(409, str(e)) from None
             with self._guard:
@@ -322,7 +322,7 @@ class Explorer:
                 raise HTTPException(400, str(e)) from None
             started: concurrent.futures.Future = concurrent.futures.Future()
             with self._guard:
-                self.state, self.error, self._stop = "training", None, train.StopFlag()
+                self.state, self.error, self._stop = "training", None, run.StopFlag()
                 self._thread = threading.Thread(target=self._train, args=(request, started), daemon=True,
                                                 name="scratchnet-train")  # daemon: a second Ctrl-C exits at once
                 self._thread.start()
@@ -338,7 +338,7 @@ class Explorer:
         stop, n = self._stop, len(self.dataset.train_labels)
         try:
             with lock.exclusive(self.params):
-                ckpt = train.start(self.params, request.explicit, request.preset, request.fresh)
+                ckpt = run.start(self.params, request.explicit, request.preset, request.fresh)
                 started.set_result(None)
                 self.publish("status", self.status())
                 copied = time.monotonic()
@@ -350,11 +350,11 @@ class Explorer:
                         self._show(_copy(ckpt))
                         copied = time.monotonic()
 
-                def on_epoch(result: train.EpochResult) -> None:
+                def on_epoch(result: run.EpochResult) -> None:
                     self._show(_copy(ckpt))
                     self.publish("epoch", result.to_dict())
 
-                finished = train.run(ckpt, self.dataset, self.params, on_epoch, engine=request.engine, stop=stop,
+                finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine, stop=stop,
                                      on_progress=on_progress)
                 if not finished and self.closing:
                     self.interrupted = ckpt
