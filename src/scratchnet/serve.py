@@ -47,10 +47,12 @@ from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS, TrainConfig, resolve
 from scratchnet.data import Dataset
 from scratchnet.errors import ScratchnetError
-from scratchnet.network import MAX_LAYER_SIZE, Network
+from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
 
 MAX_BODY = 64 * 1024  # bytes of a request body: an edit or a training request needs a few dozen
-NETWORK_EVERY = 0.25  # seconds between two copies of the network shown while training: each tab fetches each
+# seconds between two copies of the network shown while training, per 100,000 parameters (at least one
+# interval): each copy is fetched as JSON by every tab, some 2 MB and 0.1 s of work per 100,000
+NETWORK_EVERY = 0.25
 KEEPALIVE = 15.0  # seconds between two comments on a quiet event stream: a closed tab is noticed
 MAX_UNREAD = 1000  # events a tab may leave unread before its stream is closed (it reconnects)
 RETRY_MS = 2000  # how soon a browser reconnects a lost event stream
@@ -342,11 +344,12 @@ class Explorer:
                 started.set_result(None)
                 self.publish("status", self.status())
                 copied = time.monotonic()
+                every = NETWORK_EVERY * max(1.0, count_parameters(ckpt.network.sizes) / 100_000)
 
                 def on_progress(done: int) -> None:  # between two batches: the network is whole
                     nonlocal copied
                     self.publish("progress", {"epoch": ckpt.epochs_done + 1, "samples": done, "total": n})
-                    if time.monotonic() - copied >= NETWORK_EVERY:
+                    if time.monotonic() - copied >= every:
                         self._show(_copy(ckpt))
                         copied = time.monotonic()
 
