@@ -37,7 +37,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -486,10 +486,13 @@ def _not_finite(name: str) -> None:
 async def _json_body(request: Request, exact: bool = False) -> dict:
     """The request's JSON object, read up to MAX_BODY bytes. ``exact``: its fractions as Decimal."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the request body is larger than {MAX_BODY // 1024} KiB")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise HTTPException(413, f"the request body is larger than {MAX_BODY // 1024} KiB")
+    except ClientDisconnect:  # nobody is left to answer; no traceback for it
+        raise HTTPException(400, "the request body ended early: the client went away") from None
     try:
         value = json.loads(body, parse_float=Decimal if exact else float, parse_constant=_not_finite)
     except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested too deep
@@ -697,7 +700,7 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     print(f"scratchnet explorer: {address} (Ctrl-C to stop)", flush=True)
     if open_browser and not webbrowser.open(address):
         print(f"scratchnet: no browser found: open {address} yourself", file=sys.stderr)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", ws="none",
+    config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", ws="none",
                             proxy_headers=False, timeout_graceful_shutdown=5)
     try:
         _Server(config, state).run(sockets=[sock])
