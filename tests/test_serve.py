@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from scratchnet import checkpoint, cli, engines, lock, run, serve, textformat
+from scratchnet import cengine, checkpoint, cli, engines, lock, run, serve, textformat
+from scratchnet.errors import ScratchnetError
 
 ORIGIN = "http://127.0.0.1:8000"
 SETTINGS = {"epochs": 1, "batch_size": 10, "lr": 0.5}  # one epoch of the small data in a blink
@@ -252,6 +253,16 @@ def test_bad_training_requests_are_refused(tmp_path, explorer, body, fragment):
     assert_error(client.post("/api/train", json=body), 409 if "holds" in fragment else 400, fragment)
     assert client.app.state.explorer.status()["state"] == "idle"
     assert trained(client)["epochs_done"] == 1  # and training still works
+
+
+def test_the_c_engine_trains_from_the_page_or_says_why_not(tmp_path, explorer):
+    client = explorer(tmp_path / "net.npz")
+    try:
+        cengine.library(np.dtype(np.float64))
+    except ScratchnetError as e:
+        assert_error(client.post("/api/train", json={**SETTINGS, "engine": "c"}), 400, str(e))
+        return
+    assert trained(client, engine="c") == {"state": "idle", "error": None, "epochs_done": 1, "edited": False}
 
 
 def test_what_training_refuses_meanwhile(tmp_path, explorer):
