@@ -39,9 +39,9 @@ def assert_offline(html: str) -> None:
             if not u.startswith(ALLOWED_URLS)]
     assert urls == []
     assert not re.search(r"""<(?:script|link|img|iframe|source|video|audio)\b[^>]*\b(?:src|href)\s*=\s*"""
-                         r"""(?!["']?(?:data:|#))""", html, re.I)
+                         r"""(?!["']?(?:data:|#))""", html, re.IGNORECASE)
     assert not re.search(r"@import|url\(\s*['\"]?(?!data:|#)", html)
-    assert not re.search(r"cdn|unpkg|jsdelivr|googleapis", html, re.I)
+    assert not re.search(r"cdn|unpkg|jsdelivr|googleapis", html, re.IGNORECASE)
 
 
 @pytest.fixture

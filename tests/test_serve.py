@@ -3,7 +3,6 @@ the command itself in a process of its own."""
 
 import base64
 import json
-import os
 import re
 import signal
 import socket
@@ -457,7 +456,7 @@ def test_the_command_serves_and_ctrl_c_saves_what_train_resumes(tmp_path, small,
         time.sleep(0.05)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "saved" in err and "Traceback" not in err
     stopped = checkpoint.load(params)

@@ -1,5 +1,5 @@
 """The explorer's server (``scratchnet serve``): the page, an API over its network, and training in
-the background (the API: EXPLORER.md's contract, summed up in README's "The explorer").
+the background.
 
 One Explorer holds the network the page shows. Training runs in one thread per server through
 run.start and run.train, as ``scratchnet train`` runs them, holding the checkpoint's lock, so
@@ -9,6 +9,19 @@ does not stop it; stopping the server stops it at the next batch and saves, as C
 Safety: only Host headers that name this machine are answered (DNS rebinding), requests that
 change anything must come from the server's own page (Origin), bodies are bounded, and no file
 is served: the page is built in memory (explorer.page).
+
+The API: JSON; a refusal is a 4xx with {"error": "one line"}. Layers and neurons count from 0.
+    GET  /                  the page (explorer.page_data with server true, and the version shown)
+    GET  /api/network       {version, network (explorer.network_data), epochs_done, history, config}
+    GET  /api/test          the test set (explorer.images_data)
+    GET  /api/evaluation    NumPy on the test set: {version, accuracy, predictions, confidence, confusion}
+    GET  /api/download      ?format=npz|txt|json: the network shown, edits included, as a file
+    GET  /api/events        Server-Sent Events: status {state, error, epochs_done, edited}, progress
+                            {epoch, samples, total}, epoch (run.EpochResult), network {version}
+    POST /api/train         {preset, epochs, lr, batch_size, engine, fresh}, each optional: 202
+    POST /api/stop          the run stops at its next batch and saves, as Ctrl-C on train
+    POST /api/edit          {kind: weight|bias, layer, input (weights), neuron, value}: the network shown
+    POST /api/save          the network shown, edits included, to --params; POST /api/revert: drop the edits
 """
 
 from __future__ import annotations
@@ -44,7 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scratchnet import cengine, checkpoint, engines, explorer, lock, run, schema, textformat
 from scratchnet.checkpoint import Checkpoint
-from scratchnet.config import PRESETS, TrainConfig, resolve
+from scratchnet.config import PRESETS, resolve
 from scratchnet.data import Dataset
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
@@ -365,7 +378,7 @@ class Explorer:
             error = str(e)
         except MemoryError:
             error = "out of memory: try a smaller network or batch size"
-        except Exception as e:  # a bug: its traceback for the terminal, one line for the page
+        except Exception as e:  # noqa: BLE001  a bug: its traceback for the terminal, one line for the page
             traceback.print_exc()
             error = f"internal error: {type(e).__name__}: {e}"
         if not started.done():  # refused before training: the request's answer says why
