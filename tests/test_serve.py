@@ -3,6 +3,7 @@ the command itself in a process of its own."""
 
 import base64
 import json
+import os
 import re
 import signal
 import socket
@@ -421,9 +422,9 @@ def test_serve_without_its_web_stack_names_the_extra(tmp_path, small_npz, capsys
     assert err == ["scratchnet: error: serve needs starlette, which is not installed: pip install 'scratchnet[web]'"]
 
 
-def start_server(processes, *args) -> tuple[subprocess.Popen, str]:
+def start_server(processes, *args, env=None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "scratchnet.cli", "serve", "--port", "0", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     processes.append(proc)
     for line in proc.stdout:
         if line.startswith("scratchnet explorer: "):
@@ -467,9 +468,17 @@ def test_the_command_serves_and_ctrl_c_saves_what_train_resumes(tmp_path, small,
     assert_same_run(checkpoint.load(params), straight)
 
 
-def test_the_command_on_all_addresses_warns_and_stops_cleanly(tmp_path, small_npz, processes):
-    proc, url = start_server(processes, "-p", tmp_path / "net.npz", "--data", small_npz, "--host", "0.0.0.0")
+def test_the_command_on_all_addresses_warns_opens_and_stops_cleanly(tmp_path, small_npz, processes):
+    browser = tmp_path / "browser"  # what $BROWSER names gets the URL, as a browser would
+    browser.write_text(f'#!/bin/sh\necho "$1" > {tmp_path / "url"} && mv {tmp_path / "url"} {tmp_path / "opened"}\n')
+    browser.chmod(0o755)
+    proc, url = start_server(processes, "-p", tmp_path / "net.npz", "--data", small_npz, "--host", "0.0.0.0",
+                             "--open", env={**os.environ, "BROWSER": str(browser)})
     assert httpx.get(url + "/api/network").status_code == 200
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "opened").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "opened").read_text() == url + "/\n"
     events = httpx.Client(timeout=10)
     with events.stream("GET", url + "/api/events") as stream:  # an open tab does not keep the server up
         next(stream.iter_lines())

@@ -698,6 +698,15 @@ def url(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{sock.getsockname()[1]}/"
 
 
+def _open(address: str) -> None:
+    try:
+        opened = webbrowser.open(address)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        print(f"scratchnet: no browser found: open {address} yourself", file=sys.stderr)
+
+
 def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host: str = "127.0.0.1",
           port: int = 8000, open_browser: bool = False) -> Explorer:
     """Run the explorer until Ctrl-C (or SIGTERM), printing its URL; return its state, whose
@@ -711,8 +720,8 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     state: Explorer = app.state.explorer
     address = url(sock, host)
     print(f"scratchnet explorer: {address} (Ctrl-C to stop)", flush=True)
-    if open_browser and not webbrowser.open(address):
-        print(f"scratchnet: no browser found: open {address} yourself", file=sys.stderr)
+    if open_browser:  # in a thread: a browser in this terminal (lynx) must not keep the server from starting
+        threading.Thread(target=_open, args=(address,), daemon=True).start()
     config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", ws="none",
                             proxy_headers=False, timeout_graceful_shutdown=5)
     try:
