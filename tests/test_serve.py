@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from scratchnet import cengine, checkpoint, cli, engines, lock, run, serve, textformat
+from scratchnet import cengine, checkpoint, cli, data, engines, lock, run, serve, textformat
 from scratchnet.errors import ScratchnetError
 
 ORIGIN = "http://127.0.0.1:8000"
@@ -30,8 +30,8 @@ def explorer(small):
     the page's Origin; its training is stopped and joined at the end of the test."""
     states = []
 
-    def make(params, dataset=small, **headers):
-        app = serve.create_app(str(params), dataset)
+    def make(params, dataset=small, new_data=False, **headers):
+        app = serve.create_app(str(params), dataset, new_data=new_data)
         states.append(app.state.explorer)
         return TestClient(app, base_url=ORIGIN, headers={"origin": ORIGIN, **headers})
 
@@ -306,6 +306,17 @@ def test_an_error_inside_training_is_a_status(tmp_path, explorer):
     assert status["state"] == "idle" and "diverged" in status["error"] and "\n" not in status["error"]
     assert np.array_equal(client.app.state.explorer.ckpt.network.weights[0], good.weights[0])  # the last good one
     assert trained(client)["error"] is None  # the next run clears it
+
+
+def test_other_data_is_refused_unless_new_data(tmp_path, small, explorer):
+    params = tmp_path / "net.npz"
+    assert trained(explorer(params))["epochs_done"] == 1
+    other = data.Dataset("other", small.train_images[::-1], small.train_labels[::-1], small.test_images,
+                         small.test_labels)
+    status = trained(explorer(params, other))
+    assert status["epochs_done"] == 1 and "was trained on small, not on other" in status["error"]
+    assert trained(explorer(params, other, new_data=True)) == {"state": "idle", "error": None, "epochs_done": 2,
+                                                               "edited": False}
 
 
 def test_a_checkpoint_trained_meanwhile_is_shown(tmp_path, small, explorer):

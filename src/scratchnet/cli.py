@@ -130,6 +130,11 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
                             "one BLAS thread for small matrix products, one per core for large ones)")
 
 
+def _add_new_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
+                        "was trained on (refused otherwise)")
+
+
 def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="if another process is training the checkpoint, "
                         "wait for it to finish and go on from there (default: refuse at once)")
@@ -161,8 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the seed's settings; tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
-    p.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
-                   "was trained on (refused otherwise)")
+    _add_new_data(p)
     _add_wait(p)
     _add_config_options(p)
     p.set_defaults(run=cmd_train)
@@ -240,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                    "only); another lets anyone who can reach it train and overwrite --params, and warns so")
     p.add_argument("--open", action="store_true", help="open the page in a browser")
+    _add_new_data(p)
     p.set_defaults(run=cmd_serve)
 
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
@@ -329,7 +334,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "a new network, written there when the page trains or saves it"
     print(f"{args.params}: {ckpt.network.describe()}, {began}")
     print(f"data {dataset.source}", flush=True)
-    state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open)
+    state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open,
+                        new_data=args.new_data)
     if state.busy():  # a second Ctrl-C: the process ends with the run
         print(f"scratchnet: stopped without waiting for training: {args.params} keeps its last save", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -133,9 +133,10 @@ class Explorer:
     write the checkpoint file or change the network (edit, save, revert, starting a run, reloading).
     """
 
-    def __init__(self, params: str, dataset: Dataset, ckpt: Checkpoint | None = None):
+    def __init__(self, params: str, dataset: Dataset, ckpt: Checkpoint | None = None, new_data: bool = False):
         self.params = str(params)
         self.dataset = dataset
+        self.new_data = new_data  # train goes on with a checkpoint trained on other data (as train --new-data)
         self._guard = threading.Lock()
         self._files = threading.Lock()
         self.ckpt = ckpt if ckpt is not None else self._load()
@@ -370,8 +371,8 @@ class Explorer:
                     self._show(_copy(ckpt))
                     self.publish("epoch", result.to_dict())
 
-                finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine, stop=stop,
-                                     on_progress=on_progress)
+                finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine,
+                                     new_data=self.new_data, stop=stop, on_progress=on_progress)
                 if not finished and self.closing:
                     self.interrupted = ckpt
         except ScratchnetError as e:
@@ -569,10 +570,10 @@ class Guard:
 
 
 def create_app(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host: str = "127.0.0.1",
-               port: int = 8000) -> Starlette:
+               port: int = 8000, new_data: bool = False) -> Starlette:
     """The explorer for checkpoint ``params`` (its network, or a new one if there is no file) and
     ``dataset``, answering at ``host``:``port``. ``app.state.explorer`` holds its state."""
-    state = Explorer(params, dataset, ckpt)
+    state = Explorer(params, dataset, ckpt, new_data)
 
     def page(request: Request) -> Response:
         return Response(state.page(), media_type="text/html; charset=utf-8")
@@ -708,7 +709,7 @@ def _open(address: str) -> None:
 
 
 def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host: str = "127.0.0.1",
-          port: int = 8000, open_browser: bool = False) -> Explorer:
+          port: int = 8000, open_browser: bool = False, new_data: bool = False) -> Explorer:
     """Run the explorer until Ctrl-C (or SIGTERM), printing its URL; return its state, whose
     ``interrupted`` is the run that stopping cut short (saved), and ``busy()`` whether a second Ctrl-C
     left one unsaved."""
@@ -716,7 +717,7 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     if not ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback:
         print(f"scratchnet: warning: listening on {host}, not only on this machine: anyone who can reach it can "
               f"see the network, train it and overwrite {params}", file=sys.stderr)
-    app = create_app(params, dataset, ckpt, host=host, port=sock.getsockname()[1])
+    app = create_app(params, dataset, ckpt, host=host, port=sock.getsockname()[1], new_data=new_data)
     state: Explorer = app.state.explorer
     address = url(sock, host)
     print(f"scratchnet explorer: {address} (Ctrl-C to stop)", flush=True)
