@@ -40,7 +40,8 @@ def assert_offline(html: str) -> None:
     assert urls == []
     assert not re.search(r"""<(?:script|link|img|iframe|source|video|audio)\b[^>]*\b(?:src|href)\s*=\s*"""
                          r"""(?!["']?(?:data:|#))""", html, re.IGNORECASE)
-    assert not re.search(r"@import|url\(\s*['\"]?(?!data:|#)", html)
+    for style in re.findall(r"<style\b[^>]*>(.*?)</style>", html, re.DOTALL | re.IGNORECASE):
+        assert not re.search(r"@import|url\(\s*(?!['\"]?(?:data:|#))", style)
     assert not re.search(r"cdn|unpkg|jsdelivr|googleapis", html, re.IGNORECASE)
 
 
