@@ -118,7 +118,7 @@ void sn_output_delta(int loss, int output, const real *outputs, const uint8_t *l
         const real *o = outputs + r * n;
         real *d = delta + r * n;
         const int label = labels[r];
-        if (natural) {  /* the seed's o - y */
+        if (natural) {  /* o - y */
             for (int j = 0; j < n; j++) d[j] = o[j] - (real)(j == label);
         } else if (output == SN_SIGMOID) {  /* mse: error * o * (1 - o) */
             for (int j = 0; j < n; j++) d[j] = (o[j] - (real)(j == label)) * o[j] * ((real)1 - o[j]);
