@@ -157,7 +157,7 @@ CONTRACT static void spmm_block(int64_t rows, const int64_t *restrict start, con
         WITH_WIDTH(nb, sparse_rows_block, rows, start, index, value, matrix + j0, n, add ? add + j0 : NULL,
                    out + j0);
     }
-    if (first == j0 + width) return;  /* (skipping the walk over the entries when no column is left) */
+    if (first == j0 + width) return;  /* every column was in a whole vector */
     for (int64_t r = 0; r < rows; r++) {
         real *restrict z = out + r * n;
         for (int j = first; j < j0 + width; j++) z[j] = 0;
