@@ -38,7 +38,7 @@ from scratchnet.schema import Field
 
 FORMAT = "scratchnet-checkpoint"
 VERSION = 1
-DEFAULT_PATH = "network_params.npz"  # the seed's name
+DEFAULT_PATH = "network_params.npz"  # the original program's file name
 TEXT_FORMATS = {".txt": textformat.to_text, ".json": textformat.to_json}
 MAX_METADATA_CHARS = 1 << 22  # of JSON: room for the history of some 20,000 epochs
 MAX_METADATA_DEPTH = 8  # nesting of its arrays and objects; it needs 3
@@ -90,7 +90,7 @@ class Checkpoint:
     partial_epoch_seconds: float = 0.0  # its training time
     data: dict[str, str] | None = None  # {"source", "fingerprint"} of the dataset it was trained on
     # (st_dev, st_ino, st_size, st_mtime_ns) of the file when it was read or last written by this run,
-    # None when there was none: a save checks it (train.run), not stored in the file
+    # None when there was none: a save checks it (run.train), not stored in the file
     on_disk: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
 

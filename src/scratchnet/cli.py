@@ -15,7 +15,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scratchnet import __version__, cengine, checkpoint, data, lock, plot, preprocess, svg, textformat, threads, train
+from scratchnet import (
+    __version__,
+    cengine,
+    checkpoint,
+    data,
+    engines,
+    lock,
+    plot,
+    preprocess,
+    run,
+    svg,
+    textformat,
+    threads,
+)
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -77,7 +90,7 @@ def _threads(text: str) -> int:
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, with its help and default taken from there."""
-    group = parser.add_argument_group("network and training (defaults: the seed's)")
+    group = parser.add_argument_group("network and training (the defaults train as the original program did)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = ",".join(map(str, f.default)) if f.name == "layers" else f.default
@@ -101,7 +114,7 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     if engine:
-        parser.add_argument("--engine", choices=train.ENGINES, default="numpy",
+        parser.add_argument("--engine", choices=engines.ENGINES, default="numpy",
                             help="numpy (default), or c: the C engine built with the package, same results")
         parser.add_argument("--threads", type=_threads, metavar="N",
                             help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
@@ -136,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "every epoch, atomically (through a symlink, to its target); it cannot be - "
                             "(standard output), as it is read back.")
     _add_common(p, json_output=True, engine=True)
-    p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the seed's settings; tuned: 784-20-10 trained "
+    p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the defaults; tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
     p.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
@@ -159,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "digit (7_mine.png) gives the true label, and several end with the accuracy")
     p.add_argument("--save-input", metavar="DIR", help="with --image: save the 28x28 image each picture became, "
                    "as the network saw it, to DIR/NAME.png")
-    p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
+    p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window")
     p.set_defaults(run=cmd_predict)
 
     p = commands.add_parser("export", help="write every parameter as text, JSON or an SVG picture",
@@ -208,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
     p.set_defaults(run=cmd_info)
 
-    p = commands.add_parser("show", help="print an image as the seed's hex dump")
+    p = commands.add_parser("show", help="print an image as a hex dump, a row per line")
     p.add_argument("index", metavar="INDEX", help="image index")
     p.add_argument("--data", help="as for train")
     p.add_argument("--set", choices=("test", "train"), default="test", help="which images (default: test)")
@@ -231,7 +244,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    ckpt = train.start(args.params, explicit, args.preset, args.fresh)
+    ckpt = run.start(args.params, explicit, args.preset, args.fresh)
     if args.engine == "c":
         cengine.library(ckpt.network.dtype)  # says why it cannot run before any work is done
     dataset = load_mnist(args.data)
@@ -244,7 +257,7 @@ def _train(args: argparse.Namespace) -> int:
               f"{config.optimizer}, {config.schedule} schedule")
         print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
 
-    def report(result: train.EpochResult) -> None:
+    def report(result: run.EpochResult) -> None:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         else:
@@ -252,7 +265,7 @@ def _train(args: argparse.Namespace) -> int:
                   f"test {_percent(result.test_accuracy)}  {result.seconds:6.2f} s  "
                   f"{result.samples_per_second:9,.0f} samples/s", flush=True)
 
-    finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
+    finished = run.train(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
     if not finished:
         print(f"scratchnet: {_interrupted(args.params, ckpt, len(dataset.train_labels))}", file=sys.stderr)
@@ -267,7 +280,7 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     if not ckpt.partial_epoch_samples:
         return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
     where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
-    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see train.run
+    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see run.train
         kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
                 f"{params} was not written")
         return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
@@ -305,7 +318,7 @@ def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset, images, labels = _images(args)
-    result = train.evaluate(_load_network(args, dataset), images, labels, args.engine)
+    result = engines.evaluate(_load_network(args, dataset), images, labels, args.engine)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -403,9 +416,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     else:
         dataset, images, labels = _images(args)
         _check_fits(args.params, ckpt, dataset)
-        outputs = train.outputs(ckpt.network, images)
+        outputs = engines.outputs(ckpt.network, images)
         if args.what == "confusion":
-            matrix = train.evaluate(ckpt.network, images, labels).confusion
+            matrix = engines.evaluate(ckpt.network, images, labels).confusion
             plot.confusion(matrix, output, f"{args.set} set, {ckpt.network.describe()}")
         else:
             plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
@@ -415,7 +428,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def hex_dump(image: np.ndarray) -> str:
-    """The seed's view of an image: a row per line, each pixel two upper-case hex digits, 00 as ' .'."""
+    """An image as text: a row per line, each pixel two upper-case hex digits, 00 as ' .'."""
     return "\n".join("".join(" ." if v == 0 else f"{v:02X}" for v in row) for row in image)
 
 
@@ -495,7 +508,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_network(args, dataset)
 
     def answer(index: int) -> None:
-        probabilities = train.outputs(net, images[index : index + 1], args.engine)[0]
+        probabilities = engines.outputs(net, images[index : index + 1], args.engine)[0]
         top = np.argsort(probabilities)[::-1][:3]
         result = {"index": index, "set": args.set, "label": int(labels[index]), "prediction": int(top[0]),
                   "confidence": float(probabilities[top[0]]),
