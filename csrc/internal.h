@@ -28,6 +28,10 @@ int sn_is_number(const char *s, size_t n);
 /* Read a whole file into memory (malloc'ed, NUL-terminated for convenience; *len excludes it). */
 int sn_read_file(const char *path, uint8_t **bytes, size_t *len);
 
+/* The file behind path: its symlinks followed to the end, even to a file not there yet. A malloc'd
+   string, or NULL with errno set (ELOOP for a loop). */
+char *sn_final_target(const char *path);
+
 /* What a file that is not a regular one is, for messages ("a named pipe"), as files.py says it. */
 const char *sn_file_kind(unsigned mode);
 

@@ -366,17 +366,9 @@ static double accuracy(const sn_net *net, const image_set *set) {
 /* The file `path` names, as os.path.realpath: the symlinks of its last part followed (to a file that
    need not exist yet), then its folder resolved. */
 static void resolve(const char *path, char actual[PATH_MAX]) {
-    char p[PATH_MAX], link[PATH_MAX], folder[PATH_MAX], resolved[PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) fail("%.60s...: path too long", path);
-    for (int hops = 0;; hops++) {
-        const ssize_t n = readlink(p, link, sizeof link - 1);
-        if (n < 0) break; /* not a symlink, or nothing there yet */
-        if (hops == 40) fail("%s: cannot follow the symlink: a loop", path);
-        link[n] = 0;
-        char *slash = strrchr(p, '/');
-        const size_t at = link[0] != '/' && slash ? (size_t)(slash + 1 - p) : 0; /* relative to its folder */
-        if (snprintf(p + at, sizeof p - at, "%s", link) >= (int)(sizeof p - at)) fail("%.60s...: path too long", path);
-    }
+    char folder[PATH_MAX], resolved[PATH_MAX];
+    char *p = sn_final_target(path);
+    if (!p) fail("%s: cannot follow the symlink: %s", path, errno == ELOOP ? "a loop" : strerror(errno));
     const char *slash = strrchr(p, '/'), *name = slash ? slash + 1 : p;
     snprintf(folder, sizeof folder, "%.*s", slash ? (slash == p ? 1 : (int)(slash - p)) : 1, slash ? p : ".");
     if (!realpath(folder, resolved)) fail("cannot write %s: folder %s does not exist", path, folder);
@@ -384,6 +376,7 @@ static void resolve(const char *path, char actual[PATH_MAX]) {
     if (!*name || (stat(p, &st) == 0 && S_ISDIR(st.st_mode))) fail("cannot write %s: it is a folder", path);
     if (snprintf(actual, PATH_MAX, "%s/%s", strcmp(resolved, "/") ? resolved : "", name) >= PATH_MAX)
         fail("%.60s...: path too long", path);
+    free(p);
 }
 
 static char held_lock[PATH_MAX + 8]; /* the lock file this process holds */
