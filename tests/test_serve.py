@@ -166,6 +166,19 @@ def test_every_tab_sees_the_training(tmp_path, explorer):
         assert progress[-1] == {"epoch": 2, "samples": 2000, "total": 2000}
 
 
+def test_closing_the_tab_does_not_stop_the_training(tmp_path, explorer):
+    client = explorer(tmp_path / "net.npz")
+    with client.stream("GET", "/api/events") as stream:
+        assert client.post("/api/train", json={**SETTINGS, "epochs": 3}).status_code == 202
+        next(stream.iter_lines())
+    client.app.state.explorer.join()
+    assert client.app.state.explorer.status() == {"state": "idle", "error": None, "epochs_done": 3, "edited": False}
+    deadline = time.monotonic() + 5
+    while client.app.state.explorer._streams and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not client.app.state.explorer._streams  # the closed tab's stream is gone
+
+
 def test_edit_download_save_revert(tmp_path, explorer):
     params = tmp_path / "net.npz"
     client = explorer(params)
