@@ -13,6 +13,8 @@
  */
 #include <string.h>
 
+#include <math.h>
+
 #include "internal.h"
 
 #if defined(__clang__)
@@ -43,6 +45,17 @@ typedef real wide;
 static inline vec load_vec(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
 static inline void store_vec(real *p, vec v) { memcpy(p, &v, sizeof v); }
 static inline wide load_wide(const real *p) { wide v; memcpy(&v, p, sizeof v); return v; }
+
+/* a * b + c rounded once, where the machine has it (the sum of products W delta of the per-sample step) */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#ifdef SN_FLOAT32
+#define FMA(a, b, c) fmaf((a), (b), (c))
+#else
+#define FMA(a, b, c) fma((a), (b), (c))
+#endif
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
 
 /* fusing: GCC takes it as a function's attribute, clang as a pragma in its body */
 #if defined(__clang__)
@@ -208,6 +221,30 @@ void sn_sparse_rows_update(int64_t nnz, const int32_t *restrict index, const rea
     for (int64_t k = 0; k < nnz; k++) {
         real *restrict row = matrix + (int64_t)index[k] * n;
         for (int j = j0; j < n; j++) row[j] = row[j] - value[k] * change[j];
+    }
+}
+
+/* a dense layer's per-sample step: W[i] -= a[i] change (not fused, as NumPy), then below[i] = W[i] . delta
+   through the new row, summed from j = 0 up with fused multiply-adds (a matrix product's). Four rows at a
+   time: their four sums are independent chains, so each fused add need not wait for the one before. */
+void sn_dense_rows_update(int n_in, int n_out, real *restrict matrix, const real *restrict a,
+                          const real *restrict change, const real *restrict delta, real *restrict below) {
+    int i = 0;
+    for (; i + 4 <= n_in; i += 4) {
+        real *restrict rows = matrix + (int64_t)i * n_out;
+        for (int r = 0; r < 4; r++)
+            for (int j = 0; j < n_out; j++) rows[r * n_out + j] = rows[r * n_out + j] - a[i + r] * change[j];
+        real dot[4] = {0, 0, 0, 0};
+        for (int j = 0; j < n_out; j++)
+            for (int r = 0; r < 4; r++) dot[r] = FMA(rows[r * n_out + j], delta[j], dot[r]);
+        for (int r = 0; r < 4; r++) below[i + r] = dot[r];
+    }
+    for (; i < n_in; i++) {
+        real *restrict row = matrix + (int64_t)i * n_out;
+        for (int j = 0; j < n_out; j++) row[j] = row[j] - a[i] * change[j];
+        real dot = 0;
+        for (int j = 0; j < n_out; j++) dot = FMA(row[j], delta[j], dot);
+        below[i] = dot;
     }
 }
 
