@@ -158,8 +158,9 @@ CONTRACT KERNEL void sparse_rows_block(int nb, int64_t rows, const int64_t *rest
 }
 
 /* Column block `block` of out: vectors with sparse_rows_block, the columns past the last whole
-   vector one at a time. */
-#define BLOCK_COLUMNS (MAX_NB * LANES)
+   vector one at a time. A block is 6 vectors wide: its two sets of sums take 12 registers, and
+   wider ones would spill out of AVX2's 16 (a column's sum is the same whatever the width). */
+#define BLOCK_COLUMNS (6 * LANES)
 CONTRACT static void spmm_block(int64_t rows, const int64_t *restrict start, const int32_t *restrict index,
                                 const real *restrict value, const real *restrict matrix, int n, int64_t block,
                                 const real *restrict add, real *restrict out) {
@@ -291,9 +292,13 @@ void sn_sparse_input_gradient(const sn_work *w, int n_inputs, const real *restri
 /* --------------------------------------------------------------------------------------------- */
 /* dense products */
 
-#define MR 4                                  /* rows of a tile of C */
+/* A tile is MR x NV wide vectors of accumulators, and each step of k loads NV vectors of B and
+   broadcasts MR numbers of A: 6 x 2 takes 12 of AVX2's 16 registers (15 in all), enough independent
+   sums to keep both FMA units busy through their latency; AVX-512 takes 6 x 4 of its 32. The panel is
+   half of L1, so that the rows of A streaming past do not evict it. */
+#define MR 6                                  /* rows of a tile of C */
 #define NR (NV * WIDE_LANES)                  /* columns of a tile and of a panel of B */
-#define KC (32768 / (NR * (int)sizeof(real))) /* rows of a panel: 32 KiB, in L1 */
+#define KC (16384 / (NR * (int)sizeof(real))) /* rows of a panel: 16 KiB */
 
 /* blocking: an MR x NR tile of C accumulated in registers over a panel of B (kc x NR, contiguous).
    Rows of A past the edge (mr < MR) read its first row again and their results are dropped; columns
