@@ -94,6 +94,10 @@ void sn_backward(const sn_net *net, sn_work *w, sn_grads *grads);
 
 /* --- kernels.c: the fast products ------------------------------------------------------------ */
 
+/* The non-zero pixels of an image of n: their indices and values pixel * (real)(1.0 / 255.0), in order;
+   returns how many. It may write SN_PIXELS_SLACK entries past them. */
+#define SN_PIXELS_SLACK 8
+int sn_nonzero_pixels(const uint8_t *px, int n, int32_t *index, real *value);
 /* The sum of n numbers in NumPy's order (pairwise, as np.sum along a contiguous axis). */
 real sn_sum(const real *a, int64_t n);
 /* out (rows x n) = S M (+ add on every row) for S sparse in CSR form (row r: index/value
