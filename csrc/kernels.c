@@ -301,25 +301,22 @@ void sn_sparse_rows_update(int64_t nnz, const int32_t *restrict index, const rea
 /* a dense layer's per-sample step: W[i] -= a[i] change (not fused, as NumPy), then below[i] = W[i] . delta
    through the new row, summed from j = 0 up with fused multiply-adds (a matrix product's). Four rows at a
    time: their four sums are independent chains, so each fused add need not wait for the one before. */
+KERNEL void dense_rows_block(int count, int n_out, real *restrict rows, const real *restrict a,
+                             const real *restrict change, const real *restrict delta, real *restrict below) {
+    for (int r = 0; r < count; r++)
+        for (int j = 0; j < n_out; j++) rows[r * n_out + j] = rows[r * n_out + j] - a[r] * change[j];
+    real dot[4] = {0, 0, 0, 0};
+    for (int j = 0; j < n_out; j++)
+        for (int r = 0; r < count; r++) dot[r] = FMA(rows[r * n_out + j], delta[j], dot[r]);
+    for (int r = 0; r < count; r++) below[r] = dot[r];
+}
+
 void sn_dense_rows_update(int n_in, int n_out, real *restrict matrix, const real *restrict a,
                           const real *restrict change, const real *restrict delta, real *restrict below) {
     int i = 0;
-    for (; i + 4 <= n_in; i += 4) {
-        real *restrict rows = matrix + (int64_t)i * n_out;
-        for (int r = 0; r < 4; r++)
-            for (int j = 0; j < n_out; j++) rows[r * n_out + j] = rows[r * n_out + j] - a[i + r] * change[j];
-        real dot[4] = {0, 0, 0, 0};
-        for (int j = 0; j < n_out; j++)
-            for (int r = 0; r < 4; r++) dot[r] = FMA(rows[r * n_out + j], delta[j], dot[r]);
-        for (int r = 0; r < 4; r++) below[i + r] = dot[r];
-    }
-    for (; i < n_in; i++) {
-        real *restrict row = matrix + (int64_t)i * n_out;
-        for (int j = 0; j < n_out; j++) row[j] = row[j] - a[i] * change[j];
-        real dot = 0;
-        for (int j = 0; j < n_out; j++) dot = FMA(row[j], delta[j], dot);
-        below[i] = dot;
-    }
+    for (; i + 4 <= n_in; i += 4)
+        dense_rows_block(4, n_out, matrix + (int64_t)i * n_out, a + i, change, delta, below + i);
+    for (; i < n_in; i++) dense_rows_block(1, n_out, matrix + (int64_t)i * n_out, a + i, change, delta, below + i);
 }
 
 /* rows += value * vector: fused, a sum of products as a matrix product's */
