@@ -94,6 +94,10 @@ void sn_backward(const sn_net *net, sn_work *w, sn_grads *grads);
 
 /* --- kernels.c: the fast products ------------------------------------------------------------ */
 
+/* The non-zero pixels of an image of n: their indices and values pixel * (real)(1.0 / 255.0), in order;
+   returns how many. It may write SN_PIXELS_SLACK entries past them. */
+#define SN_PIXELS_SLACK 8
+int sn_nonzero_pixels(const uint8_t *px, int n, int32_t *index, real *value);
 /* The sum of n numbers in NumPy's order (pairwise, as np.sum along a contiguous axis). */
 real sn_sum(const real *a, int64_t n);
 /* out (rows x n) = S M (+ add on every row) for S sparse in CSR form (row r: index/value
@@ -109,6 +113,10 @@ void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const re
    the non-zero pixels (each product rounded, then subtracted, as NumPy). */
 void sn_sparse_rows_update(int64_t nnz, const int32_t *index, const real *value, real *matrix, int n,
                            const real *change);
+/* The per-sample step of a dense layer, row by row: matrix[i] -= a[i] change (each product rounded, then
+   subtracted), then below[i] = matrix[i] . delta through the new row (fused multiply-adds, j from 0 up). */
+void sn_dense_rows_update(int n_in, int n_out, real *matrix, const real *a, const real *change, const real *delta,
+                          real *below);
 /* grad_w (n_inputs x n) = x^T delta for the loaded batch's sparse inputs x. */
 void sn_sparse_input_gradient(const sn_work *w, int n_inputs, const real *delta, int n, real *grad_w);
 

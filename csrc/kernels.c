@@ -10,10 +10,19 @@
  *              here and elsewhere, rounds each operation as NumPy does
  *   blocking   the dense product copies a panel of B into L1 and accumulates a tile of C in registers
  *   threads    PARALLEL_FOR spreads blocks of columns over the OpenMP threads when the product is large
+ *   AVX2       the non-zero pixels of an image are found 32 at a time and packed with a byte shuffle,
+ *              in x86 intrinsics (portable C has no way to say either); elsewhere 8 at a time in plain C
  */
 #include <string.h>
 
+#include <math.h>
+
 #include "internal.h"
+
+#if defined(__AVX2__) && defined(__GNUC__) && !defined(SN_NO_VECTORS)
+#define PIXELS_AVX2 1
+#include <immintrin.h>
+#endif
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF /* clang would fuse a * b + c within a statement; NumPy rounds both */
@@ -43,6 +52,17 @@ typedef real wide;
 static inline vec load_vec(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
 static inline void store_vec(real *p, vec v) { memcpy(p, &v, sizeof v); }
 static inline wide load_wide(const real *p) { wide v; memcpy(&v, p, sizeof v); return v; }
+
+/* a * b + c rounded once, where the machine has it (the sum of products W delta of the per-sample step) */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#ifdef SN_FLOAT32
+#define FMA(a, b, c) fmaf((a), (b), (c))
+#else
+#define FMA(a, b, c) fma((a), (b), (c))
+#endif
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
 
 /* fusing: GCC takes it as a function's attribute, clang as a pragma in its body */
 #if defined(__clang__)
@@ -112,6 +132,72 @@ real sn_sum(const real *a, int64_t n) {
 }
 
 /* --------------------------------------------------------------------------------------------- */
+/* the non-zero pixels of an image: its row of the batch's sparse inputs (CSR) */
+
+#ifdef PIXELS_AVX2
+/* positions[m]: where the set bits of m are, in order, one byte each (the byte shuffle's pattern that
+   packs the non-zero bytes of a group of 8 to its front). Filled when the library loads. */
+static uint64_t positions[256];
+
+__attribute__((constructor)) static void fill_positions(void) {
+    for (int m = 0; m < 256; m++) {
+        int count = 0;
+        for (int bit = 0; bit < 8; bit++)
+            if (m >> bit & 1) positions[m] |= (uint64_t)bit << (8 * count++);
+    }
+}
+
+/* 8 pixels, of which the set bits of `mask` are non-zero: their indices and values packed at index and
+   value (8 of each written, the ones past the non-zero ones to be overwritten); returns how many. */
+static inline int pack_group(const uint8_t *px, int first, unsigned mask, int32_t *index, real *value) {
+    const __m128i pattern = _mm_cvtsi64_si128((long long)positions[mask]);
+    const __m128i packed = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(const void *)px), pattern);
+    const __m256i places = _mm256_add_epi32(_mm256_cvtepu8_epi32(pattern), _mm256_set1_epi32(first));
+    const __m256i pixels = _mm256_cvtepu8_epi32(packed);
+    _mm256_storeu_si256((__m256i *)(void *)index, places);
+#ifdef SN_FLOAT32
+    _mm256_storeu_ps(value, _mm256_mul_ps(_mm256_cvtepi32_ps(pixels), _mm256_set1_ps((real)(1.0 / 255.0))));
+#else
+    const __m256d scale = _mm256_set1_pd(1.0 / 255.0);
+    _mm256_storeu_pd(value, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(pixels)), scale));
+    _mm256_storeu_pd(value + 4, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(pixels, 1)), scale));
+#endif
+    return __builtin_popcount(mask);
+}
+#endif
+
+int sn_nonzero_pixels(const uint8_t *px, int n, int32_t *restrict index, real *restrict value) {
+    const real scale = (real)(1.0 / 255.0);  /* data.inputs: pixels times 1/255 rounded to the dtype */
+    int e = 0, i = 0;
+#ifdef PIXELS_AVX2
+    for (; i + 32 <= n; i += 32) {  /* 32 at a time: most of an MNIST image is zero */
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(px + i));
+        const unsigned zero = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_setzero_si256()));
+        if (zero == 0xFFFFFFFFu) continue;
+        for (int group = 0; group < 4; group++)
+            e += pack_group(px + i + 8 * group, i + 8 * group, ~zero >> (8 * group) & 0xFF, index + e, value + e);
+    }
+#else
+    for (; i + 8 <= n; i += 8) {  /* 8 at a time: most of an MNIST image is zero */
+        uint64_t word;
+        memcpy(&word, px + i, 8);
+        if (!word) continue;
+        for (int b = 0; b < 8; b++) {  /* branch-free: always write, advance past non-zeros */
+            index[e] = i + b;
+            value[e] = (real)px[i + b] * scale;
+            e += px[i + b] != 0;
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        index[e] = i;
+        value[e] = (real)px[i] * scale;
+        e += px[i] != 0;
+    }
+    return e;
+}
+
+/* --------------------------------------------------------------------------------------------- */
 /* sparse rows times a dense matrix: the first layer's x @ W, and X^T delta from the batch's CSC */
 
 /* out[r][0 .. nb vectors) = sum over row r's entries k of value[k] * matrix[index[k]][...] (+ add),
@@ -145,8 +231,9 @@ CONTRACT KERNEL void sparse_rows_block(int nb, int64_t rows, const int64_t *rest
 }
 
 /* Column block `block` of out: vectors with sparse_rows_block, the columns past the last whole
-   vector one at a time. */
-#define BLOCK_COLUMNS (MAX_NB * LANES)
+   vector one at a time. A block is 6 vectors wide: its two sets of sums take 12 registers, and
+   wider ones would spill out of AVX2's 16 (a column's sum is the same whatever the width). */
+#define BLOCK_COLUMNS (6 * LANES)
 CONTRACT static void spmm_block(int64_t rows, const int64_t *restrict start, const int32_t *restrict index,
                                 const real *restrict value, const real *restrict matrix, int n, int64_t block,
                                 const real *restrict add, real *restrict out) {
@@ -211,6 +298,27 @@ void sn_sparse_rows_update(int64_t nnz, const int32_t *restrict index, const rea
     }
 }
 
+/* a dense layer's per-sample step: W[i] -= a[i] change (not fused, as NumPy), then below[i] = W[i] . delta
+   through the new row, summed from j = 0 up with fused multiply-adds (a matrix product's). Four rows at a
+   time: their four sums are independent chains, so each fused add need not wait for the one before. */
+KERNEL void dense_rows_block(int count, int n_out, real *restrict rows, const real *restrict a,
+                             const real *restrict change, const real *restrict delta, real *restrict below) {
+    for (int r = 0; r < count; r++)
+        for (int j = 0; j < n_out; j++) rows[r * n_out + j] = rows[r * n_out + j] - a[r] * change[j];
+    real dot[4] = {0, 0, 0, 0};
+    for (int j = 0; j < n_out; j++)
+        for (int r = 0; r < count; r++) dot[r] = FMA(rows[r * n_out + j], delta[j], dot[r]);
+    for (int r = 0; r < count; r++) below[r] = dot[r];
+}
+
+void sn_dense_rows_update(int n_in, int n_out, real *restrict matrix, const real *restrict a,
+                          const real *restrict change, const real *restrict delta, real *restrict below) {
+    int i = 0;
+    for (; i + 4 <= n_in; i += 4)
+        dense_rows_block(4, n_out, matrix + (int64_t)i * n_out, a + i, change, delta, below + i);
+    for (; i < n_in; i++) dense_rows_block(1, n_out, matrix + (int64_t)i * n_out, a + i, change, delta, below + i);
+}
+
 /* rows += value * vector: fused, a sum of products as a matrix product's */
 CONTRACT KERNEL void add_rows_block(int nb, int64_t nnz, const int32_t *restrict index, const real *restrict value,
                                     real *restrict matrix, int64_t stride, const real *restrict vector) {
@@ -254,9 +362,13 @@ void sn_sparse_input_gradient(const sn_work *w, int n_inputs, const real *restri
 /* --------------------------------------------------------------------------------------------- */
 /* dense products */
 
-#define MR 4                                  /* rows of a tile of C */
+/* A tile is MR x NV wide vectors of accumulators, and each step of k loads NV vectors of B and
+   broadcasts MR numbers of A: 6 x 2 takes 12 of AVX2's 16 registers (15 in all), enough independent
+   sums to keep both FMA units busy through their latency; AVX-512 takes 6 x 4 of its 32. The panel is
+   half of L1, so that the rows of A streaming past do not evict it. */
+#define MR 6                                  /* rows of a tile of C */
 #define NR (NV * WIDE_LANES)                  /* columns of a tile and of a panel of B */
-#define KC (32768 / (NR * (int)sizeof(real))) /* rows of a panel: 32 KiB, in L1 */
+#define KC (16384 / (NR * (int)sizeof(real))) /* rows of a panel: 16 KiB */
 
 /* blocking: an MR x NR tile of C accumulated in registers over a panel of B (kc x NR, contiguous).
    Rows of A past the edge (mr < MR) read its first row again and their results are dropped; columns

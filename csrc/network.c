@@ -210,8 +210,8 @@ int sn_work_init(sn_work *w, const sn_net *net, int64_t capacity, int for_traini
     int failed = capacity > ((int64_t)1 << 40) / n_in;
     const int64_t pixels = capacity * n_in;
     w->capacity = capacity;
-    w->nz_index = alloc_array(pixels, sizeof(int32_t), &failed);
-    w->nz_value = alloc_array(pixels, sizeof(real), &failed);
+    w->nz_index = alloc_array(pixels + SN_PIXELS_SLACK, sizeof(int32_t), &failed);
+    w->nz_value = alloc_array(pixels + SN_PIXELS_SLACK, sizeof(real), &failed);
     w->nz_start = alloc_array(capacity + 1, sizeof(int64_t), &failed);
     for (int l = 1; l <= layers; l++) w->act[l] = alloc_array(capacity * net->sizes[l], sizeof(real), &failed);
     w->logits = alloc_array(capacity * net->sizes[layers], sizeof(real), &failed);
@@ -259,29 +259,12 @@ void sn_work_free(sn_work *w) {
 
 void sn_load_batch(sn_work *w, const sn_net *net, const uint8_t *images, const int64_t *order, int64_t count) {
     const int n_in = net->sizes[0];
-    const real scale = (real)(1.0 / 255.0);  /* data.inputs: pixels times 1/255 rounded to the dtype */
     int32_t *restrict index = w->nz_index;
     real *restrict value = w->nz_value;
     int64_t e = 0;
     for (int64_t s = 0; s < count; s++) {
-        const uint8_t *px = images + (order ? order[s] : s) * (int64_t)n_in;
         w->nz_start[s] = e;
-        int i = 0;
-        for (; i + 8 <= n_in; i += 8) {  /* most of an MNIST image is zero: skip 8 pixels at a time */
-            uint64_t word;
-            memcpy(&word, px + i, 8);
-            if (!word) continue;
-            for (int b = 0; b < 8; b++) {  /* branch-free: always write, advance past non-zeros */
-                index[e] = i + b;
-                value[e] = (real)px[i + b] * scale;
-                e += px[i + b] != 0;
-            }
-        }
-        for (; i < n_in; i++) {
-            index[e] = i;
-            value[e] = (real)px[i] * scale;
-            e += px[i] != 0;
-        }
+        e += sn_nonzero_pixels(images + (order ? order[s] : s) * (int64_t)n_in, n_in, index + e, value + e);
     }
     w->nz_start[count] = e;
     w->count = count;

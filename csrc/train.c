@@ -15,17 +15,6 @@
 #pragma STDC FP_CONTRACT OFF /* clang would fuse a * b + c within a statement; NumPy rounds both */
 #endif
 
-/* a * b + c, fused where the machine has it: for the sum of products W delta, as a matrix product's */
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-#ifdef SN_FLOAT32
-#define FMA(a, b, c) fmaf((a), (b), (c))
-#else
-#define FMA(a, b, c) fma((a), (b), (c))
-#endif
-#else
-#define FMA(a, b, c) ((a) * (b) + (c))
-#endif
-
 int sn_uses_sample_step(int batch_size, const sn_optimizer_state *opt) {
     return batch_size == 1 && (!opt || (opt->kind == SN_SGD && opt->weight_decay == 0));
 }
@@ -46,16 +35,9 @@ void sn_sgd_sample_step(sn_net *net, sn_work *w, uint8_t label, double lr, int l
         for (int j = 0; j < n_out; j++) bias[j] = bias[j] - change[j];
         if (l == 0) {  /* optimisation: a zero pixel's row has no change, so only the others' are touched */
             sn_sparse_rows_update(w->nz_start[1], w->nz_index, w->nz_value, net->weights[0], n_out, change);
-        } else {  /* row by row: W[i] -= a[i] change, then below[i] = W[i] . delta with the new W[i] */
-            const real *restrict a = w->act[l], *restrict d = delta;
-            for (int i = 0; i < n_in; i++) {
-                real *restrict row = net->weights[l] + (int64_t)i * n_out;
-                for (int j = 0; j < n_out; j++) row[j] = row[j] - a[i] * change[j];
-                real dot = 0;
-                for (int j = 0; j < n_out; j++) dot = FMA(row[j], d[j], dot);
-                below[i] = dot;
-            }
-            sn_times_derivative(net->hidden, below, a, n_in);  /* (W delta) * f'(a) */
+        } else {  /* W[i] -= a[i] change, then below[i] = W[i] . delta with the new W[i] */
+            sn_dense_rows_update(n_in, n_out, net->weights[l], w->act[l], change, delta, below);
+            sn_times_derivative(net->hidden, below, w->act[l], n_in);  /* (W delta) * f'(a) */
             real *t = delta;
             delta = below;
             below = t;
