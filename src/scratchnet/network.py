@@ -38,7 +38,7 @@ NATURAL_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy"}
 def sigmoid(z: np.ndarray) -> np.ndarray:
     # Stable as it stands: for z < -709 (-88 in float32) e^-z overflows to inf and 1 / (1 + inf)
     # is 0, as it should be; no NaN can come out. NumPy warns all the same, so the code that runs
-    # the network silences overflow warnings once around its work (see Network.forward).
+    # the network silences overflow warnings once around its work (Network.predict, train_epoch).
     return 1 / (1 + np.exp(-z))
 
 
@@ -121,9 +121,8 @@ class Network:
     def describe(self) -> str:
         return describe(self.sizes, self.hidden, self.output, str(self.dtype))
 
-    @np.errstate(over="ignore", invalid="ignore")  # see sigmoid; a NaN is caught by the caller
     def forward(self, inputs: np.ndarray, first_weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-        """Run a batch (batch, sizes[0]) through the network.
+        """Run a batch (batch, sizes[0]), or one sample (sizes[0],), through the network.
 
         Returns the activations of every layer, inputs first and outputs last, and the
         output pre-activations (logits), from which the loss is computed stably.
@@ -139,6 +138,7 @@ class Network:
             activations.append(activate(name, z))
         return activations, z
 
+    @np.errstate(over="ignore", invalid="ignore")  # see sigmoid; a NaN is caught by the caller
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Output activations for a batch (batch, sizes[0]) -> (batch, sizes[-1])."""
         return self.forward(inputs)[0][-1]
@@ -159,11 +159,13 @@ class Network:
                 delta = (delta @ self.weights[layer].T) * derivative(self.hidden, activations[layer])
         return grad_weights, grad_biases
 
+    @np.errstate(over="ignore", invalid="ignore")
     def gradients(self, inputs: np.ndarray, targets: np.ndarray, loss: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """dL/dweights and dL/dbiases of the batch-mean loss of ``inputs`` (batch, sizes[0])."""
         activations, _ = self.forward(inputs)
         return self.backward(activations, output_delta(loss, self.output, activations[-1], targets))
 
+    @np.errstate(over="ignore", invalid="ignore")
     def loss(self, inputs: np.ndarray, targets: np.ndarray, loss: str) -> float:
         """Mean over the batch of the per-sample loss."""
         activations, logits = self.forward(inputs)

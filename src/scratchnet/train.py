@@ -55,18 +55,18 @@ def sgd_sample_step(net: Network, pixels: np.ndarray, rows: np.ndarray, target: 
     only those rows of its weights (about 150 of MNIST's 784).
     """
     first = net.weights[0][rows]  # (k, n1): the rows of the first layer's weights this sample touches
-    activations, logits = net.forward(pixels[None, :], first)  # each (1, size)
-    delta = network.output_delta(loss, net.output, activations[-1], target[None, :])[0]  # (n_out,)
+    activations, logits = net.forward(pixels, first)  # one sample: each activation a vector
+    delta = network.output_delta(loss, net.output, activations[-1][None, :], target[None, :])[0]  # (n_out,)
     for layer in reversed(range(net.n_layers)):
         change = lr * delta
         net.biases[layer] -= change
         if layer == 0:
             net.weights[0][rows] = first - pixels[:, None] * change
         else:
-            a = activations[layer][0]  # (n_in,)
+            a = activations[layer]  # (n_in,)
             net.weights[layer] -= a[:, None] * change
             delta = (net.weights[layer] @ delta) * network.derivative(net.hidden, a)
-    return logits[0]
+    return logits
 
 
 def sparse_samples(images: np.ndarray, dtype: np.dtype) -> Iterator[tuple[np.ndarray, np.ndarray]]:
