@@ -81,6 +81,9 @@
     if (weight === 0) {
       throw new Error(NAME + ": the image is fully transparent: there is no digit in it");
     }
+    if (weight === 255 * n) { // opaque: each pixel keeps Y, as (255 Y + 127) // 255 = Y
+      return grey;
+    }
     const paper = 2 * shade < 255 * weight ? 255 : 0;
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
@@ -139,9 +142,9 @@
     return v;
   }
 
-  // Cells of size `cell`: a histogram (256 counts) per cell, cells row-major, of the pixels where
-  // `mask` is non-zero (all without one).
-  function cellHist(img, cell, mask) {
+  // Cells of size `cell`: a histogram (256 counts) per cell, cells row-major, of the pixels whose
+  // |difference| is at most `threshold` (all pixels without a difference).
+  function cellHist(img, cell, difference, threshold) {
     const h = img.h, w = img.w, src = img.data;
     const gx = ceilDiv(w, cell);
     const hist = new Int32Array(ceilDiv(h, cell) * gx * 256);
@@ -152,12 +155,23 @@
     for (let y = 0; y < h; y++) {
       const base = Math.floor(y / cell) * gx * 256;
       for (let x = 0, i = y * w; x < w; x++, i++) {
-        if (!mask || mask[i]) {
+        if (!difference || Math.abs(difference[i]) <= threshold) {
           hist[base + column[x] + src[i]]++;
         }
       }
     }
     return hist;
+  }
+
+  // The cell histograms of 255 - the image: each cell's counts reversed.
+  function invertHist(hist) {
+    const out = new Int32Array(hist.length);
+    for (let c = 0; c < hist.length; c += 256) {
+      for (let v = 0; v < 256; v++) {
+        out[c + v] = hist[c + 255 - v];
+      }
+    }
+    return out;
   }
 
   // Interpolating cell values to pixels: per axis of n pixels and g cells, each pixel's two cells
@@ -175,8 +189,8 @@
   }
 
   // Bilinear interpolation of the gy x gx grid (values at the cells' centres, constant beyond the
-  // outer ones) to h x w pixels, rounded halves up.
-  function upsample(grid, gy, gx, cell, h, w) {
+  // outer ones) to h x w pixels, rounded halves up, in a new array of type Type.
+  function upsample(grid, gy, gx, cell, h, w, Type) {
     const ys = upsampleAxis(h, gy, cell), xs = upsampleAxis(w, gx, cell);
     const across = new Int32Array(gy * w); // each cell row interpolated along x, scaled by 2 cell
     for (let i = 0; i < gy; i++) {
@@ -184,7 +198,7 @@
         across[i * w + x] = (2 * cell - xs.f[x]) * grid[i * gx + xs.i0[x]] + xs.f[x] * grid[i * gx + xs.i1[x]];
       }
     }
-    const out = new Int32Array(h * w);
+    const out = new Type(h * w);
     const den = 4 * cell * cell;
     for (let y = 0; y < h; y++) {
       const fy = ys.f[y], top = ys.i0[y] * w, bottom = ys.i1[y] * w;
@@ -195,16 +209,27 @@
     return out;
   }
 
+  // Whether a^2 / b > c^2 / d, for integers exact as doubles. Their products are not: doubles
+  // decide when the two differ by more than their rounding can, BigInt otherwise (rarely).
+  function greaterScore(a, b, c, d) {
+    const left = a * a / b, right = c * c / d;
+    if (Math.abs(left - right) > 1e-9 * Math.max(left, right)) {
+      return left > right;
+    }
+    const x = BigInt(a), y = BigInt(c);
+    return x * x * BigInt(d) > y * y * BigInt(b);
+  }
+
   // Otsu's threshold of 256 counts: the first t with the greatest (s0 w1 - s1 w0)^2 / (w0 w1),
-  // compared exactly. s0 w1 - s1 w0 and w0 w1 are exact doubles (the histograms here count at most
-  // about a million pixels); their products are not, hence BigInt.
+  // compared exactly. s0 w1 - s1 w0 and w0 w1 are exact doubles: the histograms here count at most
+  // WORK_SIDE^2 pixels.
   function otsu(hist) {
     let total = 0, mass = 0;
     for (let v = 0; v < 256; v++) {
       total += hist[v];
       mass += v * hist[v];
     }
-    let best = 0, bestNum = -1n, bestDen = 1n;
+    let best = 0, bestBetween = 0, bestDen = 0;
     let w0 = 0, s0 = 0;
     for (let t = 0; t < 255; t++) {
       w0 += hist[t];
@@ -213,11 +238,10 @@
       if (w0 === 0 || w1 === 0) {
         continue;
       }
-      const between = BigInt(s0 * w1 - s1 * w0);
-      const num = between * between, den = BigInt(w0 * w1);
-      if (num * bestDen > bestNum * den) {
+      const between = s0 * w1 - s1 * w0, den = w0 * w1;
+      if (bestDen === 0 || greaterScore(between, den, bestBetween, bestDen)) {
         best = t;
-        bestNum = num;
+        bestBetween = between;
         bestDen = den;
       }
     }
@@ -268,21 +292,30 @@
   // -------------------------------------------------------------------------
   // 2. Polarity: MNIST's ink is light
 
-  // Per cell, the median of it and its existing eight neighbours together.
-  function neighbourhoodMedian(work, cell) {
-    const gy = ceilDiv(work.h, cell), gx = ceilDiv(work.w, cell);
-    const hist = cellHist(work, cell);
+  // Per cell, the median of it and its existing eight neighbours together. hist: the cells'
+  // histograms (cellHist), pooled along rows, then along columns.
+  function neighbourhoodMedian(hist, gy, gx) {
+    const across = new Int32Array(hist.length); // each cell's counts and its row neighbours'
+    for (let cy = 0; cy < gy; cy++) {
+      for (let cx = 0; cx < gx; cx++) {
+        const to = (cy * gx + cx) * 256;
+        for (let nx = Math.max(cx - 1, 0); nx < Math.min(cx + 2, gx); nx++) {
+          const from = (cy * gx + nx) * 256;
+          for (let v = 0; v < 256; v++) {
+            across[to + v] += hist[from + v];
+          }
+        }
+      }
+    }
     const pooled = new Int32Array(256);
     const grid = new Int32Array(gy * gx);
     for (let cy = 0; cy < gy; cy++) {
       for (let cx = 0; cx < gx; cx++) {
         pooled.fill(0);
         for (let ny = Math.max(cy - 1, 0); ny < Math.min(cy + 2, gy); ny++) {
-          for (let nx = Math.max(cx - 1, 0); nx < Math.min(cx + 2, gx); nx++) {
-            const offset = (ny * gx + nx) * 256;
-            for (let v = 0; v < 256; v++) {
-              pooled[v] += hist[offset + v];
-            }
+          const from = (ny * gx + cx) * 256;
+          for (let v = 0; v < 256; v++) {
+            pooled[v] += across[from + v];
           }
         }
         grid[cy * gx + cx] = orderStat(pooled, 0, 1, 2);
@@ -292,10 +325,10 @@
   }
 
   // Whether the pixels above the interpolated neighbourhood median stray from it at least as far
-  // in all as those below it.
-  function lightInk(work, cell) {
+  // in all as those below it. hist: cellHist(work, cell).
+  function lightInk(work, cell, hist) {
     const gy = ceilDiv(work.h, cell), gx = ceilDiv(work.w, cell);
-    const median = upsample(neighbourhoodMedian(work, cell), gy, gx, cell, work.h, work.w);
+    const median = upsample(neighbourhoodMedian(hist, gy, gx), gy, gx, cell, work.h, work.w, Uint8Array);
     let above = 0, below = 0;
     for (let i = 0; i < median.length; i++) {
       const deviation = work.data[i] - median[i];
@@ -329,26 +362,23 @@
   }
 
   // The background B under every pixel and the ink map I = clip(W - B, 0, 255).
-  function removeBackground(work, cell) {
+  // hist: cellHist(work, cell).
+  function removeBackground(work, cell, hist) {
     const h = work.h, w = work.w, n = h * w;
     const gy = ceilDiv(h, cell), gx = ceilDiv(w, cell);
-    const hist = cellHist(work, cell);
     const quarter = new Int32Array(gy * gx);
     for (let c = 0; c < gy * gx; c++) {
       quarter[c] = orderStat(hist, c * 256, 1, 4);
     }
     const rough = darkest3x3(quarter, gy, gx);
-    const first = upsample(rough, gy, gx, cell, h, w);
-    const positive = new Uint8Array(n); // clip(E, 0, 255)
+    const difference = upsample(rough, gy, gx, cell, h, w, Int16Array); // F, then E = W - F in its place
+    const positive = new Float64Array(256); // the histogram of clip(E, 0, 255)
     for (let i = 0; i < n; i++) {
-      positive[i] = Math.max(work.data[i] - first[i], 0);
+      const e = work.data[i] - difference[i];
+      difference[i] = e;
+      positive[e > 0 ? e : 0]++;
     }
-    const threshold = otsu(histogram(positive));
-    const paper = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      paper[i] = Math.abs(work.data[i] - first[i]) <= threshold ? 1 : 0;
-    }
-    const paperHist = cellHist(work, cell, paper);
+    const paperHist = cellHist(work, cell, difference, otsu(positive)); // |E| <= t1: paper
     const grid = new Int32Array(gy * gx);
     for (let c = 0; c < gy * gx; c++) {
       let count = 0;
@@ -357,12 +387,12 @@
       }
       grid[c] = count > 0 ? orderStat(paperHist, c * 256, 1, 2) : rough[c];
     }
-    const background = upsample(grid, gy, gx, cell, h, w);
+    const background = upsample(grid, gy, gx, cell, h, w, Uint8Array);
     const ink = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      ink[i] = Math.max(work.data[i] - background[i], 0); // B <= 255: never above 255
+      ink[i] = Math.max(work.data[i] - background[i], 0);
     }
-    return { background: image(h, w, Uint8Array.from(background)), ink: image(h, w, ink) };
+    return { background: image(h, w, background), ink: image(h, w, ink) };
   }
 
   // -------------------------------------------------------------------------
@@ -424,10 +454,14 @@
         }
       }
     }
+    const column = new Int32Array(w);
+    for (let x = 0; x < w; x++) {
+      column[x] = Math.floor(x / factor);
+    }
     for (let y = 0; y < h; y++) {
       const row = Math.floor(y / factor) * cw;
-      for (let x = 0; x < w; x++) {
-        near[y * w + x] = grown[row + Math.floor(x / factor)];
+      for (let x = 0, i = y * w; x < w; x++, i++) {
+        near[i] = grown[row + column[x]];
       }
     }
     return near;
@@ -638,13 +672,19 @@
     const cell = ceilDiv(Math.min(h, w), CELLS);
 
     // 2. polarity: MNIST's ink is light
-    if (!lightInk(work, cell)) {
-      work = image(h, w, work.data.map((v) => 255 - v));
+    let cells = cellHist(work, cell); // the histograms of its cells serve steps 2 and 3
+    if (!lightInk(work, cell, cells)) {
+      cells = invertHist(cells);
+      const inverted = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        inverted[i] = 255 - work.data[i];
+      }
+      work = image(h, w, inverted);
     }
     record("polarity", work);
 
     // 3. background
-    const { background, ink } = removeBackground(work, cell);
+    const { background, ink } = removeBackground(work, cell, cells);
     record("background", background);
     record("ink", ink);
 
