@@ -189,7 +189,8 @@
   }
 
   // Bilinear interpolation of the gy x gx grid (values at the cells' centres, constant beyond the
-  // outer ones) to h x w pixels, rounded halves up, in a new array of type Type.
+  // outer ones) to h x w pixels, rounded halves up, in a new array of type Type. Where the four
+  // cells around a pixel hold one value, it is that value: such stretches (blank paper) are filled.
   function upsample(grid, gy, gx, cell, h, w, Type) {
     const ys = upsampleAxis(h, gy, cell), xs = upsampleAxis(w, gx, cell);
     const across = new Int32Array(gy * w); // each cell row interpolated along x, scaled by 2 cell
@@ -198,12 +199,29 @@
         across[i * w + x] = (2 * cell - xs.f[x]) * grid[i * gx + xs.i0[x]] + xs.f[x] * grid[i * gx + xs.i1[x]];
       }
     }
+    const runs = []; // [start, stop) of each run of columns between the same two cells
+    for (let x = 0; x < w;) {
+      let stop = x + 1;
+      while (stop < w && xs.i0[stop] === xs.i0[x]) {
+        stop++;
+      }
+      runs.push(x, stop);
+      x = stop;
+    }
     const out = new Type(h * w);
     const den = 4 * cell * cell;
     for (let y = 0; y < h; y++) {
-      const fy = ys.f[y], top = ys.i0[y] * w, bottom = ys.i1[y] * w;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
-        out[i] = roundDiv((2 * cell - fy) * across[top + x] + fy * across[bottom + x], den);
+      const fy = ys.f[y], top = ys.i0[y] * w, bottom = ys.i1[y] * w, row = y * w;
+      for (let r = 0; r < runs.length; r += 2) {
+        const start = runs[r], stop = runs[r + 1];
+        const left = xs.i0[start], right = xs.i1[start], v = grid[ys.i0[y] * gx + left];
+        if (grid[ys.i0[y] * gx + right] === v && grid[ys.i1[y] * gx + left] === v && grid[ys.i1[y] * gx + right] === v) {
+          out.fill(v, row + start, row + stop);
+          continue;
+        }
+        for (let x = start; x < stop; x++) {
+          out[row + x] = roundDiv((2 * cell - fy) * across[top + x] + fy * across[bottom + x], den);
+        }
       }
     }
     return out;
