@@ -311,25 +311,14 @@
     if ((e.ctrlKey || e.metaKey) && e.key === 'z' && !typing) { e.preventDefault(); undo(); }
   });
 
-  // The MNIST form of the pad: preprocess.js, the command line's preprocessing in JavaScript.
-  function padPixels() {
-    const rgba = padCtx.getImageData(0, 0, PAD, PAD).data;
-    if (window.ScratchnetPreprocess) return window.ScratchnetPreprocess.toMnist(rgba, PAD, PAD);
-    const out = new Uint8Array(784);  // without it, a plain 10x10 box average (the pad is white on black)
-    const sums = new Float64Array(784);
-    for (let y = 0; y < PAD; y++) for (let x = 0; x < PAD; x++) sums[Math.floor(y / 10) * 28 + Math.floor(x / 10)] += rgba[(y * PAD + x) * 4];
-    for (let i = 0; i < 784; i++) out[i] = Math.round(sums[i] / 100);
-    return out;
-  }
-
   function readInput() {
     if (state.source === 'pad') {
-      try {
-        state.pixels = padPixels();
+      try {  // preprocess.js: the command line's preprocessing, in JavaScript
+        state.pixels = window.ScratchnetPreprocess.toMnist(padCtx.getImageData(0, 0, PAD, PAD).data, PAD, PAD);
         state.message = 'Your drawing, preprocessed.';
-      } catch (err) {  // a blank pad: preprocess.js says so in one line
+      } catch (err) {  // a blank pad: preprocess.js says so in one line ("image: no digit found: ...")
         state.pixels = null;
-        state.message = String(err.message || err);
+        state.message = String(err.message || err).replace(/^image: /, '');
       }
     } else if (state.source === 'test') {
       const n = test.rows * test.cols, k = state.testIndex;
@@ -1344,9 +1333,6 @@
 
   replayPad();
   if (!drawable) $('source').textContent = state.message;
-  if (!window.ScratchnetPreprocess) {
-    notice('preprocess.js is missing: the pad is turned into 28×28 by a plain box average, not by the command line’s preprocessing.');
-  }
   layout();
   new ResizeObserver(() => { if (wrap.clientWidth !== view.w) layout(); }).observe(wrap);
   showLegend();
