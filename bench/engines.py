@@ -211,7 +211,8 @@ def torch_epochs(config, data, threads: int | None = None) -> Iterator[dict]:
     import torch.nn.functional as F
 
     from scratchnet.data import inputs
-    from scratchnet.train import CHUNK, epoch_samples, learning_rate
+    from scratchnet.optim import learning_rate
+    from scratchnet.train import CHUNK, epoch_samples
 
     if threads:
         torch.set_num_threads(threads)

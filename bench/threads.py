@@ -48,7 +48,7 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     """Train SAMPLES[preset, engine] samples of the preset's first epoch REPEATS times; the seconds of each."""
     import numpy as np
 
-    from scratchnet import network, threads, train
+    from scratchnet import engines, network, optim, threads, train
     from scratchnet.config import resolve
     from scratchnet.data import load_dataset
 
@@ -58,8 +58,8 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     part = order[: SAMPLES[preset, engine]]
     images, labels, order = images[part], mnist.train_labels[part], np.arange(len(part))
     net = network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(cfg.seed))
-    optimizer = train.Optimizer(cfg, net)
-    run = train.get_engine(engine).train_epoch
+    optimizer = optim.Optimizer(cfg, net)
+    run = engines.get(engine).train_epoch
     seconds, used = [], []
     for _ in range(REPEATS + 1):  # the first is a warm-up
         now = threads.for_products(cfg.batch_size, net.sizes, engine)

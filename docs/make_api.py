@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 import scratchnet
-from scratchnet import datasets, preprocess, train
+from scratchnet import datasets, engines, preprocess, run
 
 OUTPUT = REPO / "docs" / "API.md"
 
@@ -100,8 +100,8 @@ def render() -> str:
                                         "network"])
     lines += ["### `scratchnet.Prediction`", "", inspect.getdoc(scratchnet.Prediction), "",
               *fields(scratchnet.Prediction), *methods(scratchnet.Prediction, ["top3", "to_dict"])]
-    lines += ["### `EpochResult` (what `fit`'s `on_epoch` receives)", "", *fields(train.EpochResult)]
-    lines += ["### `Evaluation` (what `Model.evaluate` returns)", "", *fields(train.Evaluation)]
+    lines += ["### `EpochResult` (what `fit`'s `on_epoch` receives)", "", *fields(run.EpochResult)]
+    lines += ["### `Evaluation` (what `Model.evaluate` returns)", "", *fields(engines.Evaluation)]
     lines += ["## Data: `scratchnet.datasets`", "", inspect.getdoc(datasets), ""]
     lines += entry("scratchnet.datasets.mnist", datasets.mnist)
     lines += entry("scratchnet.datasets.load", datasets.load)

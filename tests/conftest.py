@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet import data
+from scratchnet import data, run
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO / "data" / "mnist"  # the original IDX .gz files, as every engine reads them
@@ -49,17 +49,16 @@ def resumable(request) -> dict:
 
 @pytest.fixture
 def interrupt(monkeypatch):
-    """``interrupt(module, [k1, k2, ...])``: the n-th train.run from then on stops as Ctrl-C makes it,
+    """``interrupt(module, [k1, k2, ...])``: the n-th run.train from then on stops as Ctrl-C makes it,
     at the first chunk boundary after it has trained k_n samples (chunks of ``module.CHUNK``); runs
     after the list's end are not stopped. ``module``: the engine, train or cengine."""
-    from scratchnet import train
 
     def setup(module, counts: list[int]) -> None:
         counts = list(counts)
         current = {}
 
-        def stop_on_interrupt():
-            current.update(flag=train.StopFlag(), after=counts.pop(0) if counts else None, seen=0)
+        def stop_on_interrupt(stop=None):
+            current.update(flag=run.StopFlag(), after=counts.pop(0) if counts else None, seen=0)
             return contextlib.nullcontext(current["flag"])
 
         original = module.train_epoch
@@ -75,7 +74,7 @@ def interrupt(monkeypatch):
             current["seen"] = before + flag.samples_done
             return result
 
-        monkeypatch.setattr(train, "stop_on_interrupt", stop_on_interrupt)
+        monkeypatch.setattr(run, "stop_on_interrupt", stop_on_interrupt)
         monkeypatch.setattr(module, "train_epoch", train_epoch)
 
     return setup
@@ -87,18 +86,18 @@ def interrupted_run(interrupt):
     ``explicit["epochs"]`` epochs into ``path`` with ``module``'s engine, stopped after each count of
     ``stops`` samples (see interrupt) and resumed with the epochs left, as a user would; returns
     the checkpoint it ends with."""
-    from scratchnet import checkpoint, train
+    from scratchnet import checkpoint
 
-    def run(path, dataset, explicit: dict, module, stops: list[int], engine: str = "numpy"):
+    def interrupted(path, dataset, explicit: dict, module, stops: list[int], engine: str = "numpy"):
         interrupt(module, stops)
-        ckpt = train.start(path, explicit)
+        ckpt = run.start(path, explicit)
         for _ in stops:
-            assert not train.run(ckpt, dataset, path, engine=engine)
-            ckpt = train.start(path, {"epochs": explicit["epochs"] - checkpoint.load(path).epochs_done})
-        assert train.run(ckpt, dataset, path, engine=engine)
+            assert not run.train(ckpt, dataset, path, engine=engine)
+            ckpt = run.start(path, {"epochs": explicit["epochs"] - checkpoint.load(path).epochs_done})
+        assert run.train(ckpt, dataset, path, engine=engine)
         return checkpoint.load(path)
 
-    return run
+    return interrupted
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ engine's other gradient path, a network big enough for its threads; each in floa
 the images, labels and sample order, the initial parameters, every layer's activations and the
 logits of a forward pass over all the images, their mean loss and its gradients, and the
 parameters, mean loss and accuracy after one epoch of train.train_epoch. Then the learning rate of
-every schedule (train.learning_rate) and sums in np.sum's order.
+every schedule (optim.learning_rate) and sums in np.sum's order.
 
 The file is text: one record a line, `NAME COUNT VALUE...`, floats as exact hex (float.hex), except
 `case LABEL BITS` opening a case and `end 0` closing it. Settings are the codes of the C enums
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import cengine, data, train
+from scratchnet import cengine, data, optim, train
 from scratchnet.config import SCHEDULES, TrainConfig
 from scratchnet.network import Network
 
@@ -104,7 +104,7 @@ def case_records(label: str, settings: dict, dtype: str, rng: np.random.Generato
         yield record(f"grad_w{layer}", grads_w[layer])
         yield record(f"grad_b{layer}", grads_b[layer])
     stepped = copy.deepcopy(net)
-    optimizer = train.Optimizer(cfg, stepped)
+    optimizer = optim.Optimizer(cfg, stepped)
     loss, accuracy = train.train_epoch(stepped, optimizer, cfg, images, labels, order, cfg.lr)
     for layer in range(net.n_layers):
         yield record(f"step_w{layer}", stepped.weights[layer])
@@ -116,13 +116,13 @@ def case_records(label: str, settings: dict, dtype: str, rng: np.random.Generato
 
 
 def rate_records() -> Iterator[str]:
-    """`rate 8 schedule lr decay step gamma epoch total expected`, from train.learning_rate."""
+    """`rate 8 schedule lr decay step gamma epoch total expected`, from optim.learning_rate."""
     for schedule in SCHEDULES:
         for lr, decay, step, gamma in ((0.005, 0.1, 10, 0.1), (0.2, 0.37, 3, 0.5), (0.001, 2.5, 1, 0.9)):
             cfg = TrainConfig(schedule=schedule, lr=lr, lr_decay=decay, lr_step=step, lr_gamma=gamma)
             for epoch, total in ((0, 1), (0, 5), (1, 5), (4, 5), (7, 60), (29, 30), (59, 60), (100, 100), (3, 0)):
                 yield record("rate", [cengine.SCHEDULE_CODES[schedule], lr, decay, step, gamma, epoch, total,
-                                      train.learning_rate(cfg, epoch, total)])
+                                      optim.learning_rate(cfg, epoch, total)])
 
 
 def sum_records(rng: np.random.Generator) -> Iterator[str]:

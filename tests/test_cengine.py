@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet import cengine, checkpoint, cli, config, network, train
+from scratchnet import cengine, checkpoint, cli, config, engines, network, optim, run, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 from test_atomic import device, is_device, temps
@@ -51,14 +51,14 @@ def both_engines(cfg: TrainConfig, images, labels, epochs=1):
     """Train copies of one network with each engine; return (numpy net, C net, their results)."""
     start = fresh(cfg)
     nets, results = {}, {}
-    for engine in train.ENGINES:
+    for engine in engines.ENGINES:
         net = copy(start)
-        optimizer = train.Optimizer(cfg, net)
+        optimizer = optim.Optimizer(cfg, net)
         results[engine] = []
         for epoch in range(epochs):
             order, shown = train.epoch_samples(cfg, images, epoch)
-            lr = train.learning_rate(cfg, epoch, epochs)
-            results[engine].append(train.get_engine(engine).train_epoch(net, optimizer, cfg, shown, labels, order, lr))
+            lr = optim.learning_rate(cfg, epoch, epochs)
+            results[engine].append(engines.get(engine).train_epoch(net, optimizer, cfg, shown, labels, order, lr))
         nets[engine] = net
     return nets["numpy"], nets["c"], results
 
@@ -89,7 +89,7 @@ def test_one_epoch_matches_numpy_to_1e9(mnist, settings):
     assert_close(theirs, ours, 1e-9)
     (np_loss, np_acc), (c_loss, c_acc) = results["numpy"][0], results["c"][0]
     assert c_loss == pytest.approx(np_loss, rel=1e-9) and c_acc == np_acc
-    predicted = {e: train.get_engine(e).predict(n, mnist.test_images).argmax(axis=1)
+    predicted = {e: engines.get(e).predict(n, mnist.test_images).argmax(axis=1)
                  for e, n in (("numpy", ours), ("c", theirs))}
     assert np.array_equal(predicted["numpy"], predicted["c"])  # all 10,000 test images
 
@@ -118,12 +118,12 @@ def test_models_move_freely_between_engines(small_npz, tmp_path, capsys):
                      "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["epoch"] == 3
     results = {}
-    for engine in train.ENGINES:
+    for engine in engines.ENGINES:
         assert cli.main(["evaluate", "--engine", engine, "--data", str(small_npz), "-p", str(params), "--json"]) == 0
         results[engine] = json.loads(capsys.readouterr().out)
     assert results["c"] == results["numpy"]
     answers = {}
-    for engine in train.ENGINES:
+    for engine in engines.ENGINES:
         assert cli.main(["predict", "--engine", engine, "--data", str(small_npz), "-p", str(params), "--json",
                          "0", "7"]) == 0
         answers[engine] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -137,7 +137,7 @@ def test_the_standalone_program_reads_what_python_writes(mnist, tmp_path):
     if not program.exists():
         pytest.skip("scratchnet-c is not built")
     net = fresh(TrainConfig())
-    optimizer = train.Optimizer(TrainConfig(), net)
+    optimizer = optim.Optimizer(TrainConfig(), net)
     order, images = train.epoch_samples(TrainConfig(), mnist.train_images, 0)
     train.train_epoch(net, optimizer, TrainConfig(), images, mnist.train_labels, order, 0.005)
     params = tmp_path / "net.txt"
@@ -147,7 +147,7 @@ def test_the_standalone_program_reads_what_python_writes(mnist, tmp_path):
     result = subprocess.run([str(program), "evaluate", "--params", str(params)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    expected = train.evaluate(net, mnist.test_images, mnist.test_labels).accuracy
+    expected = engines.evaluate(net, mnist.test_images, mnist.test_labels).accuracy
     assert f"{100 * expected:.2f}%" in result.stdout
 
 
@@ -168,9 +168,9 @@ def test_the_standalone_program_away_from_the_repository_asks_for_data(tmp_path)
 
 def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     path = tmp_path / "p.npz"
-    ckpt = train.start(path, {"epochs": 2})
-    flag = train.StopFlag()
-    monkeypatch.setattr(train, "stop_on_interrupt", lambda: __import__("contextlib").nullcontext(flag))
+    ckpt = run.start(path, {"epochs": 2})
+    flag = run.StopFlag()
+    monkeypatch.setattr(run, "stop_on_interrupt", lambda stop=None: __import__("contextlib").nullcontext(flag))
 
     def progress(done):
         flag.requested = True
@@ -178,7 +178,7 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     monkeypatch.setattr(cengine, "CHUNK", 500)
     original = cengine.train_epoch
     monkeypatch.setattr(cengine, "train_epoch", lambda *a: original(*a[:7], a[7], progress))
-    assert not train.run(ckpt, small, path, engine="c")
+    assert not run.train(ckpt, small, path, engine="c")
     assert checkpoint.load(path).partial_epoch_samples == 500
 
 
@@ -187,8 +187,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
                                                        resumable, stops):
     """As tests/test_train.py's, in C: Ctrl-C, train again, the same bits as one straight run."""
     explicit = dict(resumable, epochs=3)
-    straight = train.start(tmp_path / "a.npz", explicit)
-    assert train.run(straight, small, tmp_path / "a.npz", engine="c")
+    straight = run.start(tmp_path / "a.npz", explicit)
+    assert run.train(straight, small, tmp_path / "a.npz", engine="c")
     monkeypatch.setattr(cengine, "CHUNK", 300)
     resumed = interrupted_run(tmp_path / "b.npz", small, explicit, cengine, stops, engine="c")
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)

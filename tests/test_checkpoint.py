@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from crafted import deflated_zeros, npy_header, raw_zip, run_limited
-from scratchnet import checkpoint, network, train
+from scratchnet import checkpoint, network, optim
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
@@ -22,9 +22,8 @@ def sample(dtype="float64") -> Checkpoint:
     cfg = TrainConfig(layers=(784, 12, 10), hidden="tanh", output="softmax", loss="cross_entropy",
                       dtype=dtype, optimizer="adam")
     net = network.create(cfg.layers, cfg.hidden, cfg.output, "xavier", dtype, np.random.default_rng(3))
-    opt = train.Optimizer(cfg, net)
-    opt.step()
-    opt.update(net, 1, np.ones((12, 10)), np.ones(10), 0.1)
+    opt = optim.Optimizer(cfg, net)
+    opt.update(net, [np.zeros((784, 12)), np.ones((12, 10))], [np.zeros(12), np.ones(10)], 0.1)
     history = [{"epoch": 1, "loss": 0.5, "train_accuracy": 0.8, "test_accuracy": 0.9, "seconds": 2.0,
                 "samples_per_second": 30000.0, "lr": 0.1}]
     return Checkpoint(net, cfg, epochs_done=1, history=history, optimizer_state=opt.state())
@@ -50,7 +49,7 @@ def test_round_trip_is_exact(tmp_path, dtype):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert back.config == ckpt.config and back.epochs_done == 1 and back.history == ckpt.history
     assert back.optimizer_state.keys() == ckpt.optimizer_state.keys()
-    restored = train.Optimizer(back.config, back.network, back.optimizer_state)
+    restored = optim.Optimizer(back.config, back.network, back.optimizer_state)
     assert restored.steps == 1 and np.array_equal(restored.slots["m"][2], ckpt.optimizer_state["optimizer.m.weights.1"])
 
 

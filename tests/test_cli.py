@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from scratchnet import checkpoint, cli, network, train
+from scratchnet import run as run_module  # run() below is this file's own helper
 
 SEED_SEVEN = [  # test image 0 as the seed post prints it (rows 7 to 11)
     " . . . . . .54B99F973C24 . . . . . . . . . . . . . . . .",
@@ -274,8 +275,8 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
     """Real SIGINTs at a few moments of `scratchnet train`, each time run again for the epochs left:
     the same parameters, bit for bit, as one run without a stop."""
     total = 3
-    straight = train.start(tmp_path / "a.npz", {"epochs": total, **settings})
-    assert train.run(straight, small, tmp_path / "a.npz")
+    straight = run_module.start(tmp_path / "a.npz", {"epochs": total, **settings})
+    assert run_module.train(straight, small, tmp_path / "a.npz")
     params = tmp_path / "b.npz"
     places = []
     for delay in (0.1, 0.3, 0.6):
@@ -381,7 +382,7 @@ def test_a_checkpoint_changed_under_a_run_is_kept_and_so_is_the_runs_work(tmp_pa
     proc = trainer(small_npz, params, "--epochs", "1000", "--batch-size", "100", "--json")
     assert json.loads(proc.stdout.readline())["epoch"] == 1
     # Another program, which takes no lock, puts another network there.
-    other = train.start(tmp_path / "other.npz", {"layers": (784, 5, 10), "epochs": 7})
+    other = run_module.start(tmp_path / "other.npz", {"layers": (784, 5, 10), "epochs": 7})
     checkpoint.save(params, other)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -444,7 +445,7 @@ def test_outputs_that_overflow_are_one_line_without_warnings(trained, small_npz,
                          ids=["train", "evaluate", "help"])
 def test_a_full_stdout_is_one_line(tmp_path, small_npz, command):
     if command[0] == "evaluate":
-        checkpoint.save(tmp_path / "p.npz", train.start(tmp_path / "none.npz", {}))
+        checkpoint.save(tmp_path / "p.npz", run_module.start(tmp_path / "none.npz", {}))
     data = [] if command == ["--help"] else ["--data", str(small_npz)]
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "scratchnet.cli", *command, *data], stdout=full,

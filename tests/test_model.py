@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import scratchnet
-from scratchnet import ScratchnetError, checkpoint, network, preprocess, train
+from scratchnet import ScratchnetError, checkpoint, engines, network, preprocess, run, train
 from scratchnet.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,8 +49,8 @@ def test_fit_in_memory(small, tmp_path, monkeypatch):
 def test_fit_is_train_with_the_same_seed(small, tmp_path):
     settings = dict(epochs=1, batch_size=10, lr=0.5, seed=3)
     fitted = scratchnet.fit(small, **settings)
-    ckpt = train.start(tmp_path / "cli.npz", settings)
-    train.run(ckpt, small, tmp_path / "cli.npz")
+    ckpt = run.start(tmp_path / "cli.npz", settings)
+    run.train(ckpt, small, tmp_path / "cli.npz")
     for a, b in zip(fitted.network.weights + fitted.network.biases, ckpt.network.weights + ckpt.network.biases):
         assert np.array_equal(a, b)
 
@@ -81,11 +81,11 @@ def test_fit_refuses_bad_settings(small, kwargs, fragment):
 
 def test_predictions_agree_with_the_library(model, small):
     images, labels = small.test_images, small.test_labels
-    outputs = train.outputs(model.network, images)
+    outputs = engines.outputs(model.network, images)
     assert np.array_equal(model.predict_proba(images), outputs)
     assert np.array_equal(model.predict(images), outputs.argmax(axis=1))
     evaluation = model.evaluate(images, labels)
-    assert model.score(images, labels) == evaluation.accuracy == train.evaluate(model.network, images, labels).accuracy
+    assert model.score(images, labels) == evaluation.accuracy == engines.evaluate(model.network, images, labels).accuracy
     assert model.score(images, labels) > 0.8
     assert model.predict(images[0]).shape == (1,)  # one image is a batch of one
 

@@ -108,23 +108,25 @@ def test_forward_on_the_nonzero_inputs_equals_the_dense_forward():
     x = np.array([[0, 0.5, 0, 0, 1.0, 0, 0.25, 0]])
     rows = np.flatnonzero(x[0])
     dense, dense_logits = net.forward(x)
-    sparse, sparse_logits = net.forward(x[:, rows], rows)
+    sparse, sparse_logits = net.forward(x[:, rows], net.weights[0][rows])
     np.testing.assert_allclose(sparse_logits, dense_logits, rtol=1e-14)
     np.testing.assert_allclose(sparse[-1], dense[-1], rtol=1e-14)
 
 
-def test_update_first_sends_the_error_through_the_updated_weights():
+def test_backward_returns_every_layers_gradients_and_changes_nothing():
     net = small_net(sizes=(4, 3, 2))
-    x, y = batch((4, 3, 2), n=1)
+    x, y = batch((4, 3, 2), n=5)
+    before = [p.copy() for p in net.weights + net.biases]
     activations, _ = net.forward(x)
     delta = network.output_delta("bce", "sigmoid", activations[-1], y)
-    gradients = {}
-    for layer, gw, gb in net.backward(activations, delta, update_first=True):
-        gradients[layer] = gw
-        net.weights[layer] -= 0.5 * gw  # an update the next layer's gradient must see
-    top = net.weights[1]  # already updated
-    expected = (delta @ top.T) * activations[1] * (1 - activations[1])
-    np.testing.assert_allclose(gradients[0], x.T @ expected, rtol=1e-14)
+    grads_w, grads_b = net.backward(activations, delta)
+    assert [g.shape for g in grads_w] == [w.shape for w in net.weights]
+    assert [g.shape for g in grads_b] == [b.shape for b in net.biases]
+    for p, q in zip(net.weights + net.biases, before):
+        np.testing.assert_array_equal(p, q)
+    # the first layer's error went back through the weights of the forward pass
+    hidden_delta = (delta / 5 @ net.weights[1].T) * activations[1] * (1 - activations[1])
+    np.testing.assert_allclose(grads_w[0], x.T @ hidden_delta, rtol=1e-14)
 
 
 @pytest.mark.parametrize("init", network.INITS)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from scratchnet import cengine, cli, threads, train
+from scratchnet import cengine, cli, network, optim, run, threads, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 
@@ -92,7 +92,7 @@ def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, 
     """fit's epochs of batches of 32 see one BLAS thread, its evaluation of 500 images at once every core."""
     monkeypatch.setattr(threads, "BIG_PRODUCT", 500 * 784 * 20)  # between the two workloads
     seen: dict[str, list[int]] = {}
-    epoch, predict = train.train_epoch, train.network.Network.predict
+    epoch, predict = train.train_epoch, network.Network.predict
 
     def recording_epoch(*args, **kwargs):
         seen["epoch"] = blas_now()
@@ -103,10 +103,10 @@ def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, 
         return predict(self, x)
 
     monkeypatch.setattr(train, "train_epoch", recording_epoch)
-    monkeypatch.setattr(train.network.Network, "predict", recording_predict)
+    monkeypatch.setattr(network.Network, "predict", recording_predict)
     cfg = TrainConfig(batch_size=32, epochs=1)
-    net = train.network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(0))
-    next(train.fit(net, train.Optimizer(cfg, net), cfg, small.train_images, small.train_labels,
+    net = network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(0))
+    next(run.fit(net, optim.Optimizer(cfg, net), cfg, small.train_images, small.train_labels,
                    small.test_images, small.test_labels))
     assert set(seen["epoch"]) == {1}
     assert set(seen["predict"]) == {threads.cores()}

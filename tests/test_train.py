@@ -1,4 +1,4 @@
-"""scratchnet.train and scratchnet.config: the seed's algorithm, optimizers, schedules,
+"""scratchnet.train, optim, augment, run and config: the seed's algorithm, optimizers, schedules,
 determinism, resuming, interruption and divergence."""
 
 import contextlib
@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from scratchnet import checkpoint, config, network, train
+from scratchnet import augment, checkpoint, config, engines, network, optim, run, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 
@@ -19,7 +19,7 @@ def fresh(cfg: TrainConfig) -> network.Network:
 
 def one_epoch(cfg: TrainConfig, images, labels, net=None, epoch=0, lr=None):
     net = net or fresh(cfg)
-    optimizer = train.Optimizer(cfg, net)
+    optimizer = optim.Optimizer(cfg, net)
     order, images = train.epoch_samples(cfg, images, epoch)
     loss, accuracy = train.train_epoch(net, optimizer, cfg, images, labels, order, cfg.lr if lr is None else lr)
     return net, loss, accuracy
@@ -61,15 +61,47 @@ def test_per_sample_sgd_is_the_seeds_algorithm(small):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
 
-def test_fast_per_sample_path_equals_the_general_one(small):
+def updating_as_it_goes(net: network.Network, images, labels, lr, loss):
+    """Per-sample SGD written out densely: each layer updated, then the error sent back through the
+    updated weights; every pixel, zero or not, as the textbook writes it."""
+    for image, label in zip(images.reshape(len(images), -1) / 255, labels):
+        activations, _ = net.forward(image[None, :])
+        delta = network.output_delta(loss, net.output, activations[-1], np.eye(10)[label][None, :])[0]
+        for layer in reversed(range(net.n_layers)):
+            a = activations[layer][0]
+            net.weights[layer] -= np.outer(a, lr * delta)
+            net.biases[layer] -= lr * delta
+            if layer:
+                delta = (net.weights[layer] @ delta) * network.derivative(net.hidden, a)
+    return net
+
+
+def test_sample_step_updates_each_layer_before_sending_the_error_back(small):
+    """sgd_sample_step, sparse first layer and all, is that algorithm, for any depth and activation."""
     images, labels = small.train_images[:300], small.train_labels[:300]
     for hidden, output, loss in (("tanh", "softmax", "cross_entropy"), ("relu", "sigmoid", "mse")):
         cfg = TrainConfig(layers=(784, 16, 12, 10), hidden=hidden, output=output, loss=loss, init="xavier", lr=0.05)
-        fast, _, _ = one_epoch(cfg, images, labels)
-        # momentum 0 takes the general path (Network.backward + Optimizer) with the same arithmetic
-        general, _, _ = one_epoch(dataclasses.replace(cfg, optimizer="momentum", momentum=0.0), images, labels)
-        for a, b in zip(fast.weights + fast.biases, general.weights + general.biases):
+        assert train.uses_sample_step(cfg)
+        trained, _, _ = one_epoch(cfg, images, labels)
+        expected = updating_as_it_goes(fresh(cfg), images, labels, cfg.lr, loss)
+        for a, b in zip(trained.weights + trained.biases, expected.weights + expected.biases):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_batch_size_one_with_another_optimizer_is_the_textbook_step(small):
+    """Only plain SGD takes the per-sample order; momentum at batch size 1 is batch_step on one sample."""
+    cfg = TrainConfig(layers=(784, 16, 10), optimizer="momentum", momentum=0.0, lr=0.05)
+    assert not train.uses_sample_step(cfg) and not train.uses_sample_step(dataclasses.replace(
+        TrainConfig(), weight_decay=1e-4))
+    images, labels = small.train_images[:50], small.train_labels[:50]
+    trained, _, _ = one_epoch(cfg, images, labels)
+    net = fresh(cfg)
+    for image, label in zip(images.reshape(50, -1) / 255, labels):
+        grads_w, grads_b = net.gradients(image[None, :], np.eye(10)[label][None, :], cfg.loss)
+        for p, g in zip(net.weights + net.biases, grads_w + grads_b):
+            p -= cfg.lr * g
+    for a, b in zip(trained.weights + trained.biases, net.weights + net.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
 def test_minibatch_gradient_step_is_the_mean_gradient(small):
@@ -94,23 +126,22 @@ def test_every_optimizer_learns(small, optimizer):
     for epoch in range(2):
         one_epoch(cfg, small.train_images, small.train_labels, net, epoch)
     assert net.loss(x, y, cfg.loss) < 0.6 * start
-    assert train.evaluate(net, small.test_images, small.test_labels).accuracy > 0.8
+    assert engines.evaluate(net, small.test_images, small.test_labels).accuracy > 0.8
 
 
 def test_nesterov_looks_ahead():
     cfg = TrainConfig(layers=(1, 1), optimizer="nesterov", momentum=0.5)
     net = network.Network((1, 1), "sigmoid", "sigmoid", [np.zeros((1, 1))], [np.zeros(1)])
-    opt = train.Optimizer(cfg, net)
+    opt = optim.Optimizer(cfg, net)
     for _ in range(2):
-        opt.step()
-        opt.update(net, 0, np.ones((1, 1)), np.ones(1), lr=1.0)
+        opt.update(net, [np.ones((1, 1))], [np.ones(1)], lr=1.0)
     # v1 = -1, w1 = 0.5*v1 - 1 = -1.5; v2 = 0.5*v1 - 1 = -1.5, w2 = w1 + 0.5*v2 - 1 = -3.25
     assert net.weights[0][0, 0] == pytest.approx(-3.25)
 
 
 def test_schedules():
     cfg = TrainConfig(lr=1.0, lr_decay=0.5, lr_step=2, lr_gamma=0.1)
-    rate = lambda schedule, epoch: train.learning_rate(dataclasses.replace(cfg, schedule=schedule), epoch, 10)
+    rate = lambda schedule, epoch: optim.learning_rate(dataclasses.replace(cfg, schedule=schedule), epoch, 10)
     assert [rate("constant", e) for e in (0, 9)] == [1.0, 1.0]
     assert [rate("inverse", e) for e in (0, 1, 2)] == [1.0, 1 / 1.5, 0.5]
     assert [rate("step", e) for e in (0, 1, 2, 4)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
@@ -120,10 +151,10 @@ def test_schedules():
 
 def test_shift_images_moves_each_image_by_up_to_the_shift(small):
     rng = np.random.default_rng(0)
-    assert np.array_equal(train.shift_images(small.train_images[:10], 0, rng), small.train_images[:10])
+    assert np.array_equal(augment.shift_images(small.train_images[:10], 0, rng), small.train_images[:10])
     dots = np.zeros((400, 28, 28), dtype=np.uint8)
     dots[:, 14, 14] = 255
-    shifted = train.shift_images(dots, 2, rng)
+    shifted = augment.shift_images(dots, 2, rng)
     assert shifted.shape == dots.shape and shifted.dtype == np.uint8
     which, rows, cols = np.nonzero(shifted)
     assert np.array_equal(which, np.arange(400))  # one dot per image, still there
@@ -145,13 +176,13 @@ def test_same_seed_same_parameters_bit_for_bit(small):
 def test_resuming_equals_training_straight_through(small, tmp_path, batch_size, optimizer):
     explicit = dict(layers=(784, 16, 10), batch_size=batch_size, optimizer=optimizer, shuffle=True,
                     schedule="cosine", lr=0.01, epochs=3)
-    straight = train.start(tmp_path / "a.npz", explicit)
-    assert train.run(straight, small, tmp_path / "a.npz")
-    first = train.start(tmp_path / "b.npz", {**explicit, "epochs": 1})
-    train.run(first, small, tmp_path / "b.npz")
-    resumed = train.start(tmp_path / "b.npz", {"epochs": 2})
+    straight = run.start(tmp_path / "a.npz", explicit)
+    assert run.train(straight, small, tmp_path / "a.npz")
+    first = run.start(tmp_path / "b.npz", {**explicit, "epochs": 1})
+    run.train(first, small, tmp_path / "b.npz")
+    resumed = run.start(tmp_path / "b.npz", {"epochs": 2})
     assert resumed.epochs_done == 1 and resumed.config.schedule == "cosine"
-    train.run(resumed, small, tmp_path / "b.npz")
+    run.train(resumed, small, tmp_path / "b.npz")
     a, b = checkpoint.load(tmp_path / "a.npz"), checkpoint.load(tmp_path / "b.npz")
     assert a.epochs_done == b.epochs_done == 3 and len(b.history) == 3
     for x, y in zip(a.network.weights + a.network.biases, b.network.weights + b.network.biases):
@@ -160,57 +191,57 @@ def test_resuming_equals_training_straight_through(small, tmp_path, batch_size, 
 
 def test_resume_refuses_another_architecture_and_leaves_the_file(small, tmp_path):
     path = tmp_path / "p.npz"
-    train.run(train.start(path, {"epochs": 1, "batch_size": 100}), small, path)
+    run.train(run.start(path, {"epochs": 1, "batch_size": 100}), small, path)
     before = path.read_bytes()
     with pytest.raises(ScratchnetError, match="784-20-10 sigmoid/sigmoid float64.*784-30-10.*--fresh"):
-        train.start(path, {"layers": (784, 30, 10)})
+        run.start(path, {"layers": (784, 30, 10)})
     with pytest.raises(ScratchnetError, match="float32"):
-        train.start(path, {"dtype": "float32"})
+        run.start(path, {"dtype": "float32"})
     assert path.read_bytes() == before
-    assert train.start(path, {"layers": (784, 30, 10)}, fresh=True).epochs_done == 0
+    assert run.start(path, {"layers": (784, 30, 10)}, fresh=True).epochs_done == 0
 
 
 def test_unreadable_checkpoint_is_refused_and_kept(tmp_path):
     path = tmp_path / "p.npz"
     path.write_bytes(b"not a zip file at all")
     with pytest.raises(ScratchnetError, match="p.npz"):
-        train.start(path, {})
+        run.start(path, {})
     assert path.read_bytes() == b"not a zip file at all"
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(small, tmp_path):
     path = tmp_path / "p.npz"
-    train.run(train.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
+    run.train(run.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
     good = path.read_bytes()
-    ckpt = train.start(path, {"lr": 1e300, "epochs": 2})
+    ckpt = run.start(path, {"lr": 1e300, "epochs": 2})
     with pytest.raises(ScratchnetError, match="diverged in epoch 2"):
-        train.run(ckpt, small, path)
+        run.train(ckpt, small, path)
     assert path.read_bytes() == good
 
 
 def test_a_stop_inside_a_diverging_epoch_keeps_the_last_good_checkpoint(small, tmp_path, interrupt, monkeypatch):
     path = tmp_path / "p.npz"
-    train.run(train.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
+    run.train(run.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
     good = path.read_bytes()
     monkeypatch.setattr(train, "CHUNK", 500)
     interrupt(train, [500])
     with pytest.raises(ScratchnetError, match="interrupted in epoch 2, where training had diverged: not saved"):
-        train.run(train.start(path, {"lr": 1e300}), small, path)
+        run.train(run.start(path, {"lr": 1e300}), small, path)
     assert path.read_bytes() == good
 
 
 def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypatch):
     path = tmp_path / "p.npz"
-    ckpt = train.start(path, {"epochs": 3})
-    flag = train.StopFlag()
+    ckpt = run.start(path, {"epochs": 3})
+    flag = run.StopFlag()
     # what the SIGINT handler does, here from the progress callback part-way through epoch 2
-    monkeypatch.setattr(train, "stop_on_interrupt", lambda: contextlib.nullcontext(flag))
+    monkeypatch.setattr(run, "stop_on_interrupt", lambda stop=None: contextlib.nullcontext(flag))
     monkeypatch.setattr(train, "CHUNK", 500)
 
     def on_epoch(result):
         monkeypatch.setattr(train, "train_epoch", stopping(train.train_epoch, flag))
 
-    assert not train.run(ckpt, small, path, on_epoch)
+    assert not run.train(ckpt, small, path, on_epoch)
     saved = checkpoint.load(path)
     assert saved.epochs_done == 1
     assert saved.partial_epoch_samples == 500
@@ -225,8 +256,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     samples an epoch: the stops land inside epochs 1 and 2, at the end of epoch 1 (750 + 1250) and
     1 sample into a resumed epoch (rounded up to its chunk)."""
     explicit = dict(resumable, epochs=3)
-    straight = train.start(tmp_path / "a.npz", explicit)
-    assert train.run(straight, small, tmp_path / "a.npz")
+    straight = run.start(tmp_path / "a.npz", explicit)
+    assert run.train(straight, small, tmp_path / "a.npz")
     monkeypatch.setattr(train, "CHUNK", 250)
     resumed = interrupted_run(tmp_path / "b.npz", small, explicit, train, stops)
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
@@ -236,21 +267,21 @@ def test_the_interrupted_epoch_keeps_its_place_and_record(small, tmp_path, inter
     monkeypatch.setattr(train, "CHUNK", 250)
     interrupt(train, [750])
     path = tmp_path / "p.npz"
-    assert not train.run(train.start(path, {"epochs": 2, "batch_size": 50}), small, path)
+    assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50}), small, path)
     saved = checkpoint.load(path)
     assert (saved.epochs_done, saved.partial_epoch_samples) == (0, 750) and saved.history == []
     assert 0 < saved.partial_epoch_correct <= 750 and saved.partial_epoch_loss > 0 and saved.partial_epoch_seconds > 0
     assert int(saved.optimizer_state["optimizer.steps"]) == 15
     # Another seed, shuffle or shift would show the epoch other samples: it starts over instead.
-    assert train.start(path, {"seed": 1}).partial_epoch_samples == 0
-    assert train.start(path, {"batch_size": 10}).partial_epoch_samples == 750
+    assert run.start(path, {"seed": 1}).partial_epoch_samples == 0
+    assert run.start(path, {"batch_size": 10}).partial_epoch_samples == 750
 
 
 @pytest.mark.parametrize("field,value", [("partial_epoch_correct", 751), ("partial_epoch_loss", float("nan")),
                                          ("partial_epoch_seconds", -1.0), ("partial_epoch_samples", -5)])
 def test_an_inconsistent_interrupted_epoch_is_refused(small, tmp_path, field, value):
     path = tmp_path / "p.npz"
-    ckpt = train.start(path, {"epochs": 1})
+    ckpt = run.start(path, {"epochs": 1})
     ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = 750, 700
     setattr(ckpt, field, value)
     checkpoint.save(path, ckpt)
@@ -258,36 +289,36 @@ def test_an_inconsistent_interrupted_epoch_is_refused(small, tmp_path, field, va
     # what one field shows is refused on reading (the schema); what fields show together, before training
     with pytest.raises(ScratchnetError, match=f"p.npz: (metadata {field} must|the record of the interrupted "
                                               "epoch is inconsistent)"):
-        train.run(train.start(path, {}), small, path)
+        run.train(run.start(path, {}), small, path)
     assert path.read_bytes() == before
 
 
 def test_an_interrupted_epoch_beyond_its_own_data_is_refused(small, tmp_path):
     path = tmp_path / "p.npz"
-    ckpt = train.start(path, {"epochs": 1})
+    ckpt = run.start(path, {"epochs": 1})
     ckpt.data = {"source": small.source, "fingerprint": small.fingerprint}  # this very data
     ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = len(small.train_labels), 10
     checkpoint.save(path, ckpt)
     with pytest.raises(ScratchnetError, match="p.npz: the record of the interrupted epoch is inconsistent"):
-        train.run(train.start(path, {}), small, path)
+        run.train(run.start(path, {}), small, path)
 
 
 def test_an_interrupted_epoch_over_more_samples_than_the_data_starts_over(small, tmp_path, assert_same_run):
     path = tmp_path / "p.npz"
-    ckpt = train.start(path, {"epochs": 1, "batch_size": 100})
+    ckpt = run.start(path, {"epochs": 1, "batch_size": 100})
     ckpt.partial_epoch_samples, ckpt.partial_epoch_correct = 5000, 10  # from a larger --data
     checkpoint.save(path, ckpt)
-    ckpt = train.start(path, {})
-    assert train.run(ckpt, small, path)
-    straight = train.start(tmp_path / "q.npz", {"epochs": 1, "batch_size": 100})
-    train.run(straight, small, tmp_path / "q.npz")
+    ckpt = run.start(path, {})
+    assert run.train(ckpt, small, path)
+    straight = run.start(tmp_path / "q.npz", {"epochs": 1, "batch_size": 100})
+    run.train(straight, small, tmp_path / "q.npz")
     assert_same_run(checkpoint.load(tmp_path / "q.npz"), checkpoint.load(path))
 
 
 @pytest.mark.parametrize("change", ["replace", "rewrite", "remove"])
 def test_a_checkpoint_changed_on_disk_is_never_overwritten(small, tmp_path, change):
     path = tmp_path / "p.npz"
-    ckpt = train.start(path, {"epochs": 3, "batch_size": 100})
+    ckpt = run.start(path, {"epochs": 3, "batch_size": 100})
     theirs = b"written by someone else"
 
     def meanwhile(result):
@@ -302,14 +333,14 @@ def test_a_checkpoint_changed_on_disk_is_never_overwritten(small, tmp_path, chan
 
     with pytest.raises(ScratchnetError, match="p.npz changed on disk while this run was training it .*"
                                               r"this run's network \(2 epochs\) is saved in .*p.conflict-\d+.npz"):
-        train.run(ckpt, small, path, meanwhile)
+        run.train(ckpt, small, path, meanwhile)
     if change == "remove":
         assert not path.exists()
     else:
         assert path.read_bytes() == theirs
     (sibling,) = tmp_path.glob("p.conflict-*.npz")
     assert sibling.name == f"p.conflict-{os.getpid()}.npz" and checkpoint.load(sibling).epochs_done == 2
-    assert train.conflict_path(path).name == f"p.conflict-{os.getpid()}-2.npz"  # never over an earlier one
+    assert run.conflict_path(path).name == f"p.conflict-{os.getpid()}-2.npz"  # never over an earlier one
 
 
 def stopping(train_epoch, flag):
@@ -325,17 +356,17 @@ def stopping(train_epoch, flag):
 
 
 def test_data_that_does_not_fit_the_network_is_refused(small, tmp_path):
-    ckpt = train.start(tmp_path / "p.npz", {"layers": (100, 10)})
+    ckpt = run.start(tmp_path / "p.npz", {"layers": (100, 10)})
     with pytest.raises(ScratchnetError, match="784 pixels but the network takes 100"):
-        train.run(ckpt, small, tmp_path / "p.npz")
-    ckpt = train.start(tmp_path / "q.npz", {"layers": (784, 5)})
+        run.train(ckpt, small, tmp_path / "p.npz")
+    ckpt = run.start(tmp_path / "q.npz", {"layers": (784, 5)})
     with pytest.raises(ScratchnetError, match="label 9"):
-        train.run(ckpt, small, tmp_path / "q.npz")
+        run.train(ckpt, small, tmp_path / "q.npz")
 
 
 def test_evaluate_counts(small):
     net = fresh(TrainConfig())
-    result = train.evaluate(net, small.test_images, small.test_labels)
+    result = engines.evaluate(net, small.test_images, small.test_labels)
     confusion = np.array(result.confusion)
     assert confusion.sum() == 500
     assert np.array_equal(confusion.sum(axis=1), np.bincount(small.test_labels, minlength=10))
@@ -372,8 +403,8 @@ def test_resolve_order_explicit_over_preset_over_saved():
 def test_the_seeds_program_learns_mnist(mnist, tmp_path):
     """The defaults on all of MNIST, 5 epochs: the seed's 93% give or take its unseeded init
     (bench/targets.py measures the median over seeds; seed 0, the default, is the lowest)."""
-    ckpt = train.start(tmp_path / "p.npz", {})
-    assert train.run(ckpt, mnist, tmp_path / "p.npz")
+    ckpt = run.start(tmp_path / "p.npz", {})
+    assert run.train(ckpt, mnist, tmp_path / "p.npz")
     accuracies = [h["test_accuracy"] for h in ckpt.history]
     assert len(accuracies) == 5 and accuracies[-1] > 0.925
     assert accuracies == sorted(accuracies)  # better every epoch at this small learning rate
@@ -381,7 +412,7 @@ def test_the_seeds_program_learns_mnist(mnist, tmp_path):
 
 @pytest.mark.slow
 def test_the_tuned_preset_reaches_its_target(mnist, tmp_path):
-    ckpt = train.start(tmp_path / "p.npz", {}, preset="tuned")
+    ckpt = run.start(tmp_path / "p.npz", {}, preset="tuned")
     assert ckpt.config.layers == (784, 20, 10)
-    assert train.run(ckpt, mnist, tmp_path / "p.npz")
+    assert run.train(ckpt, mnist, tmp_path / "p.npz")
     assert ckpt.history[-1]["test_accuracy"] >= 0.965

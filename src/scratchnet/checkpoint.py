@@ -90,7 +90,7 @@ class Checkpoint:
     partial_epoch_seconds: float = 0.0  # its training time
     data: dict[str, str] | None = None  # {"source", "fingerprint"} of the dataset it was trained on
     # (st_dev, st_ino, st_size, st_mtime_ns) of the file when it was read or last written by this run,
-    # None when there was none: a save checks it (train.run), not stored in the file
+    # None when there was none: a save checks it (run.train), not stored in the file
     on_disk: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
 

@@ -15,7 +15,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scratchnet import __version__, cengine, checkpoint, data, lock, plot, preprocess, svg, textformat, threads, train
+from scratchnet import (
+    __version__,
+    cengine,
+    checkpoint,
+    data,
+    engines,
+    explorer,
+    lock,
+    plot,
+    preprocess,
+    run,
+    svg,
+    textformat,
+    threads,
+)
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -28,7 +42,9 @@ EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C
 SHADES = " .:-=+*#%@"  # dark to bright, for drawing a digit in the terminal
 PLOTS = ("weights", "history", "confusion", "misclassified")
 WHOLE_OPTION = re.compile(r"[+-]?[0-9]+")
-EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg"}
+EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg",
+                "html": "network.html"}
+HTML_IMAGES = 1000  # images of --set an exported page holds: 1 MB of its weight
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,6 +79,12 @@ def _layers(text: str) -> tuple[int, ...]:
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: need two or more sizes of at least 1")
     return sizes
+
+
+def _port(text: str) -> int:
+    if not WHOLE_OPTION.fullmatch(text) or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a whole number from 0 to 65535")
+    return int(text)
 
 
 def _threads(text: str) -> int:
@@ -101,7 +123,7 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     if engine:
-        parser.add_argument("--engine", choices=train.ENGINES, default="numpy",
+        parser.add_argument("--engine", choices=engines.ENGINES, default="numpy",
                             help="numpy (default), or c: the C engine built with the package, same results")
         parser.add_argument("--threads", type=_threads, metavar="N",
                             help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
@@ -162,12 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
     p.set_defaults(run=cmd_predict)
 
-    p = commands.add_parser("export", help="write every parameter as text, JSON or an SVG picture",
+    p = commands.add_parser("export", help="write every parameter as text, JSON, an SVG picture or the explorer page",
                             description="Write the network in --params as a human-readable text file (exact, "
-                            "never truncated; docs/FORMAT.md), as JSON with the same content, or as an SVG of "
-                            "the whole network.")
+                            "never truncated; docs/FORMAT.md), as JSON with the same content, as an SVG of "
+                            "the whole network, or as the explorer (see serve) in one HTML file that works offline, "
+                            f"from file://, with the first {HTML_IMAGES:,} images of --set inside; training needs "
+                            "serve.")
     _add_common(p, data_set=True)
-    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json or svg")
+    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json, svg or html")
     p.add_argument("-o", "--output", help="file to write, - for standard output (default: " +
                    ", ".join(f"{name} for {fmt}" for fmt, name in EXPORT_NAMES.items()) + ")")
     p.add_argument("--input", type=_whole, metavar="INDEX", help="svg: show image INDEX of --set going through")
@@ -203,6 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "WHAT.png)")
     p.set_defaults(run=cmd_plot)
 
+    p = commands.add_parser("serve", help="the explorer: draw a digit and see the whole network think, train it, "
+                            "in the browser", description="Start the explorer, a page in the browser: draw digits, "
+                            "hover any neuron or weight for its exact value, step through the test images, edit a "
+                            "weight, and train --params from the page as train does (either resumes what the other "
+                            "trained). A --params file that does not exist starts a new network with train's "
+                            "defaults, written there when the page trains or saves it. Needs pip install "
+                            "'scratchnet[web]'. Ctrl-C stops the server; a run in progress stops at its last whole "
+                            "batch and is saved, as train does (exit status 130; 0 when nothing was training).")
+    _add_common(p)
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
+                   "only); another lets anyone who can reach it train and overwrite --params, and warns so")
+    p.add_argument("--open", action="store_true", help="open the page in a browser")
+    p.set_defaults(run=cmd_serve)
+
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
                             description="What this installation runs on: the engines (and why the C engine is "
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
@@ -231,7 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    ckpt = train.start(args.params, explicit, args.preset, args.fresh)
+    ckpt = run.start(args.params, explicit, args.preset, args.fresh)
     if args.engine == "c":
         cengine.library(ckpt.network.dtype)  # says why it cannot run before any work is done
     dataset = load_mnist(args.data)
@@ -244,7 +283,7 @@ def _train(args: argparse.Namespace) -> int:
               f"{config.optimizer}, {config.schedule} schedule")
         print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
 
-    def report(result: train.EpochResult) -> None:
+    def report(result: run.EpochResult) -> None:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         else:
@@ -252,7 +291,7 @@ def _train(args: argparse.Namespace) -> int:
                   f"test {_percent(result.test_accuracy)}  {result.seconds:6.2f} s  "
                   f"{result.samples_per_second:9,.0f} samples/s", flush=True)
 
-    finished = train.run(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
+    finished = run.train(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
     if not finished:
         print(f"scratchnet: {_interrupted(args.params, ckpt, len(dataset.train_labels))}", file=sys.stderr)
@@ -267,12 +306,37 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     if not ckpt.partial_epoch_samples:
         return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
     where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
-    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see train.run
+    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see run.train
         kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
                 f"{params} was not written")
         return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
                 f"epoch {ckpt.epochs_done + 1} from its start.")
     return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from scratchnet import serve
+    except ImportError as e:
+        missing = (e.name or "").partition(".")[0]
+        if missing not in ("starlette", "uvicorn"):
+            raise
+        raise ScratchnetError(f"serve needs {missing}, which is not installed: pip install 'scratchnet[web]'") from None
+    ckpt = run.start(args.params, {})  # what train would begin from: the file, or a new network
+    dataset = load_mnist(args.data)
+    _check_fits(args.params, ckpt, dataset)
+    began = f"{_count(ckpt.epochs_done, 'epoch')} trained" if ckpt.on_disk else \
+        "a new network, written there when the page trains or saves it"
+    print(f"{args.params}: {ckpt.network.describe()}, {began}")
+    print(f"data {dataset.source}", flush=True)
+    state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open)
+    if state.busy():  # a second Ctrl-C: the process ends with the run
+        print(f"scratchnet: stopped without waiting for training: {args.params} keeps its last save", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if state.interrupted:
+        print(f"scratchnet: {_interrupted(args.params, state.interrupted, len(dataset.train_labels))}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def _images(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarray]:
@@ -305,7 +369,7 @@ def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset, images, labels = _images(args)
-    result = train.evaluate(_load_network(args, dataset), images, labels, args.engine)
+    result = engines.evaluate(_load_network(args, dataset), images, labels, args.engine)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -326,6 +390,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     output = EXPORT_NAMES[args.format] if args.output is None else args.output
     if args.format == "svg":
         text = _svg(args, ckpt)
+    elif args.format == "html":
+        dataset, images, labels = _images(args)
+        _check_fits(args.params, ckpt, dataset)
+        shown = explorer.images_data(images[:HTML_IMAGES], labels[:HTML_IMAGES])
+        text = explorer.page(explorer.page_data(ckpt, Path(args.params).name, server=False, test=shown))
     else:
         text = checkpoint.TEXT_FORMATS["." + args.format](ckpt.network, ckpt.epochs_done, ckpt.history)
     with atomic_write(output, stdout_ok=True) as f:
@@ -403,9 +472,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     else:
         dataset, images, labels = _images(args)
         _check_fits(args.params, ckpt, dataset)
-        outputs = train.outputs(ckpt.network, images)
+        outputs = engines.outputs(ckpt.network, images)
         if args.what == "confusion":
-            matrix = train.evaluate(ckpt.network, images, labels).confusion
+            matrix = engines.evaluate(ckpt.network, images, labels).confusion
             plot.confusion(matrix, output, f"{args.set} set, {ckpt.network.describe()}")
         else:
             plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
@@ -495,7 +564,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_network(args, dataset)
 
     def answer(index: int) -> None:
-        probabilities = train.outputs(net, images[index : index + 1], args.engine)[0]
+        probabilities = engines.outputs(net, images[index : index + 1], args.engine)[0]
         top = np.argsort(probabilities)[::-1][:3]
         result = {"index": index, "set": args.set, "label": int(labels[index]), "prediction": int(top[0]),
                   "confidence": float(probabilities[top[0]]),

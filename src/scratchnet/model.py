@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import checkpoint, preprocess, train
+from scratchnet import checkpoint, engines, preprocess, run
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -58,7 +58,7 @@ class Model:
     """
 
     def __init__(self, ckpt: Checkpoint, engine: str = "numpy"):
-        train.get_engine(engine)  # refuses an unknown name now, not at the first prediction
+        engines.get(engine)  # refuses an unknown name now, not at the first prediction
         self.checkpoint = ckpt
         self.engine = engine
 
@@ -85,7 +85,7 @@ class Model:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Output activations (n, n_outputs) for uint8 MNIST-style images (n, rows, cols), white ink
         on black; one (rows, cols) image counts as a batch of one."""
-        return train.outputs(self.network, self._batch(images), self.engine)
+        return engines.outputs(self.network, self._batch(images), self.engine)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """The predicted class of each image, (n,) int64."""
@@ -98,9 +98,9 @@ class Model:
             raise ScratchnetError(f"{len(labels)} labels for {len(self._batch(images))} images")
         return float((self.predict(images) == labels).mean())
 
-    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> train.Evaluation:
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> engines.Evaluation:
         """Accuracy, accuracy per class and the confusion matrix, as ``scratchnet evaluate``."""
-        return train.evaluate(self.network, self._batch(images), np.asarray(labels), self.engine)
+        return engines.evaluate(self.network, self._batch(images), np.asarray(labels), self.engine)
 
     def predict_digit(self, image: preprocess.Source, *, preprocessed: bool = False) -> Prediction:
         """Which digit is in ``image``: a file path, a PIL image or a NumPy array of any size.
@@ -134,7 +134,7 @@ def fit(
     preset: str | None = None,
     params: str | os.PathLike | None = None,
     fresh: bool = False,
-    on_epoch: Callable[[train.EpochResult], None] | None = None,
+    on_epoch: Callable[[run.EpochResult], None] | None = None,
     engine: str = "numpy",
     **settings,
 ) -> Model:
@@ -154,10 +154,10 @@ def fit(
         raise ScratchnetError(f"unknown setting {unknown[0]!r}: the settings are {', '.join(sorted(known))}")
     dataset = data if isinstance(data, Dataset) else load_mnist(None if data is None else str(data))
     with tempfile.TemporaryDirectory(prefix="scratchnet-") as folder:
-        # Without params the run still saves each epoch (train.run's one code path), to a throwaway file.
+        # Without params the run still saves each epoch (run.train's one code path), to a throwaway file.
         target = Path(folder) / "network.npz" if params is None else params
-        ckpt = train.start(target, settings, preset, fresh)
+        ckpt = run.start(target, settings, preset, fresh)
         Model(ckpt, engine)  # an unknown engine is refused before training
-        if not train.run(ckpt, dataset, target, on_epoch, engine=engine):
+        if not run.train(ckpt, dataset, target, on_epoch, engine=engine):
             raise KeyboardInterrupt
     return Model(ckpt, engine)

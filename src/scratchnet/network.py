@@ -13,7 +13,6 @@ input ``i`` touches.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,65 +121,48 @@ class Network:
     def describe(self) -> str:
         return describe(self.sizes, self.hidden, self.output, str(self.dtype))
 
-    def forward(self, inputs: np.ndarray, input_rows: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    @np.errstate(over="ignore", invalid="ignore")  # see sigmoid; a NaN is caught by the caller
+    def forward(self, inputs: np.ndarray, first_weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """Run a batch (batch, sizes[0]) through the network.
 
         Returns the activations of every layer, inputs first and outputs last, and the
         output pre-activations (logits), from which the loss is computed stably.
-        With ``input_rows``, ``inputs`` holds only those input columns: a sample's zero
-        pixels add nothing to z, so the first layer reads only the weights of the others.
+        With ``first_weights``, ``inputs`` holds only some input columns and ``first_weights``
+        the rows of weights[0] for them: a zero pixel adds nothing to z, so it can be left out.
         """
         activations = [inputs]
         z = inputs
-        with np.errstate(over="ignore", invalid="ignore"):  # see sigmoid; a NaN is caught by the caller
-            for layer in range(self.n_layers):
-                weights = self.weights[layer] if layer or input_rows is None else self.weights[0][input_rows]
-                z = activations[-1] @ weights + self.biases[layer]
-                name = self.hidden if layer < self.n_layers - 1 else self.output
-                activations.append(activate(name, z))
+        for layer in range(self.n_layers):
+            weights = first_weights if layer == 0 and first_weights is not None else self.weights[layer]
+            z = activations[-1] @ weights + self.biases[layer]
+            name = self.hidden if layer < self.n_layers - 1 else self.output
+            activations.append(activate(name, z))
         return activations, z
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Output activations for a batch (batch, sizes[0]) -> (batch, sizes[-1])."""
         return self.forward(inputs)[0][-1]
 
-    def backward(
-        self, activations: list[np.ndarray], delta: np.ndarray, update_first: bool = False
-    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Backpropagation: yield (layer, dL/dweights, dL/dbiases), last layer first.
+    def backward(self, activations: list[np.ndarray], delta: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Backpropagation: dL/dweights and dL/dbiases of every layer, changing nothing.
 
-        ``delta`` is dL/dz of each sample's loss at the output layer (batch, n_out); the
-        gradients are those of the mean loss over the batch. The caller may update a layer's
-        parameters when it receives them. With ``update_first`` the error then flows back
-        through the *updated* weights, which is the order of the seed's per-sample loop;
-        otherwise through the weights that made the forward pass, as the textbook's gradient
-        requires.
+        ``activations`` come from ``forward``; ``delta`` is dL/dz of each sample's loss at the
+        output layer (batch, n_out). The gradients are those of the mean loss over the batch.
         """
         delta = delta / len(delta) if len(delta) > 1 else delta  # of the batch-mean loss
-        for layer in reversed(range(len(self.weights))):
-            grad_weights = activations[layer].T @ delta  # (n_in, n_out)
-            grad_biases = delta.sum(axis=0)  # (n_out,)
-            if layer and not update_first:
-                below = self._delta_below(layer, delta, activations[layer])
-            yield layer, grad_weights, grad_biases
-            if layer and update_first:
-                below = self._delta_below(layer, delta, activations[layer])
-            if layer:
-                delta = below
-
-    def _delta_below(self, layer: int, delta: np.ndarray, a: np.ndarray) -> np.ndarray:
-        # dL/dz of the layer below: (batch, n_out) @ (n_out, n_in) * f'(z_below)
-        return (delta @ self.weights[layer].T) * derivative(self.hidden, a)
+        grad_weights: list[np.ndarray] = [np.empty(0)] * self.n_layers
+        grad_biases: list[np.ndarray] = [np.empty(0)] * self.n_layers
+        for layer in reversed(range(self.n_layers)):
+            grad_weights[layer] = activations[layer].T @ delta  # (n_in, n_out)
+            grad_biases[layer] = delta.sum(axis=0)  # (n_out,)
+            if layer:  # dL/dz of the layer below: (batch, n_out) @ (n_out, n_in) * f'(z_below)
+                delta = (delta @ self.weights[layer].T) * derivative(self.hidden, activations[layer])
+        return grad_weights, grad_biases
 
     def gradients(self, inputs: np.ndarray, targets: np.ndarray, loss: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """dL/dweights and dL/dbiases of the batch-mean loss, without changing anything."""
+        """dL/dweights and dL/dbiases of the batch-mean loss of ``inputs`` (batch, sizes[0])."""
         activations, _ = self.forward(inputs)
-        delta = output_delta(loss, self.output, activations[-1], targets)
-        grads_w: list[np.ndarray] = [np.empty(0)] * self.n_layers
-        grads_b: list[np.ndarray] = [np.empty(0)] * self.n_layers
-        for layer, gw, gb in self.backward(activations, delta):
-            grads_w[layer], grads_b[layer] = gw, gb
-        return grads_w, grads_b
+        return self.backward(activations, output_delta(loss, self.output, activations[-1], targets))
 
     def loss(self, inputs: np.ndarray, targets: np.ndarray, loss: str) -> float:
         """Mean over the batch of the per-sample loss."""
