@@ -22,21 +22,45 @@
   // ---------------------------------------------------------------------------------------------
   // numbers
 
-  // The shortest decimal that reads back to x in `dtype`, written as Python's repr (and NumPy's str
-  // of a float32) writes it: what `scratchnet export --format txt` writes for the same number.
-  function shortest(x, dtype) {
-    let s = x.toExponential();  // float64: the shortest digits that read back (ECMAScript's Number::toString)
-    if (dtype === 'float32') {
-      for (let p = 1; p <= 9; p++) {
-        s = x.toExponential(p - 1);
-        if (Math.fround(Number(s)) === x) break;
+  // The shortest decimal digits that read back to a float32 x (> 0), the closest to it of that length
+  // (ties to even), as NumPy's Dragon4: {digits, exp}, x ~ d.ddd * 10^exp. From x's exact decimal
+  // expansion (finite: m * 2^e = m * 5^-e / 10^-e), rounded to 1, 2, ... 9 digits.
+  function float32Digits(x) {
+    const bits = new Uint32Array(new Float32Array([x]).buffer)[0];
+    let e = (bits >>> 23) & 255, m = bits & 0x7fffff;
+    if (e) m |= 0x800000; else e = 1;
+    e -= 150;  // x = m * 2^e
+    const all = e >= 0 ? (BigInt(m) << BigInt(e)).toString() : (BigInt(m) * 5n ** BigInt(-e)).toString();
+    const exp = all.length - 1 + Math.min(e, 0);
+    const D = all.replace(/0+$/, '');
+    for (let p = 1; ; p++) {
+      if (D.length <= p) return { digits: D, exp };
+      const head = BigInt(D.slice(0, p)), next = D.charCodeAt(p) - 48;
+      const up = next > 5 || (next === 5 && (D.length > p + 1 || head % 2n === 1n));
+      // the nearest p digits; at a power of two the farther neighbour may read back when it does not
+      for (const n of up ? [head + 1n, head] : [head, head + 1n]) {
+        if (Math.fround(Number(`${n}e${exp - p + 1}`)) !== x) continue;
+        const digits = n.toString();  // 99.. + 1 carries into one more digit: one power of ten more
+        return { digits: digits.slice(0, p).replace(/0+$/, '') || '0', exp: exp + digits.length - p };
       }
     }
-    const m = /^-?(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
-    const digits = (m[1] + (m[2] || '')).replace(/0+$/, '') || '0';
-    const exp = Number(m[3]);
+  }
+
+  // The shortest decimal that reads back to x in `dtype`, written as NumPy's str writes it (Python's repr
+  // for a float64): what `scratchnet export --format txt` writes for the same number.
+  function shortest(x, dtype) {
+    const abs = Math.abs(x);
+    let digits, exp;
+    if (dtype === 'float32' && abs !== 0) {
+      ({ digits, exp } = float32Digits(abs));
+    } else {  // float64: the shortest digits that read back, ties to even (ECMAScript's Number::toString)
+      const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(abs.toExponential());
+      digits = (m[1] + (m[2] || '')).replace(/0+$/, '') || '0';
+      exp = Number(m[3]);
+    }
     const sign = x < 0 || Object.is(x, -0) ? '-' : '';
-    if (exp >= -4 && exp < 16) {  // positional, as repr from 1e-4 up to 1e16
+    // positional from 1e-4 up to 1e16 (a float32: 1e6, and by its value, as NumPy decides), else scientific
+    if (dtype === 'float32' ? abs === 0 || (abs >= 1e-4 && abs < 1e6) : exp >= -4 && exp < 16) {
       if (exp < 0) return sign + '0.' + '0'.repeat(-exp - 1) + digits;
       const whole = digits.length > exp + 1 ? digits.slice(0, exp + 1) : digits.padEnd(exp + 1, '0');
       return sign + whole + '.' + (digits.slice(exp + 1) || '0');
@@ -156,7 +180,8 @@
   // state
 
   let net = makeNet(DATA.network);
-  let netVersion = null;  // the server's version of the parameters the page holds
+  // The server's version of the parameters the page holds: the server writes it over the data's format version.
+  let netVersion = SERVER ? DATA.version : null;
   let history = DATA.history.slice();
   let epochsDone = DATA.epochs_done;
   let edges = thinning(net);
@@ -180,6 +205,10 @@
   const edits = [];  // {target, before, after}
   const test = { count: 0, rows: 28, cols: 28, images: null, labels: null, pred: null, conf: null, confusion: null,
     accuracy: null, note: '', generation: 0 };
+
+  function setText(el, text) {  // only a real change costs a layout
+    if (el.textContent !== text) el.textContent = text;
+  }
 
   function notice(text) {
     const el = $('notice');
@@ -327,7 +356,7 @@
     } else {
       state.pixels = null;
     }
-    $('source').textContent = state.message;
+    setText($('source'), state.message);
   }
 
   const input28 = $('input28');
@@ -359,8 +388,8 @@
     const top = out ? argmax(out) : -1;
     scoreRows.forEach((li, j) => {
       li.classList.toggle('top', j === top);
-      li.children[1].firstChild.style.width = out ? (100 * clamp(out[j], 0, 1)).toFixed(1) + '%' : '0';
-      li.children[2].textContent = out ? sig3(out[j]) : '';
+      li.children[1].firstChild.style.transform = `scaleX(${out ? clamp(out[j], 0, 1) : 0})`;  // no layout
+      setText(li.children[2], out ? sig3(out[j]) : '');
       li.title = out ? `output ${j} = ${exact(out[j])}` : '';
     });
   }
@@ -1157,6 +1186,17 @@
       $('save-status').textContent = err.message;
     }
   });
+  $('revert-server').addEventListener('click', async () => {
+    try {
+      await api('revert', {});
+      edits.length = 0;
+      logEdits();
+      $('save-status').textContent = `Back to what ${DATA.params} holds.`;
+      refreshNetwork();
+    } catch (err) {
+      $('save-status').textContent = err.message;
+    }
+  });
 
   // ---------------------------------------------------------------------------------------------
   // watch it learn: the form, the server's events, the curves and the first layer's tiles
@@ -1273,9 +1313,11 @@
     $('train-start').disabled = training;
     $('train-stop').disabled = s.state !== 'training';
     $('edit-apply').disabled = training;
-    $('save-server').disabled = training;
+    for (const id of ['save-server', 'revert-server']) $(id).disabled = training;
     const words = { idle: 'Idle', training: 'Training…', stopping: 'Stopping at the next batch…' };
-    $('train-status').textContent = `${words[s.state] || s.state} ${s.epochs_done} epochs done.` + (s.error ? ` Error: ${s.error}` : '');
+    $('train-status').textContent = `${words[s.state] || s.state} ${s.epochs_done} epochs done.` +
+      (s.edited ? ' The network has edits that are not saved: save or revert them to train.' : '') +
+      (s.error ? ` Error: ${s.error}` : '');
     $('train-status').className = s.error ? 'error' : '';
     if (was && !training) {
       $('train-progress').value = 0;
@@ -1287,7 +1329,7 @@
   function startServer() {
     $('train-form').hidden = false;
     $('save-txt').hidden = true;
-    for (const id of ['save-server', 'dl-npz', 'dl-txt']) $(id).hidden = false;
+    for (const id of ['save-server', 'revert-server', 'dl-npz', 'dl-txt']) $(id).hidden = false;
     $('save-server').textContent = `Save to ${DATA.params}`;
     for (const name of PRESETS) $('train-preset').add(new Option(name, name));
     const events = new EventSource('api/events');
@@ -1321,7 +1363,7 @@
     });
     $('train-stop').addEventListener('click', () => api('stop', {}).catch((err) => { $('train-status').textContent = err.message; }));
 
-    api('network').then((d) => { netVersion = d.version; }, (err) => notice(err.message));
+    refreshNetwork();  // what changed since the page was made
     api('test').then((t) => {
       setTests(t, 'computed by NumPy on the server');
       refreshEvaluation();
