@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,16 @@ def draw_with_mouse(page, digit: int) -> None:
             page.mouse.move(x, y)
         page.mouse.up()
     settle(page)
+
+
+def wait_until(page, expression: str, timeout: float = 60) -> None:
+    """Poll a JavaScript expression until it is true (not wait_for_function: the server's Content Security
+    Policy forbids the eval that it uses)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            pytest.fail(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 def settle(page) -> None:
@@ -138,7 +149,7 @@ def tab(browser):
             context.route(re.compile(r"^(?!file:|data:|blob:)"), lambda route: route.abort())
         opened.append((context, log, requests))
         page.goto(url)
-        page.wait_for_function("window.scratchnet && window.scratchnet.ready")
+        wait_until(page, "window.scratchnet && window.scratchnet.ready")
         return page
 
     yield open_tab
@@ -242,7 +253,7 @@ def test_javascript_forward_equals_numpy_on_1000_test_images(tab, exported, trai
     outputs = np.frombuffer(base64.b64decode(outputs), np.float64).reshape(expected.shape)
     assert np.abs(outputs - expected).max() <= 1e-12
     # the page's own predictions of its embedded images: the same, and the same accuracy
-    page.wait_for_function("scratchnet.evaluation !== null")
+    wait_until(page, "scratchnet.evaluation !== null")
     evaluation = page.evaluate("scratchnet.evaluation")
     assert evaluation["predictions"] == expected.argmax(axis=1).tolist()
     accuracy = float(np.mean(expected.argmax(axis=1) == mnist.test_labels[:1000]))
@@ -256,7 +267,7 @@ def test_test_images_misclassified_and_confusion_matrix(tab, exported, trained, 
     labels = mnist.test_labels[:1000]
     predicted = net.predict(data.inputs(mnist.test_images[:1000])).argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
-    page.wait_for_function("scratchnet.evaluation !== null")
+    wait_until(page, "scratchnet.evaluation !== null")
     page.fill("#test-index", "12")
     page.press("#test-index", "Enter")
     settle(page)
@@ -391,3 +402,187 @@ def test_numbers_are_written_as_python_writes_them(tab, tmp_path, dtype):
     shown = page.evaluate(f"values => values.map(v => scratchnet.shortest(v, '{dtype}'))", values.astype(np.float64).tolist())
     assert shown == [textformat.format_number(v) for v in values]
     assert page.evaluate("scratchnet.toText()") == textformat.to_text(net, 0, [])
+
+
+# -----------------------------------------------------------------------------
+# a phone, the keyboard
+
+
+def touch_stroke(page, path: list[tuple[float, float]]) -> None:
+    """A finger along the path: touch events through the DevTools protocol (Playwright only taps)."""
+    cdp = page.context.new_cdp_session(page)
+    kinds = ["touchStart"] + ["touchMove"] * (len(path) - 1)
+    for kind, (x, y) in zip(kinds, path):
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def test_a_phone_draws_with_a_finger_and_taps_the_network(tab, exported, trained):
+    net = checkpoint.load(trained).network
+    page = tab(exported.as_uri(), viewport=PHONE, touch=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing wider than the phone
+    box = page.locator("#pad").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] and box["width"] >= 250
+    for stroke in DIGITS[7]:
+        touch_stroke(page, points(stroke, box))
+    settle(page)
+    state = page.evaluate("scratchnet.state")
+    assert state["source"] == "pad" and state["prediction"] == 7
+    assert page.evaluate("window.scrollY") == 0  # the finger drew; it did not scroll the page
+    # a tap on the network shows a neuron's numbers and opens it
+    page.locator("#overlay").scroll_into_view_if_needed()
+    spot = page.evaluate("scratchnet.locate({kind: 'neuron', layer: 2, j: 7})")
+    page.touchscreen.tap(spot["x"], spot["y"])
+    assert info_lines(page)[0] == f"b[1][7] = {textformat.format_number(net.biases[1][7])}", (
+        spot, page.evaluate("scratchnet.locate({kind: 'neuron', layer: 2, j: 7})"), page.inner_text("#info"))
+    assert page.is_visible("#neuron-detail")
+    for control in ("#undo", "#clear", "#edit-apply", "#test-next", "#miss-next"):  # big enough for a finger
+        size = page.locator(control).bounding_box()
+        assert size["height"] >= 36 and size["x"] + size["width"] <= PHONE["width"], control
+
+
+def test_the_keyboard_reaches_every_control(tab, exported):
+    page = tab(exported.as_uri())
+    wait_until(page, "scratchnet.evaluation !== null")  # the confusion matrix's buttons are there
+    name = """e => e.id || e.getAttribute('aria-label') || e.textContent.trim()"""
+    controls = page.evaluate(f"""Array.from(document.querySelectorAll('button, input, select, a[href], [tabindex]'))
+        .filter(e => e.offsetParent !== null && !e.disabled && e.tabIndex >= 0).map({name})""")
+    assert len(controls) > 130  # the confusion matrix's 100 cells, 20 tiles, the forms
+    # every control has a name a screen reader says: its label, its aria-label or its text
+    unnamed = page.evaluate("""Array.from(document.querySelectorAll('button, input, select, a[href], canvas[tabindex]'))
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map(e => e.outerHTML.slice(0, 80))""")
+    assert unnamed == []
+    reached = []
+    for _ in range(len(controls) + 3):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate(f"({name})(document.activeElement)"))
+    assert reached[0] == "Skip to the network"
+    assert set(controls) <= set(reached)
+    order = [reached.index(c) for c in ("undo", "clear", "edge-mode", "overlay", "edit-kind", "edit-apply", "save-txt",
+                                        "test-index", "miss-next")]
+    assert order == sorted(order)  # the page's order: drawing, the network, editing, test images
+    # the focus shows
+    page.focus("#undo")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    outline = page.evaluate("(s => [s.outlineStyle, parseFloat(s.outlineWidth)])(getComputedStyle(document.activeElement))")
+    assert outline[0] != "none" and outline[1] >= 2
+    # the network by keyboard: arrows move between neurons, Enter opens one
+    page.focus("#overlay")
+    for key in ("ArrowDown", "ArrowDown", "ArrowDown", "ArrowRight", "ArrowDown", "ArrowLeft"):
+        page.keyboard.press(key)
+    assert page.inner_text("#info").startswith("b[0][4] = ")
+    page.keyboard.press("Enter")
+    assert page.inner_text("#neuron-title").startswith("Neuron 4 of layer 1 (hidden)")
+    assert page.inner_text("#edit-current").startswith("b[0][4] = ")
+
+
+# -----------------------------------------------------------------------------
+# served: `scratchnet serve`, training from the page
+
+
+@pytest.fixture
+def served(processes):
+    """``served(params, data)``: `scratchnet serve` on a free port; its URL. Stopped with Ctrl-C at the end
+    (request this fixture before ``tab``, so that the tabs close first)."""
+    pytest.importorskip("starlette", reason="scratchnet serve needs starlette (pip install 'scratchnet[web]')")
+    pytest.importorskip("uvicorn", reason="scratchnet serve needs uvicorn (pip install 'scratchnet[web]')")
+    started = []
+
+    def start(params: Path, dataset: Path) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "scratchnet.cli", "serve", "-p", str(params), "--data", str(dataset),
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        processes.append(proc)
+        started.append(proc)
+        for line in proc.stdout:
+            if line.startswith("scratchnet explorer: "):
+                return line.split()[2]
+        pytest.fail(f"scratchnet serve did not start: {proc.wait()}, {proc.stderr.read()}")
+
+    yield start
+    for proc in started:
+        proc.send_signal(2)
+        assert proc.wait(timeout=30) in (0, 130)
+
+
+def wait_for_status(page, words: str) -> None:
+    wait_until(page, f"document.getElementById('train-status').textContent.startsWith({json.dumps(words)})")
+
+
+def tile(page, j: int) -> str:
+    return page.evaluate(f"document.querySelectorAll('#tiles canvas')[{j}].toDataURL()")
+
+
+def test_training_from_the_page_is_resumed_by_the_command_line(served, tab, tmp_path, small, small_npz):
+    params = tmp_path / "net.npz"  # no file yet: the server starts train's default network
+    url = served(params, small_npz)
+    page, other = tab(url), tab(url)  # two tabs watch one training
+    assert page.evaluate("Array.from(document.querySelectorAll('#train-preset option'), o => o.value)") == \
+        ["", *config.PRESETS]
+    assert page.is_hidden("#train-offline") and page.is_hidden("#save-txt")
+    wait_until(page, "scratchnet.evaluation !== null")  # NumPy's, over the server's 500 test images
+    assert "on 500 test images computed by NumPy on the server" in page.inner_text("#test-accuracy")
+    draw_with_mouse(page, 3)
+    untrained = page.evaluate("scratchnet.state")
+    first = run.start(tmp_path / "none.npz", {}).network  # the same seed: the same new network
+    assert np.allclose(untrained["outputs"], numpy_forward(first, untrained["pixels"])[-1][0], rtol=0, atol=1e-12)
+    before = tile(page, 0)
+    page.fill("#train-epochs", "1")
+    page.fill("#train-batch", "10")
+    page.fill("#train-lr", "0.5")
+    page.click("#train-start")
+    for p in (page, other):
+        wait_until(p, "document.getElementById('curve-acc').getAttribute('aria-label').includes('after epoch 1')")
+        wait_for_status(p, "Idle 1 epochs done.")
+    ckpt = checkpoint.load(params)
+    assert ckpt.epochs_done == 1 and ckpt.config.batch_size == 10 and ckpt.config.lr == 0.5
+    # the page shows the trained network: its tiles, its outputs, NumPy's accuracy
+    settle(page)
+    assert tile(page, 0) != before
+    trained_state = page.evaluate("scratchnet.state")
+    assert np.allclose(trained_state["outputs"], numpy_forward(ckpt.network, untrained["pixels"])[-1][0], rtol=0, atol=1e-12)
+    accuracy = ckpt.history[0]["test_accuracy"]
+    wait_until(page, f"scratchnet.evaluation && scratchnet.evaluation.accuracy === {accuracy!r}")
+    assert page.inner_text("#test-accuracy").startswith(f"Accuracy {100 * accuracy:.2f}% on 500 test images")
+    # the command line resumes what the page trained
+    resumed = subprocess.run([sys.executable, "-m", "scratchnet.cli", "train", "-p", str(params), "--data", str(small_npz),
+                              "--epochs", "1"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    again = checkpoint.load(params)
+    assert again.epochs_done == 2 and again.history[0] == ckpt.history[0] and again.config.lr == 0.5
+    # and the page resumes what the command line trained; Stop ends a long run at a batch, saved
+    page.fill("#train-epochs", "1000")
+    page.fill("#train-batch", "1")
+    page.click("#train-start")
+    wait_for_status(page, "Training")
+    wait_until(page, "document.getElementById('train-progress').value > 0")
+    page.click("#train-stop")
+    wait_for_status(page, "Idle")
+    stopped = checkpoint.load(params)
+    assert 2 <= stopped.epochs_done < 1002 and stopped.history[:2] == again.history
+    assert stopped.partial_epoch_samples > 0 or stopped.epochs_done > 2
+
+
+def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_npz):
+    params = tmp_path / "net.npz"
+    assert cli.main(["train", "-p", str(params), "--data", str(small_npz), "--epochs", "1", "--batch-size", "10"]) == 0
+    page = tab(served(params, small_npz))
+    page.select_option("#edit-kind", "weight")
+    page.select_option("#edit-layer", "1")
+    page.fill("#edit-input", "7")
+    page.fill("#edit-neuron", "2")
+    page.fill("#edit-value", "1.5e-3")
+    page.click("#edit-apply")
+    wait_until(page, "document.getElementById('edit-log').textContent.includes('→ 0.0015')")
+    wait_for_status(page, "Idle 1 epochs done. The network has edits that are not saved")
+    assert page.is_disabled("#train-start")  # training goes on from the file: save or revert the edits first
+    page.click("#save-server")
+    wait_until(page, "document.getElementById('save-status').textContent === 'Saved to net.npz.'")
+    assert checkpoint.load(params).network.weights[1][7, 2] == 1.5e-3
+    with page.expect_download() as download:
+        page.click("#dl-txt")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert textformat.read(path).network.weights[1][7, 2] == 1.5e-3

@@ -1310,7 +1310,7 @@
   function showStatus(s) {
     const was = training;
     training = s.state !== 'idle';
-    $('train-start').disabled = training;
+    $('train-start').disabled = training || s.edited;  // the server would refuse: training goes on from the file
     $('train-stop').disabled = s.state !== 'training';
     $('edit-apply').disabled = training;
     for (const id of ['save-server', 'revert-server']) $(id).disabled = training;
@@ -1435,5 +1435,8 @@
     perf: { get samples() { return perf.samples.slice(); }, reset() { perf.samples.length = 0; } },
     ready: false,
   };
-  requestAnimationFrame(() => { window.scratchnet.ready = true; });
+  requestAnimationFrame(() => {  // after the first frame: drawn, and every handler in place
+    window.scratchnet.readyAt = performance.now();  // milliseconds since the navigation began
+    window.scratchnet.ready = true;
+  });
 })();
