@@ -266,12 +266,10 @@
     return best;
   }
 
-  function histogram(values, mask) {
+  function histogram(values) {
     const hist = new Float64Array(256);
     for (let i = 0; i < values.length; i++) {
-      if (!mask || mask[i]) {
-        hist[values[i]]++;
-      }
+      hist[values[i]]++;
     }
     return hist;
   }
@@ -414,7 +412,8 @@
   }
 
   // -------------------------------------------------------------------------
-  // 4. Find the digit: a map of the working image, 1 near the kept pieces of ink
+  // 4. Find the digit: a map of the working image, 1 near the kept pieces of ink (`near`), and the
+  // bounds of the rows [top, bottom) and columns [left, right) where it has any
 
   function locate(ink) {
     const h = ink.h, w = ink.w;
@@ -429,7 +428,7 @@
     const pieces = components(above, ch, cw);
     const near = new Uint8Array(h * w);
     if (pieces.count === 0) {
-      return near;
+      return { near: near, top: 0, bottom: 0, left: 0, right: 0 };
     }
     const weights = new Float64Array(pieces.count);
     const edge = new Uint8Array(pieces.count);
@@ -462,9 +461,14 @@
     }
     // kept coarse cells grown by one cell on every side, each covering factor x factor pixels
     const grown = new Uint8Array(ch * cw);
+    let top = ch, bottom = 0, left = cw, right = 0; // the cells they span
     for (let i = 0; i < ch * cw; i++) {
       if (pieces.label[i] >= 0 && kept[pieces.label[i]]) {
         const y = Math.floor(i / cw), x = i - y * cw;
+        top = Math.min(top, y - 1);
+        bottom = Math.max(bottom, y + 2);
+        left = Math.min(left, x - 1);
+        right = Math.max(right, x + 2);
         for (let ny = Math.max(y - 1, 0); ny < Math.min(y + 2, ch); ny++) {
           for (let nx = Math.max(x - 1, 0); nx < Math.min(x + 2, cw); nx++) {
             grown[ny * cw + nx] = 1;
@@ -472,17 +476,20 @@
         }
       }
     }
+    // the rows and columns of pixels the region spans: later steps look only there
+    const region = { near: near, top: Math.max(top, 0) * factor, bottom: Math.min(bottom * factor, h),
+                     left: Math.max(left, 0) * factor, right: Math.min(right * factor, w) };
     const column = new Int32Array(w);
     for (let x = 0; x < w; x++) {
       column[x] = Math.floor(x / factor);
     }
-    for (let y = 0; y < h; y++) {
+    for (let y = region.top; y < region.bottom; y++) {
       const row = Math.floor(y / factor) * cw;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
+      for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
         near[i] = grown[row + column[x]];
       }
     }
-    return near;
+    return region;
   }
 
   // -------------------------------------------------------------------------
@@ -707,11 +714,19 @@
     record("ink", ink);
 
     // 4. find the digit, then measure its ink where it is: Otsu's threshold, and the stroke's level
-    const near = locate(ink);
+    const region = locate(ink);
+    const near = region.near;
     if (trace) {
       record("located", image(h, w, ink.data.map((v, i) => (near[i] ? v : v >> 2))));
     }
-    const hist = histogram(ink.data, near);
+    const hist = new Float64Array(256);
+    for (let y = region.top; y < region.bottom; y++) {
+      for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
+        if (near[i]) {
+          hist[ink.data[i]]++;
+        }
+      }
+    }
     const threshold = otsu(hist);
     hist.fill(0, 0, threshold + 1);
     const level = orderStat(hist, 0, 1, 2); // 0 if no pixel is above the threshold
@@ -719,30 +734,28 @@
       throw new Error(NAME + ": no digit found: the picture is blank or has too little contrast");
     }
 
-    // 5. contrast
+    // 5. contrast, and the bounds of the ink above the threshold for 6.
     const low = threshold >> 1; // keeps the anti-aliased edge of the strokes
     const scaled = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      if (near[i]) {
-        scaled[i] = Math.min(255, roundDiv(Math.max(ink.data[i] - low, 0) * 255, level - low));
+    let top = h, bottom = -1, left = w, right = -1;
+    for (let y = region.top; y < region.bottom; y++) {
+      for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
+        if (near[i]) {
+          const v = ink.data[i];
+          scaled[i] = Math.min(255, roundDiv(Math.max(v - low, 0) * 255, level - low));
+          if (v > threshold) {
+            top = Math.min(top, y);
+            bottom = y;
+            left = Math.min(left, x);
+            right = Math.max(right, x);
+          }
+        }
       }
     }
     const normalised = image(h, w, scaled);
     record("normalised", normalised);
 
     // 6. crop to the ink above the threshold
-    let top = h, bottom = -1, left = w, right = -1;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        if (near[i] && ink.data[i] > threshold) {
-          top = Math.min(top, y);
-          bottom = y;
-          left = Math.min(left, x);
-          right = Math.max(right, x);
-        }
-      }
-    }
     const cropped = crop(normalised, top, bottom + 1, left, right + 1);
     record("cropped", cropped);
 
