@@ -55,29 +55,25 @@
     }
   }
 
-  // Pillow's convert("L"): (19595 R + 38470 G + 7471 B + 32768) >> 16, and the alpha channel.
+  // Pillow's convert("L"): Y = (19595 R + 38470 G + 7471 B + 32768) >> 16; and in the same pass
+  // the sums composite needs: A, of alpha, and AY, of alpha * Y (below 50e6 * 255^2 < 2^53: exact).
   function channels(rgba, width, height) {
     const n = width * height;
     const grey = new Uint8Array(n);
-    const alpha = new Uint8Array(n);
+    let weight = 0, shade = 0;
     for (let i = 0, j = 0; i < n; i++, j += 4) {
-      grey[i] = (19595 * rgba[j] + 38470 * rgba[j + 1] + 7471 * rgba[j + 2] + 32768) >> 16;
-      alpha[i] = rgba[j + 3];
+      const y = (19595 * rgba[j] + 38470 * rgba[j + 1] + 7471 * rgba[j + 2] + 32768) >> 16;
+      grey[i] = y;
+      weight += rgba[j + 3];
+      shade += rgba[j + 3] * y;
     }
-    return { grey: image(height, width, grey), alpha: alpha };
+    return { grey: image(height, width, grey), weight: weight, shade: shade };
   }
 
-  // Transparency lies on paper opposite the ink's alpha-weighted mean shade:
-  // each pixel becomes floor((Y a + P (255 - a) + 127) / 255).
-  function composite(grey, alpha) {
-    const g = grey.data;
-    const n = g.length;
-    let weight = 0;
-    let shade = 0; // below 50e6 * 255 * 255 < 2^53: exact
-    for (let i = 0; i < n; i++) {
-      weight += alpha[i];
-      shade += alpha[i] * g[i];
-    }
+  // Transparency lies on paper opposite the ink's alpha-weighted mean shade: P = 255 if 2 AY < 255 A,
+  // else 0; each pixel becomes floor((Y a + P (255 - a) + 127) / 255).
+  function composite(grey, rgba, weight, shade) {
+    const g = grey.data, n = g.length;
     if (weight === 0) {
       throw new Error(NAME + ": the image is fully transparent: there is no digit in it");
     }
@@ -87,7 +83,7 @@
     const paper = 2 * shade < 255 * weight ? 255 : 0;
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const a = alpha[i];
+      const a = rgba[4 * i + 3];
       out[i] = ((g[i] * a + paper * (255 - a) + 127) / 255) | 0;
     }
     return image(grey.h, grey.w, out);
@@ -688,7 +684,7 @@
     checkSize(width, height);
     const record = trace ? (name, img) => { trace[name] = img; } : () => {};
     const decoded = channels(rgba, width, height);
-    const grey = composite(decoded.grey, decoded.alpha);
+    const grey = composite(decoded.grey, rgba, decoded.weight, decoded.shade);
     record("greyscale", grey);
 
     // 1. the working image: an integer box reduction to at most WORK_SIDE on the long side
