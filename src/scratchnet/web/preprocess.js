@@ -99,15 +99,15 @@
     }
     const h = img.h, w = img.w, src = img.data;
     const hk = ceilDiv(h, factor), wk = ceilDiv(w, factor);
-    const column = new Int32Array(w);
-    for (let x = 0; x < w; x++) {
-      column[x] = Math.floor(x / factor);
-    }
     const sums = new Float64Array(hk * wk);
     for (let y = 0; y < h; y++) {
       const base = Math.floor(y / factor) * wk;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
-        sums[base + column[x]] += src[i];
+      for (let bx = 0; bx < wk; bx++) {
+        let sum = 0;
+        for (let i = y * w + bx * factor, stop = y * w + Math.min(w, (bx + 1) * factor); i < stop; i++) {
+          sum += src[i];
+        }
+        sums[base + bx] += sum;
       }
     }
     const out = new Uint8Array(hk * wk);
@@ -138,22 +138,43 @@
     return v;
   }
 
-  // Cells of size `cell`: a histogram (256 counts) per cell, cells row-major, of the pixels whose
-  // |difference| is at most `threshold` (all pixels without a difference).
-  function cellHist(img, cell, difference, threshold) {
-    const h = img.h, w = img.w, src = img.data;
+  // Adds the counts of values[start..stop) where mask is non-zero (all without a mask) to the 256
+  // counts at hist[offset..]. By runs of one value: paper is one long run, and an increment per
+  // pixel of one count would wait for the previous one.
+  function count(values, start, stop, hist, offset, mask) {
+    let previous = values[start], run = 0;
+    for (let i = start; i < stop; i++) {
+      if (mask && !mask[i]) {
+        continue;
+      }
+      const v = values[i];
+      if (v === previous) {
+        run++;
+      } else {
+        hist[offset + previous] += run;
+        previous = v;
+        run = 1;
+      }
+    }
+    hist[offset + previous] += run;
+  }
+
+  function histogram(values, mask) {
+    const hist = new Int32Array(256);
+    count(values, 0, values.length, hist, 0, mask);
+    return hist;
+  }
+
+  // Cells of size `cell`: a histogram (256 counts) per cell, cells row-major, of the pixels where
+  // mask is non-zero (all without a mask).
+  function cellHist(img, cell, mask) {
+    const h = img.h, w = img.w;
     const gx = ceilDiv(w, cell);
     const hist = new Int32Array(ceilDiv(h, cell) * gx * 256);
-    const column = new Int32Array(w);
-    for (let x = 0; x < w; x++) {
-      column[x] = Math.floor(x / cell) * 256;
-    }
     for (let y = 0; y < h; y++) {
-      const base = Math.floor(y / cell) * gx * 256;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
-        if (!difference || Math.abs(difference[i]) <= threshold) {
-          hist[base + column[x] + src[i]]++;
-        }
+      const base = Math.floor(y / cell) * gx;
+      for (let cx = 0; cx < gx; cx++) {
+        count(img.data, y * w + cx * cell, y * w + Math.min(w, (cx + 1) * cell), hist, (base + cx) * 256, mask);
       }
     }
     return hist;
@@ -262,14 +283,6 @@
     return best;
   }
 
-  function histogram(values) {
-    const hist = new Float64Array(256);
-    for (let i = 0; i < values.length; i++) {
-      hist[values[i]]++;
-    }
-    return hist;
-  }
-
   // 8-connected pieces of a mask, numbered in the raster order of their first pixel: each pixel's
   // piece number (-1: none) and the number of pieces.
   function components(mask, h, w) {
@@ -304,33 +317,44 @@
   // -------------------------------------------------------------------------
   // 2. Polarity: MNIST's ink is light
 
-  // Per cell, the median of it and its existing eight neighbours together. hist: the cells'
-  // histograms (cellHist), pooled along rows, then along columns.
+  // Per cell, the median of it and its existing eight neighbours together (order statistic 1/2 of
+  // their pooled histograms). hist: the cells' histograms (cellHist). Searched from both ends of
+  // 0..255 at once, counting the nine histograms' bins as it goes: the median of blank paper is
+  // found in a step or two, whether the paper is light or dark.
   function neighbourhoodMedian(hist, gy, gx) {
-    const across = new Int32Array(hist.length); // each cell's counts and its row neighbours'
-    for (let cy = 0; cy < gy; cy++) {
-      for (let cx = 0; cx < gx; cx++) {
-        const to = (cy * gx + cx) * 256;
-        for (let nx = Math.max(cx - 1, 0); nx < Math.min(cx + 2, gx); nx++) {
-          const from = (cy * gx + nx) * 256;
-          for (let v = 0; v < 256; v++) {
-            across[to + v] += hist[from + v];
-          }
-        }
+    const sizes = new Int32Array(gy * gx); // each cell's count of pixels
+    for (let c = 0; c < gy * gx; c++) {
+      for (let v = 0; v < 256; v++) {
+        sizes[c] += hist[c * 256 + v];
       }
     }
-    const pooled = new Int32Array(256);
     const grid = new Int32Array(gy * gx);
+    const offsets = new Int32Array(9);
     for (let cy = 0; cy < gy; cy++) {
       for (let cx = 0; cx < gx; cx++) {
-        pooled.fill(0);
+        let cells = 0, n = 0;
         for (let ny = Math.max(cy - 1, 0); ny < Math.min(cy + 2, gy); ny++) {
-          const from = (ny * gx + cx) * 256;
-          for (let v = 0; v < 256; v++) {
-            pooled[v] += across[from + v];
+          for (let nx = Math.max(cx - 1, 0); nx < Math.min(cx + 2, gx); nx++) {
+            offsets[cells++] = (ny * gx + nx) * 256;
+            n += sizes[ny * gx + nx];
           }
         }
-        grid[cy * gx + cx] = orderStat(pooled, 0, 1, 2);
+        const pooled = (v) => {
+          let sum = 0;
+          for (let k = 0; k < cells; k++) {
+            sum += hist[offsets[k] + v];
+          }
+          return sum;
+        };
+        // the median is the least v with count(<= v) > rank, or equally the greatest with
+        // count(>= v) >= n - rank
+        const rank = Math.floor((n - 1) / 2);
+        let low = 0, high = 255, upTo = pooled(0), downTo = pooled(255);
+        while (upTo <= rank && downTo < n - rank) {
+          upTo += pooled(++low);
+          downTo += pooled(--high);
+        }
+        grid[cy * gx + cx] = upTo > rank ? low : high;
       }
     }
     return grid;
@@ -341,9 +365,10 @@
   function lightInk(work, cell, hist) {
     const gy = ceilDiv(work.h, cell), gx = ceilDiv(work.w, cell);
     const median = upsample(neighbourhoodMedian(hist, gy, gx), gy, gx, cell, work.h, work.w, Uint8Array);
+    const src = work.data; // read once: a property read inside the loop is not hoisted
     let above = 0, below = 0;
     for (let i = 0; i < median.length; i++) {
-      const deviation = work.data[i] - median[i];
+      const deviation = src[i] - median[i];
       if (deviation > 0) {
         above += deviation;
       } else {
@@ -376,33 +401,36 @@
   // The background B under every pixel and the ink map I = clip(W - B, 0, 255).
   // hist: cellHist(work, cell).
   function removeBackground(work, cell, hist) {
-    const h = work.h, w = work.w, n = h * w;
+    const h = work.h, w = work.w, n = h * w, src = work.data; // read once, not in every loop
     const gy = ceilDiv(h, cell), gx = ceilDiv(w, cell);
     const quarter = new Int32Array(gy * gx);
     for (let c = 0; c < gy * gx; c++) {
       quarter[c] = orderStat(hist, c * 256, 1, 4);
     }
     const rough = darkest3x3(quarter, gy, gx);
-    const difference = upsample(rough, gy, gx, cell, h, w, Int16Array); // F, then E = W - F in its place
-    const positive = new Float64Array(256); // the histogram of clip(E, 0, 255)
+    const first = upsample(rough, gy, gx, cell, h, w, Uint8Array);
+    const positive = new Uint8Array(n); // clip(E, 0, 255), E = W - F
     for (let i = 0; i < n; i++) {
-      const e = work.data[i] - difference[i];
-      difference[i] = e;
-      positive[e > 0 ? e : 0]++;
+      positive[i] = Math.max(src[i] - first[i], 0);
     }
-    const paperHist = cellHist(work, cell, difference, otsu(positive)); // |E| <= t1: paper
+    const threshold = otsu(histogram(positive));
+    const paper = new Uint8Array(n); // |E| <= t1
+    for (let i = 0; i < n; i++) {
+      paper[i] = Math.abs(src[i] - first[i]) <= threshold ? 1 : 0;
+    }
+    const paperHist = cellHist(work, cell, paper);
     const grid = new Int32Array(gy * gx);
     for (let c = 0; c < gy * gx; c++) {
-      let count = 0;
+      let size = 0;
       for (let v = 0; v < 256; v++) {
-        count += paperHist[c * 256 + v];
+        size += paperHist[c * 256 + v];
       }
-      grid[c] = count > 0 ? orderStat(paperHist, c * 256, 1, 2) : rough[c];
+      grid[c] = size > 0 ? orderStat(paperHist, c * 256, 1, 2) : rough[c];
     }
     const background = upsample(grid, gy, gx, cell, h, w, Uint8Array);
     const ink = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      ink[i] = Math.max(work.data[i] - background[i], 0);
+      ink[i] = Math.max(src[i] - background[i], 0);
     }
     return { background: image(h, w, background), ink: image(h, w, ink) };
   }
@@ -696,9 +724,9 @@
     let cells = cellHist(work, cell); // the histograms of its cells serve steps 2 and 3
     if (!lightInk(work, cell, cells)) {
       cells = invertHist(cells);
-      const inverted = new Uint8Array(n);
+      const inverted = new Uint8Array(n), src = work.data;
       for (let i = 0; i < n; i++) {
-        inverted[i] = 255 - work.data[i];
+        inverted[i] = 255 - src[i];
       }
       work = image(h, w, inverted);
     }
@@ -715,13 +743,9 @@
     if (trace) {
       record("located", image(h, w, ink.data.map((v, i) => (near[i] ? v : v >> 2))));
     }
-    const hist = new Float64Array(256);
+    const hist = new Int32Array(256);
     for (let y = region.top; y < region.bottom; y++) {
-      for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
-        if (near[i]) {
-          hist[ink.data[i]]++;
-        }
-      }
+      count(ink.data, y * w + region.left, y * w + region.right, hist, 0, near);
     }
     const threshold = otsu(hist);
     hist.fill(0, 0, threshold + 1);
@@ -732,12 +756,12 @@
 
     // 5. contrast, and the bounds of the ink above the threshold for 6.
     const low = threshold >> 1; // keeps the anti-aliased edge of the strokes
-    const scaled = new Uint8Array(n);
+    const scaled = new Uint8Array(n), src = ink.data;
     let top = h, bottom = -1, left = w, right = -1;
     for (let y = region.top; y < region.bottom; y++) {
       for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
         if (near[i]) {
-          const v = ink.data[i];
+          const v = src[i];
           scaled[i] = Math.min(255, roundDiv(Math.max(v - low, 0) * 255, level - low));
           if (v > threshold) {
             top = Math.min(top, y);
