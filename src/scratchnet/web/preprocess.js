@@ -49,9 +49,9 @@
       throw new Error(NAME + ": the image is empty (" + width + "x" + height + " pixels)");
     }
     if (width * height > MAX_PIXELS) {
-      const count = (n) => n.toLocaleString("en-US");
-      throw new Error(NAME + ": " + width + "x" + height + " is " + count(width * height) + " pixels, more than the " +
-                      count(MAX_PIXELS) + " this reads; scale it down first");
+      const grouped = (n) => n.toLocaleString("en-US");
+      throw new Error(NAME + ": " + width + "x" + height + " is " + grouped(width * height) + " pixels, more than the " +
+                      grouped(MAX_PIXELS) + " this reads; scale it down first");
     }
   }
 
@@ -288,12 +288,12 @@
   function components(mask, h, w) {
     const label = new Int32Array(h * w).fill(-1);
     const queue = new Int32Array(h * w);
-    let count = 0;
+    let pieces = 0;
     for (let start = 0; start < h * w; start++) {
       if (!mask[start] || label[start] >= 0) {
         continue;
       }
-      label[start] = count;
+      label[start] = pieces;
       let head = 0, tail = 0;
       queue[tail++] = start;
       while (head < tail) {
@@ -303,15 +303,15 @@
           for (let nx = Math.max(x - 1, 0); nx < Math.min(x + 2, w); nx++) {
             const q = ny * w + nx;
             if (mask[q] && label[q] < 0) {
-              label[q] = count;
+              label[q] = pieces;
               queue[tail++] = q;
             }
           }
         }
       }
-      count++;
+      pieces++;
     }
-    return { label: label, count: count };
+    return { label: label, count: pieces };
   }
 
   // -------------------------------------------------------------------------
