@@ -49,35 +49,31 @@
       throw new Error(NAME + ": the image is empty (" + width + "x" + height + " pixels)");
     }
     if (width * height > MAX_PIXELS) {
-      const count = (n) => n.toLocaleString("en-US");
-      throw new Error(NAME + ": " + width + "x" + height + " is " + count(width * height) + " pixels, more than the " +
-                      count(MAX_PIXELS) + " this reads; scale it down first");
+      const grouped = (n) => n.toLocaleString("en-US");
+      throw new Error(NAME + ": " + width + "x" + height + " is " + grouped(width * height) + " pixels, more than the " +
+                      grouped(MAX_PIXELS) + " this reads; scale it down first");
     }
   }
 
-  // Pillow's convert("L"): (19595 R + 38470 G + 7471 B + 32768) >> 16, and the alpha channel.
+  // Pillow's convert("L"): Y = (19595 R + 38470 G + 7471 B + 32768) >> 16; and in the same pass
+  // the sums composite needs: A, of alpha, and AY, of alpha * Y (below 50e6 * 255^2 < 2^53: exact).
   function channels(rgba, width, height) {
     const n = width * height;
     const grey = new Uint8Array(n);
-    const alpha = new Uint8Array(n);
+    let weight = 0, shade = 0;
     for (let i = 0, j = 0; i < n; i++, j += 4) {
-      grey[i] = (19595 * rgba[j] + 38470 * rgba[j + 1] + 7471 * rgba[j + 2] + 32768) >> 16;
-      alpha[i] = rgba[j + 3];
+      const y = (19595 * rgba[j] + 38470 * rgba[j + 1] + 7471 * rgba[j + 2] + 32768) >> 16;
+      grey[i] = y;
+      weight += rgba[j + 3];
+      shade += rgba[j + 3] * y;
     }
-    return { grey: image(height, width, grey), alpha: alpha };
+    return { grey: image(height, width, grey), weight: weight, shade: shade };
   }
 
-  // Transparency lies on paper opposite the ink's alpha-weighted mean shade:
-  // each pixel becomes floor((Y a + P (255 - a) + 127) / 255).
-  function composite(grey, alpha) {
-    const g = grey.data;
-    const n = g.length;
-    let weight = 0;
-    let shade = 0; // below 50e6 * 255 * 255 < 2^53: exact
-    for (let i = 0; i < n; i++) {
-      weight += alpha[i];
-      shade += alpha[i] * g[i];
-    }
+  // Transparency lies on paper opposite the ink's alpha-weighted mean shade: P = 255 if 2 AY < 255 A,
+  // else 0; each pixel becomes floor((Y a + P (255 - a) + 127) / 255).
+  function composite(grey, rgba, weight, shade) {
+    const g = grey.data, n = g.length;
     if (weight === 0) {
       throw new Error(NAME + ": the image is fully transparent: there is no digit in it");
     }
@@ -87,7 +83,7 @@
     const paper = 2 * shade < 255 * weight ? 255 : 0;
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const a = alpha[i];
+      const a = rgba[4 * i + 3];
       out[i] = ((g[i] * a + paper * (255 - a) + 127) / 255) | 0;
     }
     return image(grey.h, grey.w, out);
@@ -103,15 +99,15 @@
     }
     const h = img.h, w = img.w, src = img.data;
     const hk = ceilDiv(h, factor), wk = ceilDiv(w, factor);
-    const column = new Int32Array(w);
-    for (let x = 0; x < w; x++) {
-      column[x] = Math.floor(x / factor);
-    }
     const sums = new Float64Array(hk * wk);
     for (let y = 0; y < h; y++) {
       const base = Math.floor(y / factor) * wk;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
-        sums[base + column[x]] += src[i];
+      for (let bx = 0; bx < wk; bx++) {
+        let sum = 0;
+        for (let i = y * w + bx * factor, stop = y * w + Math.min(w, (bx + 1) * factor); i < stop; i++) {
+          sum += src[i];
+        }
+        sums[base + bx] += sum;
       }
     }
     const out = new Uint8Array(hk * wk);
@@ -142,22 +138,43 @@
     return v;
   }
 
-  // Cells of size `cell`: a histogram (256 counts) per cell, cells row-major, of the pixels whose
-  // |difference| is at most `threshold` (all pixels without a difference).
-  function cellHist(img, cell, difference, threshold) {
-    const h = img.h, w = img.w, src = img.data;
+  // Adds the counts of values[start..stop) where mask is non-zero (all without a mask) to the 256
+  // counts at hist[offset..]. By runs of one value: paper is one long run, and an increment per
+  // pixel of one count would wait for the previous one.
+  function count(values, start, stop, hist, offset, mask) {
+    let previous = values[start], run = 0;
+    for (let i = start; i < stop; i++) {
+      if (mask && !mask[i]) {
+        continue;
+      }
+      const v = values[i];
+      if (v === previous) {
+        run++;
+      } else {
+        hist[offset + previous] += run;
+        previous = v;
+        run = 1;
+      }
+    }
+    hist[offset + previous] += run;
+  }
+
+  function histogram(values, mask) {
+    const hist = new Int32Array(256);
+    count(values, 0, values.length, hist, 0, mask);
+    return hist;
+  }
+
+  // Cells of size `cell`: a histogram (256 counts) per cell, cells row-major, of the pixels where
+  // mask is non-zero (all without a mask).
+  function cellHist(img, cell, mask) {
+    const h = img.h, w = img.w;
     const gx = ceilDiv(w, cell);
     const hist = new Int32Array(ceilDiv(h, cell) * gx * 256);
-    const column = new Int32Array(w);
-    for (let x = 0; x < w; x++) {
-      column[x] = Math.floor(x / cell) * 256;
-    }
     for (let y = 0; y < h; y++) {
-      const base = Math.floor(y / cell) * gx * 256;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
-        if (!difference || Math.abs(difference[i]) <= threshold) {
-          hist[base + column[x] + src[i]]++;
-        }
+      const base = Math.floor(y / cell) * gx;
+      for (let cx = 0; cx < gx; cx++) {
+        count(img.data, y * w + cx * cell, y * w + Math.min(w, (cx + 1) * cell), hist, (base + cx) * 256, mask);
       }
     }
     return hist;
@@ -266,27 +283,17 @@
     return best;
   }
 
-  function histogram(values, mask) {
-    const hist = new Float64Array(256);
-    for (let i = 0; i < values.length; i++) {
-      if (!mask || mask[i]) {
-        hist[values[i]]++;
-      }
-    }
-    return hist;
-  }
-
   // 8-connected pieces of a mask, numbered in the raster order of their first pixel: each pixel's
   // piece number (-1: none) and the number of pieces.
   function components(mask, h, w) {
     const label = new Int32Array(h * w).fill(-1);
     const queue = new Int32Array(h * w);
-    let count = 0;
+    let pieces = 0;
     for (let start = 0; start < h * w; start++) {
       if (!mask[start] || label[start] >= 0) {
         continue;
       }
-      label[start] = count;
+      label[start] = pieces;
       let head = 0, tail = 0;
       queue[tail++] = start;
       while (head < tail) {
@@ -296,47 +303,58 @@
           for (let nx = Math.max(x - 1, 0); nx < Math.min(x + 2, w); nx++) {
             const q = ny * w + nx;
             if (mask[q] && label[q] < 0) {
-              label[q] = count;
+              label[q] = pieces;
               queue[tail++] = q;
             }
           }
         }
       }
-      count++;
+      pieces++;
     }
-    return { label: label, count: count };
+    return { label: label, count: pieces };
   }
 
   // -------------------------------------------------------------------------
   // 2. Polarity: MNIST's ink is light
 
-  // Per cell, the median of it and its existing eight neighbours together. hist: the cells'
-  // histograms (cellHist), pooled along rows, then along columns.
+  // Per cell, the median of it and its existing eight neighbours together (order statistic 1/2 of
+  // their pooled histograms). hist: the cells' histograms (cellHist). Searched from both ends of
+  // 0..255 at once, counting the nine histograms' bins as it goes: the median of blank paper is
+  // found in a step or two, whether the paper is light or dark.
   function neighbourhoodMedian(hist, gy, gx) {
-    const across = new Int32Array(hist.length); // each cell's counts and its row neighbours'
-    for (let cy = 0; cy < gy; cy++) {
-      for (let cx = 0; cx < gx; cx++) {
-        const to = (cy * gx + cx) * 256;
-        for (let nx = Math.max(cx - 1, 0); nx < Math.min(cx + 2, gx); nx++) {
-          const from = (cy * gx + nx) * 256;
-          for (let v = 0; v < 256; v++) {
-            across[to + v] += hist[from + v];
-          }
-        }
+    const sizes = new Int32Array(gy * gx); // each cell's count of pixels
+    for (let c = 0; c < gy * gx; c++) {
+      for (let v = 0; v < 256; v++) {
+        sizes[c] += hist[c * 256 + v];
       }
     }
-    const pooled = new Int32Array(256);
     const grid = new Int32Array(gy * gx);
+    const offsets = new Int32Array(9);
     for (let cy = 0; cy < gy; cy++) {
       for (let cx = 0; cx < gx; cx++) {
-        pooled.fill(0);
+        let cells = 0, n = 0;
         for (let ny = Math.max(cy - 1, 0); ny < Math.min(cy + 2, gy); ny++) {
-          const from = (ny * gx + cx) * 256;
-          for (let v = 0; v < 256; v++) {
-            pooled[v] += across[from + v];
+          for (let nx = Math.max(cx - 1, 0); nx < Math.min(cx + 2, gx); nx++) {
+            offsets[cells++] = (ny * gx + nx) * 256;
+            n += sizes[ny * gx + nx];
           }
         }
-        grid[cy * gx + cx] = orderStat(pooled, 0, 1, 2);
+        const pooled = (v) => {
+          let sum = 0;
+          for (let k = 0; k < cells; k++) {
+            sum += hist[offsets[k] + v];
+          }
+          return sum;
+        };
+        // the median is the least v with count(<= v) > rank, or equally the greatest with
+        // count(>= v) >= n - rank
+        const rank = Math.floor((n - 1) / 2);
+        let low = 0, high = 255, upTo = pooled(0), downTo = pooled(255);
+        while (upTo <= rank && downTo < n - rank) {
+          upTo += pooled(++low);
+          downTo += pooled(--high);
+        }
+        grid[cy * gx + cx] = upTo > rank ? low : high;
       }
     }
     return grid;
@@ -347,9 +365,10 @@
   function lightInk(work, cell, hist) {
     const gy = ceilDiv(work.h, cell), gx = ceilDiv(work.w, cell);
     const median = upsample(neighbourhoodMedian(hist, gy, gx), gy, gx, cell, work.h, work.w, Uint8Array);
+    const src = work.data; // read once: a property read inside the loop is not hoisted
     let above = 0, below = 0;
     for (let i = 0; i < median.length; i++) {
-      const deviation = work.data[i] - median[i];
+      const deviation = src[i] - median[i];
       if (deviation > 0) {
         above += deviation;
       } else {
@@ -382,39 +401,43 @@
   // The background B under every pixel and the ink map I = clip(W - B, 0, 255).
   // hist: cellHist(work, cell).
   function removeBackground(work, cell, hist) {
-    const h = work.h, w = work.w, n = h * w;
+    const h = work.h, w = work.w, n = h * w, src = work.data; // read once, not in every loop
     const gy = ceilDiv(h, cell), gx = ceilDiv(w, cell);
     const quarter = new Int32Array(gy * gx);
     for (let c = 0; c < gy * gx; c++) {
       quarter[c] = orderStat(hist, c * 256, 1, 4);
     }
     const rough = darkest3x3(quarter, gy, gx);
-    const difference = upsample(rough, gy, gx, cell, h, w, Int16Array); // F, then E = W - F in its place
-    const positive = new Float64Array(256); // the histogram of clip(E, 0, 255)
+    const first = upsample(rough, gy, gx, cell, h, w, Uint8Array);
+    const positive = new Uint8Array(n); // clip(E, 0, 255), E = W - F
     for (let i = 0; i < n; i++) {
-      const e = work.data[i] - difference[i];
-      difference[i] = e;
-      positive[e > 0 ? e : 0]++;
+      positive[i] = Math.max(src[i] - first[i], 0);
     }
-    const paperHist = cellHist(work, cell, difference, otsu(positive)); // |E| <= t1: paper
+    const threshold = otsu(histogram(positive));
+    const paper = new Uint8Array(n); // |E| <= t1
+    for (let i = 0; i < n; i++) {
+      paper[i] = Math.abs(src[i] - first[i]) <= threshold ? 1 : 0;
+    }
+    const paperHist = cellHist(work, cell, paper);
     const grid = new Int32Array(gy * gx);
     for (let c = 0; c < gy * gx; c++) {
-      let count = 0;
+      let size = 0;
       for (let v = 0; v < 256; v++) {
-        count += paperHist[c * 256 + v];
+        size += paperHist[c * 256 + v];
       }
-      grid[c] = count > 0 ? orderStat(paperHist, c * 256, 1, 2) : rough[c];
+      grid[c] = size > 0 ? orderStat(paperHist, c * 256, 1, 2) : rough[c];
     }
     const background = upsample(grid, gy, gx, cell, h, w, Uint8Array);
     const ink = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      ink[i] = Math.max(work.data[i] - background[i], 0);
+      ink[i] = Math.max(src[i] - background[i], 0);
     }
     return { background: image(h, w, background), ink: image(h, w, ink) };
   }
 
   // -------------------------------------------------------------------------
-  // 4. Find the digit: a map of the working image, 1 near the kept pieces of ink
+  // 4. Find the digit: a map of the working image, 1 near the kept pieces of ink (`near`), and the
+  // bounds of the rows [top, bottom) and columns [left, right) where it has any
 
   function locate(ink) {
     const h = ink.h, w = ink.w;
@@ -429,7 +452,7 @@
     const pieces = components(above, ch, cw);
     const near = new Uint8Array(h * w);
     if (pieces.count === 0) {
-      return near;
+      return { near: near, top: 0, bottom: 0, left: 0, right: 0 };
     }
     const weights = new Float64Array(pieces.count);
     const edge = new Uint8Array(pieces.count);
@@ -462,9 +485,14 @@
     }
     // kept coarse cells grown by one cell on every side, each covering factor x factor pixels
     const grown = new Uint8Array(ch * cw);
+    let top = ch, bottom = 0, left = cw, right = 0; // the cells they span
     for (let i = 0; i < ch * cw; i++) {
       if (pieces.label[i] >= 0 && kept[pieces.label[i]]) {
         const y = Math.floor(i / cw), x = i - y * cw;
+        top = Math.min(top, y - 1);
+        bottom = Math.max(bottom, y + 2);
+        left = Math.min(left, x - 1);
+        right = Math.max(right, x + 2);
         for (let ny = Math.max(y - 1, 0); ny < Math.min(y + 2, ch); ny++) {
           for (let nx = Math.max(x - 1, 0); nx < Math.min(x + 2, cw); nx++) {
             grown[ny * cw + nx] = 1;
@@ -472,17 +500,20 @@
         }
       }
     }
+    // the rows and columns of pixels the region spans: later steps look only there
+    const region = { near: near, top: Math.max(top, 0) * factor, bottom: Math.min(bottom * factor, h),
+                     left: Math.max(left, 0) * factor, right: Math.min(right * factor, w) };
     const column = new Int32Array(w);
     for (let x = 0; x < w; x++) {
       column[x] = Math.floor(x / factor);
     }
-    for (let y = 0; y < h; y++) {
+    for (let y = region.top; y < region.bottom; y++) {
       const row = Math.floor(y / factor) * cw;
-      for (let x = 0, i = y * w; x < w; x++, i++) {
+      for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
         near[i] = grown[row + column[x]];
       }
     }
-    return near;
+    return region;
   }
 
   // -------------------------------------------------------------------------
@@ -681,7 +712,7 @@
     checkSize(width, height);
     const record = trace ? (name, img) => { trace[name] = img; } : () => {};
     const decoded = channels(rgba, width, height);
-    const grey = composite(decoded.grey, decoded.alpha);
+    const grey = composite(decoded.grey, rgba, decoded.weight, decoded.shade);
     record("greyscale", grey);
 
     // 1. the working image: an integer box reduction to at most WORK_SIDE on the long side
@@ -693,9 +724,9 @@
     let cells = cellHist(work, cell); // the histograms of its cells serve steps 2 and 3
     if (!lightInk(work, cell, cells)) {
       cells = invertHist(cells);
-      const inverted = new Uint8Array(n);
+      const inverted = new Uint8Array(n), src = work.data;
       for (let i = 0; i < n; i++) {
-        inverted[i] = 255 - work.data[i];
+        inverted[i] = 255 - src[i];
       }
       work = image(h, w, inverted);
     }
@@ -707,11 +738,15 @@
     record("ink", ink);
 
     // 4. find the digit, then measure its ink where it is: Otsu's threshold, and the stroke's level
-    const near = locate(ink);
+    const region = locate(ink);
+    const near = region.near;
     if (trace) {
       record("located", image(h, w, ink.data.map((v, i) => (near[i] ? v : v >> 2))));
     }
-    const hist = histogram(ink.data, near);
+    const hist = new Int32Array(256);
+    for (let y = region.top; y < region.bottom; y++) {
+      count(ink.data, y * w + region.left, y * w + region.right, hist, 0, near);
+    }
     const threshold = otsu(hist);
     hist.fill(0, 0, threshold + 1);
     const level = orderStat(hist, 0, 1, 2); // 0 if no pixel is above the threshold
@@ -719,30 +754,28 @@
       throw new Error(NAME + ": no digit found: the picture is blank or has too little contrast");
     }
 
-    // 5. contrast
+    // 5. contrast, and the bounds of the ink above the threshold for 6.
     const low = threshold >> 1; // keeps the anti-aliased edge of the strokes
-    const scaled = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      if (near[i]) {
-        scaled[i] = Math.min(255, roundDiv(Math.max(ink.data[i] - low, 0) * 255, level - low));
+    const scaled = new Uint8Array(n), src = ink.data;
+    let top = h, bottom = -1, left = w, right = -1;
+    for (let y = region.top; y < region.bottom; y++) {
+      for (let x = region.left, i = y * w + x; x < region.right; x++, i++) {
+        if (near[i]) {
+          const v = src[i];
+          scaled[i] = Math.min(255, roundDiv(Math.max(v - low, 0) * 255, level - low));
+          if (v > threshold) {
+            top = Math.min(top, y);
+            bottom = y;
+            left = Math.min(left, x);
+            right = Math.max(right, x);
+          }
+        }
       }
     }
     const normalised = image(h, w, scaled);
     record("normalised", normalised);
 
     // 6. crop to the ink above the threshold
-    let top = h, bottom = -1, left = w, right = -1;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        if (near[i] && ink.data[i] > threshold) {
-          top = Math.min(top, y);
-          bottom = y;
-          left = Math.min(left, x);
-          right = Math.max(right, x);
-        }
-      }
-    }
     const cropped = crop(normalised, top, bottom + 1, left, right + 1);
     record("cropped", cropped);
 
