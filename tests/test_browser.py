@@ -166,7 +166,7 @@ def tab(browser):
 def test_drawn_digits_are_recognised_and_preprocessed_as_python_does(tab, exported, trained):
     net = checkpoint.load(trained).network
     page = tab(exported.as_uri())
-    assert page.evaluate("scratchnet.state.outputs") is None  # nothing drawn yet
+    assert page.evaluate("scratchnet.state.source") == "test"  # until a digit is drawn, test image 0
     right = []
     for digit in DIGITS:
         draw_with_mouse(page, digit)
@@ -535,7 +535,7 @@ def test_training_from_the_page_is_resumed_by_the_command_line(served, tab, tmp_
     page.click("#train-start")
     for p in (page, other):
         wait_until(p, "document.getElementById('curve-acc').getAttribute('aria-label').includes('after epoch 1')")
-        wait_for_status(p, "Idle 1 epochs done.")
+        wait_for_status(p, "Idle: 1 epoch done.")
     ckpt = checkpoint.load(params)
     assert ckpt.epochs_done == 1 and ckpt.config.batch_size == 10 and ckpt.config.lr == 0.5
     # the page shows the trained network: its tiles, its outputs, NumPy's accuracy
@@ -576,7 +576,7 @@ def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_n
     page.fill("#edit-value", "1.5e-3")
     page.click("#edit-apply")
     wait_until(page, "document.getElementById('edit-log').textContent.includes('→ 0.0015')")
-    wait_for_status(page, "Idle 1 epochs done. The network has edits that are not saved")
+    wait_for_status(page, "Idle: 1 epoch done. The network has edits that are not saved")
     assert page.is_disabled("#train-start")  # training goes on from the file: save or revert the edits first
     page.click("#save-server")
     wait_until(page, "document.getElementById('save-status').textContent === 'Saved to net.npz.'")

@@ -221,7 +221,9 @@
 
   const dirty = { pixels: false, forward: false, edges: true, nodes: true, overlay: true };
   let framePending = false;
-  const perf = { pending: [], samples: [] };  // pointer events waiting for their frame; latencies (ms)
+  // pointer events waiting for their frame; per event, ms from it to its frame rendered (samples), to the
+  // frame's start (waits), and the frame's own work (works)
+  const perf = { pending: [], samples: [], waits: [], works: [] };
   const frameDone = new MessageChannel();  // a message posted in a frame arrives once it is rendered
   frameDone.port1.onmessage = (m) => {
     const now = performance.now();
@@ -237,6 +239,7 @@
   }
 
   function frame() {
+    const began = performance.now();
     framePending = false;
     if (dirty.pixels) readInput();
     if (dirty.pixels || dirty.forward) {
@@ -252,6 +255,8 @@
     if (dirty.overlay) drawOverlay();
     dirty.pixels = dirty.forward = dirty.edges = dirty.nodes = dirty.overlay = false;
     if (perf.pending.length) {
+      const work = performance.now() - began;
+      for (const t of perf.pending) { perf.waits.push(began - t); perf.works.push(work); }
       frameDone.port2.postMessage(perf.pending);
       perf.pending = [];
     }
@@ -415,8 +420,8 @@
     const dpr = window.devicePixelRatio || 1;
     wrap.style.height = h + 'px';
     for (const c of [edgeCanvas, nodeCanvas, overlay]) {
-      c.width = Math.round(w * dpr);
-      c.height = Math.round(h * dpr);
+      c.width = Math.round(w * dpr * resolution(c));
+      c.height = Math.round(h * dpr * resolution(c));
       c.style.width = w + 'px';
       c.style.height = h + 'px';
     }
@@ -449,9 +454,12 @@
     schedule({ edges: true, nodes: true, overlay: true });
   }
 
+  // A thinned network's 20,000 lines are drawn at half resolution: a third of the time, a little softer.
+  const resolution = (c) => (c === edgeCanvas && edges.some((E) => E.k !== null) ? 0.5 : 1);
+
   function context(c) {
     const ctx = c.getContext('2d');
-    ctx.setTransform(view.dpr, 0, 0, view.dpr, 0, 0);
+    ctx.setTransform(view.dpr * resolution(c), 0, 0, view.dpr * resolution(c), 0, 0);
     ctx.clearRect(0, 0, view.w, view.h);
     return ctx;
   }
@@ -495,14 +503,18 @@
       // overlapping lines add up: the more there are, the fainter and thinner each
       const crowd = 200 / Math.max(visible, 1);
       const alpha = clamp(0.9 * crowd ** 0.12, 0.35, 0.95), width = clamp(2.5 * Math.sqrt(crowd), 0.6, 2.5);
+      // lines from the input picture start at its edge: the picture covers the rest (less to rasterise)
+      const edge = l === 0 && view.grid ? view.grid.x + view.grid.size : -Infinity;
       for (let level = 1; level <= LEVELS; level++) {  // weakest first: the strongest on top
         for (const code of [level, LEVELS + level]) {
           ctx.beginPath();
           let any = false;
           for (let e = 0; e < n; e++) {
             if (E.shade[e] !== code) continue;
-            ctx.moveTo(X0[E.from[e]], Y0[E.from[e]]);
-            ctx.lineTo(X1[E.to[e]], Y1[E.to[e]]);
+            const x0 = X0[E.from[e]], y0 = Y0[E.from[e]], x1 = X1[E.to[e]], y1 = Y1[E.to[e]];
+            if (x0 < edge) ctx.moveTo(edge, y0 + (y1 - y0) * (edge - x0) / (x1 - x0));
+            else ctx.moveTo(x0, y0);
+            ctx.lineTo(x1, y1);
             any = true;
           }
           if (!any) continue;
@@ -869,7 +881,7 @@
       $('test-info').textContent = `The test images have ${t.rows}x${t.cols} pixels; the network takes ${net.sizes[0]} inputs.`;
       return;
     }
-    showTest(0, false);
+    showTest(0, state.source === 'none');  // something to look at until a digit is drawn
   }
 
   function thumbnail(k, canvas) {
@@ -1297,6 +1309,7 @@
       net.b = fresh.b;
       epochsDone = d.epochs_done;
       history = d.history.slice();
+      showConfig(d.config);
       showCurves();
       networkChanged('all');
     }).catch((err) => notice(err.message)).finally(() => {
@@ -1304,6 +1317,11 @@
       fetching = null;
       if (again) refreshNetwork();
     });
+  }
+
+  function showConfig(cfg) {  // what training goes on with unless the form says otherwise
+    $('train-lr').placeholder = `as saved: ${cfg.lr}`;
+    $('train-batch').placeholder = `as saved: ${cfg.batch_size}`;
   }
 
   let training = false;
@@ -1314,8 +1332,8 @@
     $('train-stop').disabled = s.state !== 'training';
     $('edit-apply').disabled = training;
     for (const id of ['save-server', 'revert-server']) $(id).disabled = training;
-    const words = { idle: 'Idle', training: 'Training…', stopping: 'Stopping at the next batch…' };
-    $('train-status').textContent = `${words[s.state] || s.state} ${s.epochs_done} epochs done.` +
+    const words = { idle: 'Idle', training: 'Training', stopping: 'Stopping at the next batch' };
+    $('train-status').textContent = `${words[s.state] || s.state}: ${s.epochs_done} epoch${s.epochs_done === 1 ? '' : 's'} done.` +
       (s.edited ? ' The network has edits that are not saved: save or revert them to train.' : '') +
       (s.error ? ` Error: ${s.error}` : '');
     $('train-status').className = s.error ? 'error' : '';
@@ -1332,6 +1350,7 @@
     for (const id of ['save-server', 'revert-server', 'dl-npz', 'dl-txt']) $(id).hidden = false;
     $('save-server').textContent = `Save to ${DATA.params}`;
     for (const name of PRESETS) $('train-preset').add(new Option(name, name));
+    showConfig(DATA.config);
     const events = new EventSource('api/events');
     const on = (name, handle) => events.addEventListener(name, (e) => handle(JSON.parse(e.data)));
     on('status', showStatus);
@@ -1432,7 +1451,10 @@
     },
     shortest,
     toText,
-    perf: { get samples() { return perf.samples.slice(); }, reset() { perf.samples.length = 0; } },
+    perf: {
+      get samples() { return { latency: perf.samples.slice(), wait: perf.waits.slice(), work: perf.works.slice() }; },
+      reset() { perf.samples.length = perf.waits.length = perf.works.length = 0; },
+    },
     ready: false,
   };
   requestAnimationFrame(() => {  // after the first frame: drawn, and every handler in place
