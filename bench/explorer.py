@@ -15,6 +15,8 @@ Playwright, in a 1280x900 window.
   browser's rendering of it, taken as the moment a message posted from that frame's
   requestAnimationFrame callback is delivered (it runs once the frame is rendered).
   Median and 95th percentile over every event; targets 16 ms (784-20-10) and 50 ms (784-800-800-10).
+  The table splits the median into the wait for the frame (Chrome dispatches pointer moves at the
+  start of the next frame), the page's work in it, and the rest: the browser rendering the frame.
 - Size of the exported 784-20-10 file: under 3 MB.
 - Time to interactive of that file: from the start of the navigation to the end of the first frame
   with every handler in place (``scratchnet.readyAt``, performance.now() there), the median of
@@ -102,7 +104,9 @@ def until(page, expression: str, timeout: float = 60) -> None:
         page.wait_for_timeout(20)
 
 
-def latency(browser, url: str, rounds: int) -> list[float]:
+def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
+    """Per pointer event, ms: to its frame rendered (latency), to that frame's start (wait: the browser
+    delivers pointer moves with the next frame), and the frame's work in the page (work)."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
     until(page, "window.scratchnet && scratchnet.ready")
@@ -165,12 +169,15 @@ def main() -> int:
 
     targets = []
     for number, (name, shape) in enumerate((("small", "784-20-10"), ("big", "784-800-800-10")), start=1):
-        samples = np.array(raw["latency_ms"][name])
+        parts = {key: np.array(values) for key, values in raw["latency_ms"][name].items()}
+        samples = parts["latency"]
         median, p95 = float(np.median(samples)), float(np.percentile(samples, 95))
+        wait, work = float(np.median(parts["wait"])), float(np.median(parts["work"]))
         limit = TARGETS[name]
         targets.append({"target": number, "description": f"drawing with {shape}: pointer event to updated frame "
                         f"<= {limit:g} ms (median and 95th percentile)",
-                        "measured": f"median {median:.1f} ms, p95 {p95:.1f} ms ({len(samples)} events)",
+                        "measured": f"median {median:.1f} ms, p95 {p95:.1f} ms ({len(samples)} events); medians: "
+                                    f"{wait:.1f} ms waiting for the frame, {work:.1f} ms of the page's work in it",
                         "status": "PASS" if median <= limit and p95 <= limit else "FAIL"})
     size = raw["bytes"]["small"]
     targets.append({"target": 3, "description": "exported 784-20-10 HTML under 3 MB",

@@ -563,6 +563,16 @@ def test_training_from_the_page_is_resumed_by_the_command_line(served, tab, tmp_
     stopped = checkpoint.load(params)
     assert 2 <= stopped.epochs_done < 1002 and stopped.history[:2] == again.history
     assert stopped.partial_epoch_samples > 0 or stopped.epochs_done > 2
+    # a preset of another kind of network starts over, as train --fresh; the page follows
+    page.select_option("#train-preset", "tuned")
+    page.check("#train-fresh")
+    page.fill("#train-epochs", "1")
+    page.fill("#train-batch", "")
+    page.click("#train-start")
+    wait_until(page, "document.getElementById('summary').textContent.startsWith('784-20-10 relu/softmax float64')")
+    wait_for_status(page, "Idle: 1 epoch done.")
+    fresh = checkpoint.load(params)
+    assert (fresh.network.hidden, fresh.epochs_done, fresh.config.batch_size) == ("relu", 1, 32)
 
 
 def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_npz):

@@ -1297,25 +1297,31 @@
   }
 
   let fetching = null;
-  function refreshNetwork() {  // one request at a time; a newer version asked meanwhile is fetched after
+  // One request at a time; a newer version asked for meanwhile is fetched after a pause three times as
+  // long as the last fetch took (a large network's JSON is megabytes: the page stays responsive).
+  function refreshNetwork() {
     if (fetching) { fetching.again = true; return; }
-    fetching = { again: false };
+    fetching = { again: false, began: performance.now() };
     api('network').then((d) => {
       if (d.version === netVersion) return;
       netVersion = d.version;
       const fresh = makeNet(d.network);
-      if (fresh.sizes.join() !== net.sizes.join()) throw new Error('the server now holds another network: reload the page');
-      net.W = fresh.W;
-      net.b = fresh.b;
+      if (fresh.sizes.join() !== net.sizes.join()) {  // trained afresh in another shape: the page is built for one
+        location.reload();
+        return;
+      }
+      Object.assign(net, fresh);
       epochsDone = d.epochs_done;
       history = d.history.slice();
       showConfig(d.config);
       showCurves();
       networkChanged('all');
     }).catch((err) => notice(err.message)).finally(() => {
-      const again = fetching.again;
-      fetching = null;
-      if (again) refreshNetwork();
+      const { again, began } = fetching;
+      setTimeout(() => {
+        fetching = null;
+        if (again) refreshNetwork();
+      }, 3 * (performance.now() - began));
     });
   }
 
@@ -1372,7 +1378,8 @@
       const lr = $('train-lr').value.trim(), batch = $('train-batch').value.trim();
       if (lr && !NUMBER.test(lr)) { $('train-status').textContent = `The learning rate "${lr}" is not a number.`; return; }
       const body = { preset: $('train-preset').value || null, epochs: Number($('train-epochs').value),
-        lr: lr ? Number(lr) : null, batch_size: batch ? Number(batch) : null, engine: $('train-engine').value };
+        lr: lr ? Number(lr) : null, batch_size: batch ? Number(batch) : null, engine: $('train-engine').value,
+        fresh: $('train-fresh').checked };
       try {
         await api('train', body);
       } catch (err) {
