@@ -349,6 +349,13 @@ def test_an_edit_changes_the_prediction_and_downloads_as_the_text_format(tab, ex
     page.fill("#edit-value", "0x10")
     page.click("#edit-apply")
     assert page.inner_text("#edit-error").startswith('"0x10" is not a number')
+    # an index out of range names the range and applies nothing
+    page.fill("#edit-neuron", "10")
+    assert page.inner_text("#edit-current") == "the neuron must be a whole number from 0 to 9"
+    page.fill("#edit-value", "1")
+    page.click("#edit-apply")
+    assert page.inner_text("#edit-error") == "the neuron must be a whole number from 0 to 9"
+    assert len(page.locator("#edit-log li").all()) == 1
     # a weight, by hand
     page.select_option("#edit-kind", "weight")
     page.select_option("#edit-layer", "0")
@@ -596,3 +603,33 @@ def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_n
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     assert textformat.read(path).network.weights[1][7, 2] == 1.5e-3
+
+
+@pytest.mark.parametrize("sizes, hidden, output, dtype", [
+    ((784, 10), "sigmoid", "softmax", "float64"),  # no hidden layer
+    ((784, 12, 7, 10), "tanh", "softmax", "float64"),
+    ((784, 300, 100, 10), "relu", "softmax", "float32"),  # 266,200 connections: thinned
+    ((30, 5, 3), "relu", "sigmoid", "float64"),  # inputs that are no picture: no pad, no test images
+], ids=["784-10", "784-12-7-10-tanh", "784-300-100-10-relu-float32", "30-5-3"])
+def test_other_networks(tab, tmp_path, mnist, sizes, hidden, output, dtype):
+    rng = np.random.default_rng(3)
+    net = network.create(sizes, hidden, output, "xavier", dtype, rng)
+    net.biases = [rng.normal(0, 0.5, n).astype(dtype) for n in sizes[1:]]
+    cfg = config.resolve({"layers": sizes, "hidden": hidden, "output": output, "dtype": dtype})
+    images = explorer.images_data(mnist.test_images[:20], mnist.test_labels[:20]) if sizes[0] == 784 else None
+    page_file = tmp_path / "net.html"
+    page_file.write_text(explorer.page(explorer.page_data(Checkpoint(net, cfg), "net.npz", False, images)), encoding="utf-8")
+    page = tab(page_file.as_uri())
+    settle(page)
+    if sizes[0] == 784:
+        outputs = page.evaluate("scratchnet.state.outputs")
+        expected = net.forward(data.inputs(mnist.test_images[:1], np.float64))[0][-1][0]  # float64 arithmetic
+        assert np.abs(np.array(outputs) - expected).max() <= 1e-12
+    else:
+        assert page.evaluate("scratchnet.state.outputs") is None
+        assert page.inner_text("#source") == "This network takes 30 inputs: the pad makes 784."
+    spot = page.evaluate(f"scratchnet.locate({{kind: 'neuron', layer: {len(sizes) - 1}, j: 2}})")
+    page.mouse.move(spot["x"], spot["y"])
+    assert info_lines(page)[0] == f"b[{len(sizes) - 2}][2] = {textformat.format_number(net.biases[-1][2])}"
+    thinned = sum(a * b for a, b in zip(sizes, sizes[1:])) > 20_000
+    assert ("strongest incoming connections" in page.inner_text("#thinning")) == thinned
