@@ -821,14 +821,14 @@ def text_cases(cx: Corpus, level: int) -> list[Case]:
     idx_data, small = str(cx.idx), str(cx.small)
     commands = {
         "import": (["py", "import", "p.txt", "-o", "out.npz"], ("out.npz",)),
-        "C evaluate": (["c", "evaluate", "--params", "p.txt", "--data", idx_data], ()),
+        "C predict": (["c", "predict", "--params", "p.txt", "--data", idx_data, "0"], ()),
         "inspect": (["py", "inspect", "-p", "p.txt"], ()),
         "train": (["py", "train", "-p", "p.txt", "--data", small, "--epochs", "1"], ("p.txt",)),
         "C train": (["c", "train", "--params", "p.txt", "--data", idx_data, "--epochs", "1"], ("p.txt",)),
     }
     if not cx.can.c_engine:
         commands = {k: v for k, v in commands.items() if not k.startswith("C ")}
-    names = [("import", "C evaluate"), ("import", "C evaluate", "inspect"), tuple(commands)][level]
+    names = [("import", "C predict"), ("import", "C predict", "inspect"), tuple(commands)][level]
     t = cx.txt
     first = re.search(r"^neuron 0 bias (\S+) weights (\S+) ", t, re.MULTILINE)
 
@@ -934,12 +934,12 @@ def idx_cases(cx: Corpus, level: int) -> list[Case]:
     family = "IDX datasets"
     commands = {
         "evaluate": (["py", "evaluate", "-p", str(cx.base_npz), "--data", "d"], ()),
-        "C evaluate": (["c", "evaluate", "--params", str(cx.base_txt), "--data", "d"], ()),
+        "C train": (["c", "train", "--fresh", "--params", "new.txt", "--data", "d", "--epochs", "1"], ("new.txt",)),
         "train": (["py", "train", "--fresh", "-p", "new.npz", "--data", "d", "--epochs", "1"], ("new.npz",)),
     }
     if not cx.can.c_engine:
-        commands.pop("C evaluate")
-    names = [("evaluate", "C evaluate"), ("evaluate", "C evaluate"), tuple(commands)][level]
+        commands.pop("C train")
+    names = [("evaluate", "C train"), ("evaluate", "C train"), tuple(commands)][level]
     images, labels = cx.arrays["x_train"], cx.arrays["y_train"]
     test_images, test_labels = cx.arrays["x_test"], cx.arrays["y_test"]
     n = BOMB // 784
@@ -1159,15 +1159,20 @@ def cli_cases(cx: Corpus, level: int) -> list[Case]:
             Case(family, "C train --layers 784,20,5 (labels up to 9)", c_train + ["--layers", "784,20,5"]),
             Case(family, "C train --data /dev/zero", ["c", "train", "--fresh", "--params", "ck.txt", "--data", "/dev/zero"]),
             Case(family, "C train --params /dev/zero", ["c", "train", "--params", "/dev/zero", *idx_data, "--epochs", "1"]),
-            Case(family, "C evaluate --params /dev/zero", ["c", "evaluate", "--params", "/dev/zero", *idx_data]),
+            Case(family, "C predict --params /dev/zero", ["c", "predict", "--params", "/dev/zero", *idx_data, "0"]),
             Case(family, "C train > /dev/full", c_train, writes=("ck.txt",), stdout_to="/dev/full"),
-            Case(family, "C evaluate > /dev/full", ["c", "evaluate", "--params", txt, *idx_data], stdout_to="/dev/full"),
+            Case(family, "C predict > /dev/full", ["c", "predict", "--params", txt, *idx_data, "0"],
+                 stdout_to="/dev/full"),
             Case(family, "C predict -1", ["c", "predict", "--params", txt, *idx_data, "-1"]),
             Case(family, "C predict abc", ["c", "predict", "--params", txt, *idx_data, "abc"]),
             Case(family, "C predict 10^20", ["c", "predict", "--params", txt, *idx_data, str(10**20)]),
             Case(family, "C predict, bad answers on stdin", ["c", "predict", "--params", txt, *idx_data],
                  stdin=b"abc\n-1\n99999\n\n" + b"9" * 300 + b"\n0\nq\n", expect="ok"),
             Case(family, "C unknown option", ["c", "train", "--bogus", "1"]),
+            Case(family, "C train --optimizer adam (only in scratchnet train --engine c)",
+                 c_train + ["--optimizer", "adam"]),
+            Case(family, "C predict --epochs 1 (a train option)", ["c", "predict", "--params", txt, *idx_data,
+                                                                  "--epochs", "1"]),
             Case(family, "C no command", ["c"]),
             Case(family, "C train --params a folder", ["c", "train", "--params", "sub", *idx_data, "--epochs", "1"],
                  {"sub": Folder()}),
@@ -1219,7 +1224,9 @@ def special_cases(cx: Corpus, level: int) -> list[Case]:
         ]
     if cx.can.c_engine:
         cases += [
-            Case(family, "C evaluate --params a FIFO", ["c", "evaluate", "--params", "p.txt", *idx_data],
+            Case(family, "C predict --params a FIFO", ["c", "predict", "--params", "p.txt", *idx_data, "0"],
+                 {"p.txt": Fifo()}, timeout=8),
+            Case(family, "C train --params a FIFO", ["c", "train", "--params", "p.txt", *idx_data, "--epochs", "1"],
                  {"p.txt": Fifo()}, timeout=8),
             Case(family, "C train --params /dev/null", ["c", "train", "--params", "/dev/null", *idx_data, "--epochs", "1"],
                  expect="either"),
@@ -1267,6 +1274,7 @@ EDGE_VALUES = ["-1", "0", "1", "-0", "1e309", "nan", "-inf", "9" * 30, "٣", "0x
                "1_000", "١٠", "\t", "--", "-", "abc", "784,20", "1e3"]
 RANDOM_OPTIONS = ["--lr", "--seed", "--shift", "--batch-size", "--epochs", "--momentum", "--lr-step", "--lr-gamma",
                   "--lr-decay", "--weight-decay", "--layers"]
+C_RANDOM_OPTIONS = ["--lr", "--seed", "--batch-size", "--epochs", "--layers"]  # scratchnet-c's valued options
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
@@ -1309,13 +1317,13 @@ def random_cases(cx: Corpus, count: int, rng: random.Random) -> list[Case]:
     kinds = [
         ("checkpoint", "ck.npz", lambda: mutate(cx.npz_bytes, rng), [["py", "inspect", "-p", "ck.npz"]]),
         ("text", "p.txt", lambda: mutate(cx.txt.encode(), rng) if rng.random() < 0.5 else retoken(cx.txt, rng),
-         [["py", "import", "p.txt", "-o", "out.npz"]] + ([["c", "evaluate", "--params", "p.txt", *idx_data]]
+         [["py", "import", "p.txt", "-o", "out.npz"]] + ([["c", "predict", "--params", "p.txt", *idx_data, "0"]]
                                                         if cx.can.c_engine else [])),
         ("JSON", "p.json", lambda: mutate(cx.json.encode(), rng) if rng.random() < 0.5 else retoken(cx.json, rng),
          [["py", "import", "p.json", "-o", "out.npz"]]),
         ("IDX labels", "t10k-labels-idx1-ubyte", lambda: mutate(labels, rng),
-         [["py", "evaluate", "-p", base, "--data", "d"]] + ([["c", "evaluate", "--params", str(cx.base_txt),
-                                                               "--data", "d"]] if cx.can.c_engine else [])),
+         [["py", "evaluate", "-p", base, "--data", "d"]] + ([["c", "predict", "--params", str(cx.base_txt),
+                                                               "--data", "d", "0"]] if cx.can.c_engine else [])),
         ("IDX gzip", "t10k-images-idx3-ubyte.gz", lambda: mutate(cx.idx_files["t10k-images-idx3-ubyte"], rng),
          [["py", "evaluate", "-p", base, "--data", "d"]]),
         ("dataset", "ds.npz", lambda: mutate(cx.small.read_bytes(), rng),
@@ -1332,8 +1340,8 @@ def random_cases(cx: Corpus, count: int, rng: random.Random) -> list[Case]:
             argv = rng.choice(commands)
             writes = ("out.npz",) if "import" in argv else ()
             cases.append(Case(family, f"{kind} #{i + 1}", argv, files, "either", writes))
-        option, value = rng.choice(RANDOM_OPTIONS), rng.choice(EDGE_VALUES)
         prog = rng.choice(["py", "c"] if cx.can.c_engine else ["py"])
+        option, value = rng.choice(RANDOM_OPTIONS if prog == "py" else C_RANDOM_OPTIONS), rng.choice(EDGE_VALUES)
         argv = (["py", "train", "--fresh", "-p", "ck.npz", *data] if prog == "py" else
                 ["c", "train", "--fresh", "--params", "ck.txt", *idx_data]) + ["--epochs", "1", f"{option}={value}"]
         cases.append(Case(family, f"option {option}={value!r}", argv, expect="either", writes=("ck.*",), timeout=60))
@@ -1428,7 +1436,7 @@ def kill_targets(cx: Corpus, level: int) -> list[KillTarget]:
                        check=["py", "inspect", "-p", "ck.npz"], epochs=True,
                        finish=train + ["--engine", "c", "--epochs", "1"]),
             KillTarget("scratchnet-c train", c_train + ["--epochs", "1000"], "ck.txt", {}, 2.0,
-                       check=["c", "evaluate", "--params", "ck.txt", *idx_data], epochs=True,
+                       check=["c", "predict", "--params", "ck.txt", *idx_data, "0"], epochs=True,
                        finish=c_train + ["--epochs", "1"]),
         ]
     targets += [
@@ -1526,7 +1534,8 @@ def resume_configs(cx: Corpus) -> list[ResumeConfig]:
             ResumeConfig("--engine c, Adam, shuffled and shifted", "py",
                          ["--engine", "c", "--layers", "784,32,10", "--batch-size", "8", "--optimizer", "adam",
                           "--shuffle", "--seed", "5", "--shift", "1"], 10),
-            ResumeConfig("scratchnet-c, shuffled", "c", ["--layers", "784,32,10", "--shuffle", "--seed", "3"], 6),
+            ResumeConfig("scratchnet-c, batches of 8", "c", ["--layers", "784,32,10", "--batch-size", "8", "--seed", "3"],
+                         6),
         ]
     return configs
 

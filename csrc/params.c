@@ -611,9 +611,7 @@ static int write_text(FILE *f, const sn_net *net, int epochs) {
 
 #define MAX_LINKS 40  /* as the Linux kernel: more symlinks in a row are a loop */
 
-/* The file behind path: its symlinks followed to the end, even to a file not there yet. A malloc'd
-   string, or NULL with errno set. */
-static char *final_target(const char *path) {
+char *sn_final_target(const char *path) {
     char *target = strdup(path), link[PATH_MAX];
     for (int links = 0; target; links++) {
         struct stat st;
@@ -734,7 +732,7 @@ int sn_write_params(const char *path, const sn_net *net, int epochs) {
     if (epochs < 0) return sn_fail("cannot write %s: epochs %d", path, epochs);
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return write_directly(path, net, epochs);
-    char *target = final_target(path);
+    char *target = sn_final_target(path);
     if (!target) return sn_fail("cannot write %s: %s", path, strerror(errno));
     int err = write_atomically(path, target, net, epochs);
     free(target);

@@ -52,14 +52,15 @@ typedef struct {
 
 const char *sn_error(void);
 
-/* The learning rate of 0-based `epoch` in a run reaching `total_epochs` (config.learning_rate). */
+/* The learning rate of 0-based `epoch` in a run reaching `total_epochs` (optim.learning_rate). */
 double sn_learning_rate(int schedule, double lr, double lr_decay, int lr_step, double lr_gamma,
                         int epoch, int total_epochs);
 
-/* One epoch over images[order[0..n)] (uint8, n_inputs pixels each), labels uint8.
- * batch_size 1 is the seed's per-sample SGD order (each layer updated as soon as its error is
- * known, the error then flowing back through the updated weights) and skips zero pixels;
- * otherwise mini-batches with the mean gradient, as network.py / train.py.
+/* One epoch over images[order[0..n)] (uint8, n_inputs pixels each), labels uint8, as train.py's
+ * train_epoch. Plain SGD without weight decay at batch_size 1 takes one sample a step, each layer
+ * updated as soon as its error is known and the error then sent back through the updated weights;
+ * anything else takes batches of batch_size (1 included): the gradient of the batch-mean loss,
+ * then the optimizer's update.
  * Writes the mean training loss and the running accuracy (fraction) if the pointers are non-NULL.
  * `stop`, if non-NULL, is polled after every batch: non-zero stops the epoch early;
  * *samples_done (if non-NULL) gets the count done. `order` NULL means file order, `opt` NULL

@@ -2,7 +2,7 @@
  * tests/make_reference.py) checked tensor by tensor, as llm.c's test_gpt2 does: activations,
  * logits, losses, gradients and parameters after a step for every activation, loss and optimizer;
  * the learning-rate schedules and np.sum's order from the same file. Then gradients against finite
- * differences, the seed's per-sample SGD by hand, the optimizers' first steps, extremes that must
+ * differences, per-sample SGD by hand, the optimizers' first steps, extremes that must
  * stay finite, and refusals. Built in float64 (test_math) and float32 (test_math32: its cases).
  * No framework: the last line says "N passed, N failed"; the exit status is non-zero on failure.
  * Usage: test_math [REFERENCE] (default: reference.txt beside the program).
@@ -91,6 +91,31 @@ static real *param(sn_net *net, int64_t i) {
     return NULL;
 }
 
+/* An optimizer of `kind` with every state array allocated, zero, as a new Python Optimizer's. */
+static sn_optimizer_state new_state(const sn_net *net, int kind, double momentum, double weight_decay) {
+    sn_optimizer_state opt;
+    memset(&opt, 0, sizeof opt);
+    opt.kind = kind;
+    opt.momentum = momentum;
+    opt.weight_decay = weight_decay;
+    for (int l = 0; l < net->n_layers; l++) {
+        opt.velocity_w[l] = calloc((size_t)layer_size(net, l), sizeof(real));
+        opt.m_w[l] = calloc((size_t)layer_size(net, l), sizeof(real));
+        opt.v_w[l] = calloc((size_t)layer_size(net, l), sizeof(real));
+        opt.velocity_b[l] = calloc((size_t)net->sizes[l + 1], sizeof(real));
+        opt.m_b[l] = calloc((size_t)net->sizes[l + 1], sizeof(real));
+        opt.v_b[l] = calloc((size_t)net->sizes[l + 1], sizeof(real));
+    }
+    return opt;
+}
+
+static void free_state(sn_optimizer_state *opt) {
+    for (int l = 0; l < SN_MAX_LAYERS; l++) {
+        free(opt->velocity_w[l]), free(opt->m_w[l]), free(opt->v_w[l]);
+        free(opt->velocity_b[l]), free(opt->m_b[l]), free(opt->v_b[l]);
+    }
+}
+
 /* the mean loss of a batch, without changing anything (lr 0) */
 static double batch_loss(sn_net *net, int loss, const uint8_t *images, const uint8_t *labels, int64_t n) {
     double mean = NAN;
@@ -105,18 +130,22 @@ static void random_batch(uint8_t *images, uint8_t *labels, int64_t n, int pixels
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* gradients: one step of plain SGD at lr 1 moves every parameter by minus its gradient */
+/* gradients: one step of plain SGD at lr 1 moves every parameter by minus its gradient. A batch of
+   one takes momentum from rest, whose first step is the same: any optimizer but plain SGD makes
+   batch size 1 a batch of one, every layer's gradient from the weights of the forward pass. */
 
-static void test_gradients(int hidden, int output, int loss) {
+static void test_gradients(int hidden, int output, int loss, int64_t n) {
     const int sizes[] = {12, 5, 4, 3};
-    const int64_t n = 5;
     sn_net net, stepped;
     make_net(&net, 3, sizes, hidden, output, 0.8);
     uint8_t images[5 * 12], labels[5];
     random_batch(images, labels, n, sizes[0], sizes[3]);
     copy_net(&stepped, &net);
+    sn_optimizer_state momentum = new_state(&net, SN_MOMENTUM, 0.9, 0);
     double mean;
-    int status = sn_train_epoch(&stepped, NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean, NULL, NULL, NULL);
+    int status = sn_train_epoch(&stepped, n == 1 ? &momentum : NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean,
+                                NULL, NULL, NULL);
+    free_state(&momentum);
     CHECK(status == 0, "train_epoch: %s", sn_error());
     CHECK(fabs(mean - batch_loss(&net, loss, images, labels, n)) <= 1e-15 * fabs(mean),
           "the loss reported is the loss before the step");
@@ -137,14 +166,15 @@ static void test_gradients(int hidden, int output, int loss) {
         if (error > worst) worst = error, worst_at = i;
     }
     const double allowed = sizeof(real) == 8 ? 1e-7 : 5e-2;
-    CHECK(worst <= allowed, "gradient of %s hidden, %s output, %s loss: relative error %.3g at parameter %lld",
-          ACTIVATIONS[hidden], ACTIVATIONS[output], LOSSES[loss], worst, (long long)worst_at);
+    CHECK(worst <= allowed, "gradient of %s hidden, %s output, %s loss, batch of %lld: relative error %.3g at "
+          "parameter %lld", ACTIVATIONS[hidden], ACTIVATIONS[output], LOSSES[loss], (long long)n, worst,
+          (long long)worst_at);
     free_net(&net);
     free_net(&stepped);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* the seed's per-sample SGD, by hand: 3-2-2 sigmoid, one image, lr 0.5 */
+/* per-sample SGD (sn_sgd_sample_step), by hand: 3-2-2 sigmoid, one image, lr 0.5 */
 
 static double sig(double z) { return 1 / (1 + exp(-z)); }
 
@@ -161,7 +191,7 @@ static void test_sample_sgd(void) {
     const uint8_t image[] = {0, 255, 51}, label = 1;
     const double lr = 0.5;
 
-    /* by hand, in the seed's order: the last layer first, then the error through its new weights */
+    /* by hand, in its order: the last layer first, then the error through its new weights */
     const double x[] = {0, 1.0 * (1.0 / 255.0) * 255.0, 51 * (1.0 / 255.0)};
     double W0[3][2] = {{0.1, -0.2}, {0.3, 0.4}, {-0.5, 0.25}}, B0[2] = {0.05, -0.1};
     double W1[2][2] = {{0.2, -0.3}, {-0.4, 0.1}}, B1[2] = {0.0, 0.3};
@@ -220,21 +250,7 @@ static void test_optimizers(void) {
         for (int decay = 0; decay < 2; decay++) {
             sn_net run;
             copy_net(&run, &net);
-            sn_optimizer_state opt;
-            memset(&opt, 0, sizeof opt);
-            opt.kind = kind;
-            opt.momentum = 0.9;
-            opt.weight_decay = decay ? 0.01 : 0;
-            real *state[4 * SN_MAX_LAYERS] = {0};
-            int k = 0;
-            for (int l = 0; l < 2; l++) {
-                opt.velocity_w[l] = state[k++] = calloc((size_t)layer_size(&net, l), sizeof(real));
-                opt.velocity_b[l] = state[k++] = calloc((size_t)sizes[l + 1], sizeof(real));
-                opt.m_w[l] = opt.velocity_w[l];
-                opt.m_b[l] = opt.velocity_b[l];
-                opt.v_w[l] = state[k++] = calloc((size_t)layer_size(&net, l), sizeof(real));
-                opt.v_b[l] = state[k++] = calloc((size_t)sizes[l + 1], sizeof(real));
-            }
+            sn_optimizer_state opt = new_state(&net, kind, 0.9, decay ? 0.01 : 0);
             /* one batch: the first 4 samples (the gradient at the start) */
             int status = sn_train_epoch(&run, &opt, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL,
                                         NULL, NULL);
@@ -269,7 +285,7 @@ static void test_optimizers(void) {
                     for (int64_t i = 0; i < layer_size(&net, l); i++) same &= run.weights[l][i] == sgd.weights[l][i];
                 CHECK(same, "momentum's first step from rest is SGD's, to the bit");
             }
-            for (int i = 0; i < k; i++) free(state[i]);
+            free_state(&opt);
             free_net(&unit);
             free_net(&run);
         }
@@ -296,20 +312,21 @@ static void test_extremes(void) {
     real same[] = {1e30, 1e30, 1e30};
     sn_activate(SN_SOFTMAX, same, a, 1, 3);
     CHECK(fabs((double)a[0] - 1.0 / 3) < 1e-6 && a[0] == a[2], "softmax of equal huge logits is uniform");
-    real logits[] = {1000, -1000, 0};
-    for (int label = 0; label < 3; label++) {
+    real logits[] = {1000, -1000, 0}, out[3], value;
+    for (uint8_t label = 0; label < 3; label++) {
         for (int loss = SN_BCE; loss <= SN_MSE; loss++) {
-            real out[3];
             sn_activate(loss == SN_CROSS_ENTROPY ? SN_SOFTMAX : SN_SIGMOID, logits, out, 1, 3);
-            const real value = sn_sample_loss(loss, logits, out, label, 3);
+            sn_loss_per_sample(loss, logits, out, &label, 1, 3, &value);
             CHECK(isfinite(value) && value >= 0, "%s loss of extreme logits, label %d: %g", LOSSES[loss], label,
                   (double)value);
         }
     }
     /* bce by hand: log(1 + e^z) - y z */
-    const real bce = sn_sample_loss(SN_BCE, logits, NULL, 0, 3);
+    const uint8_t zero = 0, one = 1;
+    real bce, ce;
+    sn_loss_per_sample(SN_BCE, logits, out, &zero, 1, 3, &bce);
     CHECK(fabs((double)bce - log(2.0)) < 1e-6, "bce of (1000, -1000, 0) with label 0: %.17g", (double)bce);
-    const real ce = sn_sample_loss(SN_CROSS_ENTROPY, logits, NULL, 1, 3);
+    sn_loss_per_sample(SN_CROSS_ENTROPY, logits, out, &one, 1, 3, &ce);
     CHECK(fabs((double)ce - 2000) < 1e-9, "cross entropy of (1000, -1000, 0) with label 1: %.17g", (double)ce);
 
     /* a whole net with enormous weights: predictions and the loss stay finite */
@@ -374,7 +391,7 @@ static void test_sums_and_predict(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* mini-batches: a short last batch, and the batch path against per-sample steps at batch 1 */
+/* mini-batches: a short last batch, and stopping after a batch */
 
 static void test_batches(void) {
     const int sizes[] = {8, 6, 3};
@@ -542,7 +559,7 @@ static void check_case(int at) {
     /* forward */
     sn_work w;
     if (CHECK(sn_work_init(&w, &net, n, 0) == 0, "case %s: %s", label, sn_error())) {
-        sn_load_batch(&w, &net, images, NULL, n, 0);
+        sn_load_batch(&w, &net, images, NULL, n);
         sn_forward(&net, &w);
         for (int l = 1; l <= layers; l++) {
             snprintf(name, sizeof name, "act%d", l);
@@ -581,19 +598,7 @@ static void check_case(int at) {
 
     /* an epoch with the optimizer: every state array allocated, zero, as a new Python Optimizer's */
     copy_net(&stepped, &net);
-    sn_optimizer_state opt;
-    memset(&opt, 0, sizeof opt);
-    opt.kind = (int)setting->values[3];
-    opt.momentum = setting->values[4];
-    opt.weight_decay = setting->values[5];
-    for (int l = 0; l < layers; l++) {
-        opt.velocity_w[l] = calloc((size_t)layer_size(&net, l), sizeof(real));
-        opt.m_w[l] = calloc((size_t)layer_size(&net, l), sizeof(real));
-        opt.v_w[l] = calloc((size_t)layer_size(&net, l), sizeof(real));
-        opt.velocity_b[l] = calloc((size_t)net.sizes[l + 1], sizeof(real));
-        opt.m_b[l] = calloc((size_t)net.sizes[l + 1], sizeof(real));
-        opt.v_b[l] = calloc((size_t)net.sizes[l + 1], sizeof(real));
-    }
+    sn_optimizer_state opt = new_state(&net, (int)setting->values[3], setting->values[4], setting->values[5]);
     double accuracy = NAN;
     int64_t done = 0;
     CHECK(sn_train_epoch(&stepped, &opt, loss, images, labels, order, n, (int)setting->values[6], setting->values[7],
@@ -604,9 +609,8 @@ static void check_case(int at) {
         check_tensor(at, name, stepped.weights[l], layer_size(&net, l), REFERENCE_TOLERANCE);
         snprintf(name, sizeof name, "step_b%d", l);
         check_tensor(at, name, stepped.biases[l], net.sizes[l + 1], REFERENCE_TOLERANCE);
-        free(opt.velocity_w[l]), free(opt.m_w[l]), free(opt.v_w[l]);
-        free(opt.velocity_b[l]), free(opt.m_b[l]), free(opt.v_b[l]);
     }
+    free_state(&opt);
     const real step_loss = (real)mean;
     check_tensor(at, "step_loss", &step_loss, 1, REFERENCE_TOLERANCE);
     const record *accuracy_r = field(at, "step_accuracy"), *steps_r = field(at, "step_steps");
@@ -651,7 +655,7 @@ static void test_reference(const char *path) {
     }
     CHECK(cases > 0 && rates > 0 && sums > 0, "%s has %d float%d cases, %d rates and %d sums", path, cases, bits, rates,
           sums);
-    CHECK(wrong_rates == 0, "%d of %d learning rates differ from train.learning_rate", wrong_rates, rates);
+    CHECK(wrong_rates == 0, "%d of %d learning rates differ from learning_rate's", wrong_rates, rates);
     CHECK(wrong_sums == 0, "%d of %d sums differ from np.sum's (pairwise, in blocks of 128)", wrong_sums, sums);
     for (int i = 0; i < n_records; i++) free(records[i].values);
     free(records);
@@ -729,12 +733,13 @@ int main(int argc, char **argv) {
 #else
     CHECK(sn_threads(4) == 1, "without OpenMP there is one thread");
 #endif
-    for (int hidden = SN_SIGMOID; hidden <= SN_RELU; hidden++) {
-        test_gradients(hidden, SN_SIGMOID, SN_BCE);
-        test_gradients(hidden, SN_SIGMOID, SN_MSE);
-        test_gradients(hidden, SN_SOFTMAX, SN_CROSS_ENTROPY);
-        test_gradients(hidden, SN_SOFTMAX, SN_MSE);
-    }
+    for (int hidden = SN_SIGMOID; hidden <= SN_RELU; hidden++)
+        for (int64_t n = 1; n <= 5; n += 4) {
+            test_gradients(hidden, SN_SIGMOID, SN_BCE, n);
+            test_gradients(hidden, SN_SIGMOID, SN_MSE, n);
+            test_gradients(hidden, SN_SOFTMAX, SN_CROSS_ENTROPY, n);
+            test_gradients(hidden, SN_SOFTMAX, SN_MSE, n);
+        }
     test_sample_sgd();
     test_optimizers();
     test_extremes();

@@ -144,11 +144,15 @@ def test_the_standalone_program_reads_what_python_writes(mnist, tmp_path):
     checkpoint.save(params, checkpoint.Checkpoint(net, TrainConfig(), epochs_done=1))
     env = {k: v for k, v in os.environ.items() if k != "SCRATCHNET_DATA"}
     # no --data, from another folder: it finds the repository's data/mnist from its own path
-    result = subprocess.run([str(program), "evaluate", "--params", str(params)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run([str(program), "predict", "--params", str(params), *map(str, range(30))], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    expected = engines.evaluate(net, mnist.test_images, mnist.test_labels).accuracy
-    assert f"{100 * expected:.2f}%" in result.stdout
+    outputs = engines.outputs(net, mnist.test_images[:30])
+    expected = [f"image {i} (test): label {mnist.test_labels[i]}, prediction {o.argmax()} (confidence {o.max():.2f})"
+                for i, o in enumerate(outputs)]
+    shown = re.findall(r"^image \d+ \(test\): label \d, prediction \d \(confidence [\d.]+\)", result.stdout,
+                       re.MULTILINE)
+    assert shown == expected
 
 
 def test_the_standalone_program_away_from_the_repository_asks_for_data(tmp_path):
@@ -359,6 +363,88 @@ def test_the_program_stops_before_training_when_it_cannot_print(program, small_i
     assert result.returncode == 1
     assert result.stderr == "scratchnet-c: error: cannot write the output: No space left on device\n"
     assert not (tmp_path / "net.txt").exists()
+
+
+def run_program(program: Path, *args, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(program), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120,
+                          check=False, cwd=cwd)
+
+
+def test_the_program_has_only_the_options_of_its_help(program):
+    """scratchnet-c is the seed's program, small on purpose: its help lists what it has, and an option it
+    has not is one line that points to the command line that has every setting."""
+    help_text = run_program(program, "--help").stdout
+    listed = set(re.findall(r"^  (?:-h, )?(--[a-z-]+)", help_text, re.MULTILINE))
+    assert listed == {"--data", "--params", "--fresh", "--wait", "--epochs", "--lr", "--batch-size", "--layers",
+                      "--seed", "--help"}
+    assert "scratchnet train --engine c" in help_text
+    for option in (["--optimizer", "adam"], ["--shuffle"], ["--momentum=0.9"], ["--schedule", "cosine"],
+                   ["--set", "train"]):
+        result = run_program(program, "train", *option)
+        assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+        assert result.stderr.startswith(f"scratchnet-c: error: unknown option {option[0].split('=')[0]}: ")
+        assert "`scratchnet train --engine c`" in result.stderr
+    result = run_program(program, "evaluate")
+    assert result.returncode == 1 and result.stderr == (
+        "scratchnet-c: error: unknown command 'evaluate': choose train or predict (see scratchnet-c --help)\n")
+    result = run_program(program, "predict", "--epochs", "3")
+    assert result.returncode == 1
+    assert result.stderr == "scratchnet-c: error: --epochs is a train option (see scratchnet-c --help)\n"
+
+
+def test_the_program_draws_its_weights_from_its_own_seeded_generator(program, small_idx, tmp_path):
+    def weights(seed: int, name: str) -> network.Network:
+        result = run_program(program, "train", "--data", small_idx, "--params", tmp_path / name, "--epochs", "0",
+                             "--seed", seed)
+        assert result.returncode == 0, result.stderr
+        return checkpoint.load(tmp_path / name).network
+
+    a, again, other = weights(3, "a.txt"), weights(3, "b.txt"), weights(4, "c.txt")
+    assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
+    assert all(np.array_equal(p, q) for p, q in zip(a.weights, again.weights))
+    assert not np.array_equal(a.weights[0], other.weights[0])
+    assert a.sizes == (784, 20, 10) and (a.hidden, a.output) == ("sigmoid", "sigmoid")
+    assert all(-0.5 <= w.min() and w.max() < 0.5 for w in a.weights) and not any(b.any() for b in a.biases)
+
+
+@pytest.mark.parametrize("cfg,options,message", [
+    (TrainConfig(layers=(784, 5, 10)), ["--layers", "784,20,10"],
+     "holds a 784-5-10 sigmoid/sigmoid float64 network, not the --layers 784,20,10 asked for"),
+    (TrainConfig(layers=(784, 5, 10), hidden="relu", output="softmax", loss="cross_entropy"), [],
+     ("holds a 784-5-10 relu/softmax float64 network; scratchnet-c trains sigmoid ones only: train it with "
+      "`scratchnet train --engine c -p")),
+], ids=["other sizes", "other activations"])
+def test_the_program_resumes_only_the_network_it_trains(program, small_idx, tmp_path, cfg, options, message):
+    params = tmp_path / "net.txt"
+    checkpoint.save(params, checkpoint.Checkpoint(fresh(cfg), cfg, epochs_done=2))
+    before = params.read_bytes()
+    result = run_program(program, "train", "--data", small_idx, "--params", params, "--epochs", "1", *options)
+    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"scratchnet-c: error: {params} {message}")
+    assert params.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["net.txt"]
+
+
+def test_the_program_answers_indices_given_or_asked(program, small_idx, tmp_path):
+    params = tmp_path / "net.txt"
+    assert run_program(program, "train", "--data", small_idx, "--params", params, "--epochs", "1").returncode == 0
+    given = run_program(program, "predict", "--data", small_idx, "--params", params, "3", "499")
+    assert given.returncode == 0 and given.stderr == ""
+    assert re.findall(r"^image (\d+) \(test\)", given.stdout, re.MULTILINE) == ["3", "499"]
+    assert given.stdout.count("\n") == 2 * 29 and all(len(line) == 56 for line in given.stdout.splitlines()[:28])
+    for bad, message in (("500", "image 500 does not exist: the test set has images 0 to 499"),
+                         ("x1", "'x1' is not an image index: give a whole number from 0 to 499")):
+        result = run_program(program, "predict", "--data", small_idx, "--params", params, "3", bad)
+        assert result.returncode == 1 and result.stdout == "" and result.stderr == f"scratchnet-c: error: {message}\n"
+    asked = run_program(program, "predict", "--data", small_idx, "--params", params, stdin="abc\n  7 \n\n-1\nq\n8\n")
+    assert asked.returncode == 0
+    assert re.findall(r"^image (\d+) \(test\)", asked.stdout, re.MULTILINE) == ["7"]  # q stops before 8
+    assert asked.stderr == ("scratchnet-c: 'abc' is not an image index: give a whole number from 0 to 499\n"
+                            "scratchnet-c: image -1 does not exist: the test set has images 0 to 499\n")
+    assert asked.stdout.count("Enter the number of an image (0 - 499), q to quit: ") == 5
+    ended = run_program(program, "predict", "--data", small_idx, "--params", params, stdin="2")  # no newline, then EOF
+    assert ended.returncode == 0 and re.findall(r"^image (\d+) ", ended.stdout, re.MULTILINE) == ["2"]
+    missing = run_program(program, "predict", "--data", small_idx, "--params", tmp_path / "none.txt", "0")
+    assert missing.returncode == 1 and "none.txt: no such parameter file" in missing.stderr
 
 
 @pytest.mark.parametrize("enum,codes,names", [

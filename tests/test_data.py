@@ -359,7 +359,7 @@ def test_special_files_refused_without_hanging(tmp_path, engine, where, special)
     assert status == 1
     kind = "a named pipe" if special == "fifo" else "a character device"
     if engine == "c" and where == "--data":  # it reads a folder of IDX files, nothing else
-        assert one_error_line(err, engine).startswith(f"{path} is not a folder")
+        assert one_error_line(err, engine) == f"{path} is {kind}, not a folder of MNIST IDX files"
     else:
         assert one_error_line(err, engine) == f"{path}: is {kind}, not a regular file"
 

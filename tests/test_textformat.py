@@ -360,7 +360,7 @@ SCRATCHNET_C = Path(__file__).resolve().parents[1] / "csrc" / "scratchnet-c"
     ("--lr", "1_0", "'1_0' is not a number"),
     ("--lr", "\u0665", "is not a number"),  # an Arabic-Indic digit five
     ("--lr", " 5", "' 5' is not a number"),
-    ("--momentum", "2\u00b2", "is not a number"),  # a superscript two
+    ("--lr", "2\u00b2", "is not a number"),  # a superscript two
     ("--epochs", "0x5", "'0x5' is not a whole number"),
     ("--epochs", "1_0", "'1_0' is not a whole number"),
     ("--epochs", " 5", "' 5' is not a whole number"),

@@ -38,7 +38,7 @@ from scratchnet.schema import Field
 
 FORMAT = "scratchnet-checkpoint"
 VERSION = 1
-DEFAULT_PATH = "network_params.npz"  # the seed's name
+DEFAULT_PATH = "network_params.npz"  # the original program's file name
 TEXT_FORMATS = {".txt": textformat.to_text, ".json": textformat.to_json}
 MAX_METADATA_CHARS = 1 << 22  # of JSON: room for the history of some 20,000 epochs
 MAX_METADATA_DEPTH = 8  # nesting of its arrays and objects; it needs 3

@@ -99,7 +99,7 @@ def _threads(text: str) -> int:
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, with its help and default taken from there."""
-    group = parser.add_argument_group("network and training (defaults: the seed's)")
+    group = parser.add_argument_group("network and training (the defaults train as the original program did)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = ",".join(map(str, f.default)) if f.name == "layers" else f.default
@@ -130,6 +130,11 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
                             "one BLAS thread for small matrix products, one per core for large ones)")
 
 
+def _add_new_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
+                        "was trained on (refused otherwise)")
+
+
 def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="if another process is training the checkpoint, "
                         "wait for it to finish and go on from there (default: refuse at once)")
@@ -158,11 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "every epoch, atomically (through a symlink, to its target); it cannot be - "
                             "(standard output), as it is read back.")
     _add_common(p, json_output=True, engine=True)
-    p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the seed's settings; tuned: 784-20-10 trained "
+    p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the defaults; tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
-    p.add_argument("--new-data", action="store_true", help="go on training a checkpoint on other data than it "
-                   "was trained on (refused otherwise)")
+    _add_new_data(p)
     _add_wait(p)
     _add_config_options(p)
     p.set_defaults(run=cmd_train)
@@ -181,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "digit (7_mine.png) gives the true label, and several end with the accuracy")
     p.add_argument("--save-input", metavar="DIR", help="with --image: save the 28x28 image each picture became, "
                    "as the network saw it, to DIR/NAME.png")
-    p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window, as the seed")
+    p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window")
     p.set_defaults(run=cmd_predict)
 
     p = commands.add_parser("export", help="write every parameter as text, JSON, an SVG picture or the explorer page",
@@ -240,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                    "only); another lets anyone who can reach it train and overwrite --params, and warns so")
     p.add_argument("--open", action="store_true", help="open the page in a browser")
+    _add_new_data(p)
     p.set_defaults(run=cmd_serve)
 
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
@@ -247,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
     p.set_defaults(run=cmd_info)
 
-    p = commands.add_parser("show", help="print an image as the seed's hex dump")
+    p = commands.add_parser("show", help="print an image as a hex dump, a row per line")
     p.add_argument("index", metavar="INDEX", help="image index")
     p.add_argument("--data", help="as for train")
     p.add_argument("--set", choices=("test", "train"), default="test", help="which images (default: test)")
@@ -329,7 +334,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "a new network, written there when the page trains or saves it"
     print(f"{args.params}: {ckpt.network.describe()}, {began}")
     print(f"data {dataset.source}", flush=True)
-    state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open)
+    state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open,
+                        new_data=args.new_data)
     if state.busy():  # a second Ctrl-C: the process ends with the run
         print(f"scratchnet: stopped without waiting for training: {args.params} keeps its last save", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -484,7 +490,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def hex_dump(image: np.ndarray) -> str:
-    """The seed's view of an image: a row per line, each pixel two upper-case hex digits, 00 as ' .'."""
+    """An image as text: a row per line, each pixel two upper-case hex digits, 00 as ' .'."""
     return "\n".join("".join(" ." if v == 0 else f"{v:02X}" for v in row) for row in image)
 
 

@@ -1,6 +1,6 @@
 """Every setting of a training run, its default and the presets: the one place they live.
 
-``TrainConfig()`` is the seed's program: 784-20-10 sigmoid, uniform(-0.5, 0.5) weights, per-sample
+``TrainConfig()`` is the original program's training (README, "Where it comes from"): 784-20-10 sigmoid, uniform(-0.5, 0.5) weights, per-sample
 SGD at lr 0.005 for 5 epochs over the training set in file order. The command line takes its
 defaults and its help from here.
 """
@@ -32,18 +32,18 @@ def setting(default, help: str, choices: tuple[str, ...] | None = None):
 
 @dataclass
 class TrainConfig:
-    """Everything that decides what training does. The defaults are the seed's."""
+    """Everything that decides what training does. The defaults are the original program's."""
 
     layers: tuple[int, ...] = setting((784, 20, 10), "layer sizes, inputs first, e.g. 784,20,10")
     hidden: str = setting("sigmoid", "activation of the hidden layers", network.HIDDEN_ACTIVATIONS)
     output: str = setting("sigmoid", "activation of the output layer", network.OUTPUT_ACTIVATIONS)
-    loss: str = setting("bce", "bce (sigmoid output; its gradient is the seed's o - l), cross_entropy "
+    loss: str = setting("bce", "bce (sigmoid output; its gradient is o - l), cross_entropy "
                         "(softmax output) or mse", network.LOSSES)
-    init: str = setting("uniform", "initial weights: uniform(-0.5, 0.5) as the seed, xavier or he", network.INITS)
+    init: str = setting("uniform", "initial weights: uniform(-0.5, 0.5), xavier or he", network.INITS)
     dtype: str = setting("float64", "floating-point type of parameters and arithmetic", network.DTYPES)
     epochs: int = setting(5, "epochs to train in this run (more, when resuming)")
     lr: float = setting(0.005, "learning rate")
-    batch_size: int = setting(1, "samples per update; 1 is the seed's per-sample SGD")
+    batch_size: int = setting(1, "samples per update; 1 updates after every sample")
     optimizer: str = setting("sgd", "update rule", OPTIMIZERS)
     momentum: float = setting(0.9, "momentum coefficient for momentum and nesterov")
     schedule: str = setting("constant", "learning-rate schedule: constant, inverse lr/(1+decay*epoch), "
@@ -52,7 +52,7 @@ class TrainConfig:
     lr_step: int = setting(10, "epochs between steps of the step schedule")
     lr_gamma: float = setting(0.1, "factor of each step of the step schedule")
     weight_decay: float = setting(0.0, "L2 penalty on the weights (not the biases)")
-    shuffle: bool = setting(False, "shuffle the training set each epoch (the seed keeps file order)")
+    shuffle: bool = setting(False, "shuffle the training set each epoch (else file order)")
     shift: int = setting(0, "shift each training image by up to this many pixels, at random")
     seed: int = setting(0, "random seed: the same seed gives the same parameters, bit for bit")
 
@@ -103,7 +103,7 @@ _SCHEMA = schema.record({f.name: schema.Field(_field_check(f), list(f.default) i
 
 PRESETS: dict[str, dict] = {
     "seed": {},
-    # The seed's 784-20-10, trained well: the ToDos of the seed done (its accuracy: README,
+    # The default 784-20-10, trained well: the original program's ToDos done (its accuracy: README,
     # Results, from bench/targets.py).
     "tuned": dict(
         hidden="relu", output="softmax", loss="cross_entropy", init="he", batch_size=32,

@@ -88,7 +88,7 @@ def output_delta(loss: str, output: str, outputs: np.ndarray, targets: np.ndarra
     """dLoss/dz at the output layer, per sample. Shapes (batch, n_out)."""
     error = outputs - targets
     if loss == NATURAL_LOSS[output]:
-        return error  # the seed's delta_o = o - l
+        return error  # o - l
     # mse: chain the error through the output activation's Jacobian.
     if output == "sigmoid":
         return error * outputs * (1 - outputs)
@@ -224,7 +224,7 @@ def create(
         raise ScratchnetError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
     weights = []
     for fan_in, fan_out in itertools.pairwise(sizes):
-        if init == "uniform":  # the seed's
+        if init == "uniform":  # the original program's
             w = rng.uniform(-0.5, 0.5, (fan_in, fan_out))
         elif init == "xavier":  # Glorot & Bengio 2010: keeps the variance of z and of the gradients
             limit = np.sqrt(6.0 / (fan_in + fan_out))

@@ -39,7 +39,7 @@ from scratchnet.train import epoch_samples
 class EpochResult:
     epoch: int  # 1-based count of epochs done, including earlier runs
     loss: float  # mean training loss over the epoch, measured as it went
-    train_accuracy: float  # fraction of training samples right as they were seen, as the seed counts
+    train_accuracy: float  # fraction of training samples right as they were seen, before their update
     test_accuracy: float
     seconds: float  # training time of this epoch alone, evaluation excluded
     samples_per_second: float
@@ -143,7 +143,7 @@ def start(
 ) -> Checkpoint:
     """The checkpoint a ``train`` run begins from.
 
-    An existing ``params`` file is resumed, as the seed does, with its own settings unless
+    An existing ``params`` file is resumed with its own settings unless
     ``explicit`` or ``preset`` change them; asking for another architecture is refused.
     ``fresh``, or no file, starts a new network. An unreadable file is refused, never replaced.
     An epoch that Ctrl-C interrupted goes on where it stopped, unless the settings that decide its

@@ -1,5 +1,5 @@
 """The explorer's server (``scratchnet serve``): the page, an API over its network, and training in
-the background (the API: EXPLORER.md's contract, summed up in README's "The explorer").
+the background.
 
 One Explorer holds the network the page shows. Training runs in one thread per server through
 run.start and run.train, as ``scratchnet train`` runs them, holding the checkpoint's lock, so
@@ -9,6 +9,19 @@ does not stop it; stopping the server stops it at the next batch and saves, as C
 Safety: only Host headers that name this machine are answered (DNS rebinding), requests that
 change anything must come from the server's own page (Origin), bodies are bounded, and no file
 is served: the page is built in memory (explorer.page).
+
+The API: JSON; a refusal is a 4xx with {"error": "one line"}. Layers and neurons count from 0.
+    GET  /                  the page (explorer.page_data with server true, and the version shown)
+    GET  /api/network       {version, network (explorer.network_data), epochs_done, history, config}
+    GET  /api/test          the test set (explorer.images_data)
+    GET  /api/evaluation    NumPy on the test set: {version, accuracy, predictions, confidence, confusion}
+    GET  /api/download      ?format=npz|txt|json: the network shown, edits included, as a file
+    GET  /api/events        Server-Sent Events: status {state, error, epochs_done, edited}, progress
+                            {epoch, samples, total}, epoch (run.EpochResult), network {version}
+    POST /api/train         {preset, epochs, lr, batch_size, engine, fresh}, each optional: 202
+    POST /api/stop          the run stops at its next batch and saves, as Ctrl-C on train
+    POST /api/edit          {kind: weight|bias, layer, input (weights), neuron, value}: the network shown
+    POST /api/save          the network shown, edits included, to --params; POST /api/revert: drop the edits
 """
 
 from __future__ import annotations
@@ -37,20 +50,22 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scratchnet import cengine, checkpoint, engines, explorer, lock, run, schema, textformat
 from scratchnet.checkpoint import Checkpoint
-from scratchnet.config import PRESETS, TrainConfig, resolve
+from scratchnet.config import PRESETS, resolve
 from scratchnet.data import Dataset
 from scratchnet.errors import ScratchnetError
-from scratchnet.network import MAX_LAYER_SIZE, Network
+from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
 
 MAX_BODY = 64 * 1024  # bytes of a request body: an edit or a training request needs a few dozen
-NETWORK_EVERY = 0.25  # seconds between two copies of the network shown while training: each tab fetches each
+# seconds between two copies of the network shown while training, per 100,000 parameters (at least one
+# interval): each copy is fetched as JSON by every tab, some 2 MB and 0.1 s of work per 100,000
+NETWORK_EVERY = 0.25
 KEEPALIVE = 15.0  # seconds between two comments on a quiet event stream: a closed tab is noticed
 MAX_UNREAD = 1000  # events a tab may leave unread before its stream is closed (it reconnects)
 RETRY_MS = 2000  # how soon a browser reconnects a lost event stream
@@ -118,9 +133,10 @@ class Explorer:
     write the checkpoint file or change the network (edit, save, revert, starting a run, reloading).
     """
 
-    def __init__(self, params: str, dataset: Dataset, ckpt: Checkpoint | None = None):
+    def __init__(self, params: str, dataset: Dataset, ckpt: Checkpoint | None = None, new_data: bool = False):
         self.params = str(params)
         self.dataset = dataset
+        self.new_data = new_data  # train goes on with a checkpoint trained on other data (as train --new-data)
         self._guard = threading.Lock()
         self._files = threading.Lock()
         self.ckpt = ckpt if ckpt is not None else self._load()
@@ -342,11 +358,12 @@ class Explorer:
                 started.set_result(None)
                 self.publish("status", self.status())
                 copied = time.monotonic()
+                every = NETWORK_EVERY * max(1.0, count_parameters(ckpt.network.sizes) / 100_000)
 
                 def on_progress(done: int) -> None:  # between two batches: the network is whole
                     nonlocal copied
                     self.publish("progress", {"epoch": ckpt.epochs_done + 1, "samples": done, "total": n})
-                    if time.monotonic() - copied >= NETWORK_EVERY:
+                    if time.monotonic() - copied >= every:
                         self._show(_copy(ckpt))
                         copied = time.monotonic()
 
@@ -354,15 +371,15 @@ class Explorer:
                     self._show(_copy(ckpt))
                     self.publish("epoch", result.to_dict())
 
-                finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine, stop=stop,
-                                     on_progress=on_progress)
+                finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine,
+                                     new_data=self.new_data, stop=stop, on_progress=on_progress)
                 if not finished and self.closing:
                     self.interrupted = ckpt
         except ScratchnetError as e:
             error = str(e)
         except MemoryError:
             error = "out of memory: try a smaller network or batch size"
-        except Exception as e:  # a bug: its traceback for the terminal, one line for the page
+        except Exception as e:  # noqa: BLE001  a bug: its traceback for the terminal, one line for the page
             traceback.print_exc()
             error = f"internal error: {type(e).__name__}: {e}"
         if not started.done():  # refused before training: the request's answer says why
@@ -483,10 +500,13 @@ def _not_finite(name: str) -> None:
 async def _json_body(request: Request, exact: bool = False) -> dict:
     """The request's JSON object, read up to MAX_BODY bytes. ``exact``: its fractions as Decimal."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the request body is larger than {MAX_BODY // 1024} KiB")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise HTTPException(413, f"the request body is larger than {MAX_BODY // 1024} KiB")
+    except ClientDisconnect:  # nobody is left to answer; no traceback for it
+        raise HTTPException(400, "the request body ended early: the client went away") from None
     try:
         value = json.loads(body, parse_float=Decimal if exact else float, parse_constant=_not_finite)
     except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested too deep
@@ -550,10 +570,10 @@ class Guard:
 
 
 def create_app(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host: str = "127.0.0.1",
-               port: int = 8000) -> Starlette:
+               port: int = 8000, new_data: bool = False) -> Starlette:
     """The explorer for checkpoint ``params`` (its network, or a new one if there is no file) and
     ``dataset``, answering at ``host``:``port``. ``app.state.explorer`` holds its state."""
-    state = Explorer(params, dataset, ckpt)
+    state = Explorer(params, dataset, ckpt, new_data)
 
     def page(request: Request) -> Response:
         return Response(state.page(), media_type="text/html; charset=utf-8")
@@ -679,8 +699,17 @@ def url(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{sock.getsockname()[1]}/"
 
 
+def _open(address: str) -> None:
+    try:
+        opened = webbrowser.open(address)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        print(f"scratchnet: no browser found: open {address} yourself", file=sys.stderr)
+
+
 def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host: str = "127.0.0.1",
-          port: int = 8000, open_browser: bool = False) -> Explorer:
+          port: int = 8000, open_browser: bool = False, new_data: bool = False) -> Explorer:
     """Run the explorer until Ctrl-C (or SIGTERM), printing its URL; return its state, whose
     ``interrupted`` is the run that stopping cut short (saved), and ``busy()`` whether a second Ctrl-C
     left one unsaved."""
@@ -688,13 +717,13 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     if not ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback:
         print(f"scratchnet: warning: listening on {host}, not only on this machine: anyone who can reach it can "
               f"see the network, train it and overwrite {params}", file=sys.stderr)
-    app = create_app(params, dataset, ckpt, host=host, port=sock.getsockname()[1])
+    app = create_app(params, dataset, ckpt, host=host, port=sock.getsockname()[1], new_data=new_data)
     state: Explorer = app.state.explorer
     address = url(sock, host)
     print(f"scratchnet explorer: {address} (Ctrl-C to stop)", flush=True)
-    if open_browser and not webbrowser.open(address):
-        print(f"scratchnet: no browser found: open {address} yourself", file=sys.stderr)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", ws="none",
+    if open_browser:  # in a thread: a browser in this terminal (lynx) must not keep the server from starting
+        threading.Thread(target=_open, args=(address,), daemon=True).start()
+    config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", ws="none",
                             proxy_headers=False, timeout_graceful_shutdown=5)
     try:
         _Server(config, state).run(sockets=[sock])

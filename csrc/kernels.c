@@ -1,0 +1,357 @@
+/* The fast kernels behind network.c: the matrix products of the forward and backward passes (dense,
+ * and with the sparse batch of pixels), the update of the rows of the non-zero pixels, and the sum
+ * in NumPy's order. network.c says what is computed; this file, how to compute it quickly. Its
+ * tricks, each explained where it is used:
+ *
+ *   vectors    a `vec` holds LANES reals in one register (GCC's and clang's vector types); without
+ *              them (another compiler, or -DSN_NO_VECTORS) a `vec` is one real: the same code on scalars
+ *   widths     WITH_WIDTH hands a kernel its number of vectors as a constant, one copy per width
+ *   fusing     CONTRACT functions (sums of products) let the compiler fuse a * b + c; every other step,
+ *              here and elsewhere, rounds each operation as NumPy does
+ *   blocking   the dense product copies a panel of B into L1 and accumulates a tile of C in registers
+ *   threads    PARALLEL_FOR spreads blocks of columns over the OpenMP threads when the product is large
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* clang would fuse a * b + c within a statement; NumPy rounds both */
+#endif
+
+/* vectors */
+#if defined(__GNUC__) && !defined(SN_NO_VECTORS) && (defined(__AVX__) || defined(__SSE2__) || defined(__ARM_NEON))
+#if defined(__AVX__)
+typedef real vec __attribute__((vector_size(32)));
+#else
+typedef real vec __attribute__((vector_size(16)));
+#endif
+#if defined(__AVX512F__)
+typedef real wide __attribute__((vector_size(64))); /* the dense kernel's: AVX-512 has 32 such registers */
+#define NV 4
+#else
+typedef vec wide;
+#define NV 2
+#endif
+#else
+typedef real vec;
+typedef real wide;
+#define NV 8
+#endif
+#define LANES ((int)(sizeof(vec) / sizeof(real)))
+#define WIDE_LANES ((int)(sizeof(wide) / sizeof(real)))
+static inline vec load_vec(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void store_vec(real *p, vec v) { memcpy(p, &v, sizeof v); }
+static inline wide load_wide(const real *p) { wide v; memcpy(&v, p, sizeof v); return v; }
+
+/* fusing: GCC takes it as a function's attribute, clang as a pragma in its body */
+#if defined(__clang__)
+#define CONTRACT
+#define CONTRACT_HERE _Pragma("clang fp contract(fast)")
+#elif defined(__GNUC__)
+#define CONTRACT __attribute__((optimize("fp-contract=fast")))
+#define CONTRACT_HERE
+#else
+#define CONTRACT
+#define CONTRACT_HERE
+#endif
+
+/* widths: a kernel over a block of columns keeps one vector of partial sums per vector of columns,
+   nb of them (1 to MAX_NB). It is written once, as an always-inline function of nb, and WITH_WIDTH
+   calls it with nb a constant: the compiler makes one copy per width, in which the loops over the
+   nb vectors unroll and every vector is a register (with nb known only at run time, they would
+   live in memory). */
+#ifdef __GNUC__
+#define KERNEL static inline __attribute__((always_inline))
+#else
+#define KERNEL static inline
+#endif
+#define MAX_NB 8
+#define WITH_WIDTH(nb, kernel, ...)                                                                              \
+    switch (nb) {                                                                                                \
+    case 1: kernel(1, __VA_ARGS__); break;                                                                       \
+    case 2: kernel(2, __VA_ARGS__); break;                                                                       \
+    case 3: kernel(3, __VA_ARGS__); break;                                                                       \
+    case 4: kernel(4, __VA_ARGS__); break;                                                                       \
+    case 5: kernel(5, __VA_ARGS__); break;                                                                       \
+    case 6: kernel(6, __VA_ARGS__); break;                                                                       \
+    case 7: kernel(7, __VA_ARGS__); break;                                                                       \
+    default: kernel(8, __VA_ARGS__); break;                                                                      \
+    }
+
+/* How many vectors the next group of columns takes when `left` columns remain: MAX_NB while twice
+   that remains, then the rest in two even groups (so that no group is a sliver), then the last. */
+static int group_width(int left) {
+    const int nb = left / LANES;
+    return nb <= MAX_NB ? nb : nb >= 2 * MAX_NB ? MAX_NB : (nb + 1) / 2;
+}
+
+/* --------------------------------------------------------------------------------------------- */
+/* np.add.reduce along a contiguous axis, in its order: blocks of at most 128 summed with 8
+   accumulators, halves of longer runs summed pairwise. */
+
+real sn_sum(const real *a, int64_t n) {
+    if (n < 8) {
+        real s = (real)0;  /* NumPy starts from its identity, not from a[0] */
+        for (int64_t i = 0; i < n; i++) s += a[i];
+        return s;
+    }
+    if (n <= 128) {
+        real r[8];
+        for (int j = 0; j < 8; j++) r[j] = a[j];
+        int64_t i;
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+        real s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) s += a[i];
+        return s;
+    }
+    int64_t half = n / 2;
+    half -= half % 8;
+    return sn_sum(a, half) + sn_sum(a + half, n - half);
+}
+
+/* --------------------------------------------------------------------------------------------- */
+/* sparse rows times a dense matrix: the first layer's x @ W, and X^T delta from the batch's CSC */
+
+/* out[r][0 .. nb vectors) = sum over row r's entries k of value[k] * matrix[index[k]][...] (+ add),
+   rows and matrix `stride` apart. The sum runs in two sets (even and odd k) so that each addition
+   need not wait for the one before. */
+CONTRACT KERNEL void sparse_rows_block(int nb, int64_t rows, const int64_t *restrict start,
+                                       const int32_t *restrict index, const real *restrict value,
+                                       const real *restrict matrix, int64_t stride, const real *restrict add,
+                                       real *restrict out) {
+    CONTRACT_HERE
+    for (int64_t r = 0; r < rows; r++) {
+        vec a0[MAX_NB], a1[MAX_NB];
+        for (int v = 0; v < nb; v++) a0[v] = a1[v] = (vec){0};
+        int64_t k = start[r];
+        for (; k + 1 < start[r + 1]; k += 2) {
+            const real x0 = value[k], x1 = value[k + 1];
+            const real *r0 = matrix + index[k] * stride, *r1 = matrix + index[k + 1] * stride;
+            for (int v = 0; v < nb; v++) {
+                a0[v] += x0 * load_vec(r0 + v * LANES);
+                a1[v] += x1 * load_vec(r1 + v * LANES);
+            }
+        }
+        if (k < start[r + 1])
+            for (int v = 0; v < nb; v++) a0[v] += value[k] * load_vec(matrix + index[k] * stride + v * LANES);
+        for (int v = 0; v < nb; v++) {
+            vec sum = a0[v] + a1[v];
+            if (add) sum = sum + load_vec(add + v * LANES);
+            store_vec(out + r * stride + v * LANES, sum);
+        }
+    }
+}
+
+/* Column block `block` of out: vectors with sparse_rows_block, the columns past the last whole
+   vector one at a time. */
+#define BLOCK_COLUMNS (MAX_NB * LANES)
+CONTRACT static void spmm_block(int64_t rows, const int64_t *restrict start, const int32_t *restrict index,
+                                const real *restrict value, const real *restrict matrix, int n, int64_t block,
+                                const real *restrict add, real *restrict out) {
+    CONTRACT_HERE
+    const int j0 = (int)(block * BLOCK_COLUMNS), width = n - j0 < BLOCK_COLUMNS ? n - j0 : BLOCK_COLUMNS;
+    const int nb = width / LANES, first = j0 + nb * LANES;
+    if (nb > 0) {
+        WITH_WIDTH(nb, sparse_rows_block, rows, start, index, value, matrix + j0, n, add ? add + j0 : NULL,
+                   out + j0);
+    }
+    if (first == j0 + width) return;  /* every column was in a whole vector */
+    for (int64_t r = 0; r < rows; r++) {
+        real *restrict z = out + r * n;
+        for (int j = first; j < j0 + width; j++) z[j] = 0;
+        for (int64_t k = start[r]; k < start[r + 1]; k++) {
+            const real x = value[k], *restrict row = matrix + (int64_t)index[k] * n;
+            for (int j = first; j < j0 + width; j++) z[j] += x * row[j];
+        }
+        if (add)
+            for (int j = first; j < j0 + width; j++) z[j] = z[j] + add[j];
+    }
+}
+
+/* Column blocks are the outer loop, so that a block of the matrix stays in cache for every row;
+   threads take whole blocks. */
+void sn_spmm(int64_t rows, const int64_t *start, const int32_t *index, const real *value, const real *matrix, int n,
+             const real *add, real *out) {
+    const int64_t blocks = (n + BLOCK_COLUMNS - 1) / BLOCK_COLUMNS;
+    if ((start[rows] + rows) * (int64_t)n > PARALLEL_WORK && blocks > 1) {
+        PARALLEL_FOR(1)
+        for (int64_t b = 0; b < blocks; b++) spmm_block(rows, start, index, value, matrix, n, b, add, out);
+    } else {  /* not even asking OpenMP: that costs more than a small product */
+        for (int64_t b = 0; b < blocks; b++) spmm_block(rows, start, index, value, matrix, n, b, add, out);
+    }
+}
+
+/* --------------------------------------------------------------------------------------------- */
+/* the rows of the non-zero pixels: updated by sgd_sample_step, summed into by the batch gradient.
+   `vector` is held in registers, nb vectors at a time, while the rows go by. */
+
+/* rows -= value * change: not fused (NumPy rounds the product, then the difference) */
+KERNEL void subtract_rows_block(int nb, int64_t nnz, const int32_t *restrict index, const real *restrict value,
+                                real *restrict matrix, int64_t stride, const real *restrict change) {
+    vec c[MAX_NB];
+    for (int v = 0; v < nb; v++) c[v] = load_vec(change + v * LANES);
+    for (int64_t k = 0; k < nnz; k++) {
+        real *row = matrix + index[k] * stride;
+        for (int v = 0; v < nb; v++) store_vec(row + v * LANES, load_vec(row + v * LANES) - value[k] * c[v]);
+    }
+}
+
+void sn_sparse_rows_update(int64_t nnz, const int32_t *restrict index, const real *restrict value,
+                           real *restrict matrix, int n, const real *restrict change) {
+    int j0 = 0;
+    for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
+        WITH_WIDTH(nb, subtract_rows_block, nnz, index, value, matrix + j0, n, change + j0);
+    }
+    if (j0 == n) return;
+    for (int64_t k = 0; k < nnz; k++) {
+        real *restrict row = matrix + (int64_t)index[k] * n;
+        for (int j = j0; j < n; j++) row[j] = row[j] - value[k] * change[j];
+    }
+}
+
+/* rows += value * vector: fused, a sum of products as a matrix product's */
+CONTRACT KERNEL void add_rows_block(int nb, int64_t nnz, const int32_t *restrict index, const real *restrict value,
+                                    real *restrict matrix, int64_t stride, const real *restrict vector) {
+    CONTRACT_HERE
+    vec c[MAX_NB];
+    for (int v = 0; v < nb; v++) c[v] = load_vec(vector + v * LANES);
+    for (int64_t k = 0; k < nnz; k++) {
+        real *row = matrix + index[k] * stride;
+        for (int v = 0; v < nb; v++) store_vec(row + v * LANES, load_vec(row + v * LANES) + value[k] * c[v]);
+    }
+}
+
+CONTRACT static void add_rows(int64_t nnz, const int32_t *restrict index, const real *restrict value,
+                              real *restrict matrix, int n, const real *restrict vector) {
+    CONTRACT_HERE
+    int j0 = 0;
+    for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
+        WITH_WIDTH(nb, add_rows_block, nnz, index, value, matrix + j0, n, vector + j0);
+    }
+    if (j0 == n) return;
+    for (int64_t k = 0; k < nnz; k++) {
+        real *restrict row = matrix + (int64_t)index[k] * n;
+        for (int j = j0; j < n; j++) row[j] += value[k] * vector[j];
+    }
+}
+
+void sn_sparse_input_gradient(const sn_work *w, int n_inputs, const real *restrict delta, int n,
+                              real *restrict grad_w) {
+    if (w->col_start) {  /* wide rows: row i sums, in registers, over the samples where pixel i is non-zero */
+        sn_spmm(n_inputs, w->col_start, w->col_sample, w->col_value, delta, n, NULL, grad_w);
+        return;
+    }
+    /* narrow rows: add each sample's x_si delta_s into the rows it touches */
+    memset(grad_w, 0, (size_t)n_inputs * (size_t)n * sizeof *grad_w);
+    for (int64_t s = 0; s < w->count; s++) {
+        const int64_t begin = w->nz_start[s];
+        add_rows(w->nz_start[s + 1] - begin, w->nz_index + begin, w->nz_value + begin, grad_w, n, delta + s * n);
+    }
+}
+
+/* --------------------------------------------------------------------------------------------- */
+/* dense products */
+
+#define MR 4                                  /* rows of a tile of C */
+#define NR (NV * WIDE_LANES)                  /* columns of a tile and of a panel of B */
+#define KC (32768 / (NR * (int)sizeof(real))) /* rows of a panel: 32 KiB, in L1 */
+
+/* blocking: an MR x NR tile of C accumulated in registers over a panel of B (kc x NR, contiguous).
+   Rows of A past the edge (mr < MR) read its first row again and their results are dropped; columns
+   past the edge are zeros in the panel. */
+CONTRACT static void tile(int64_t kc, const real *restrict a, int64_t lda, int trans_a, int mr,
+                          const real *restrict panel, real *restrict c, int64_t ldc, int nr, int add) {
+    CONTRACT_HERE
+    int64_t row[MR];  /* where row r of A starts: a[row[r] + k] (or a[k * lda + row[r]] transposed) */
+    for (int r = 0; r < MR; r++) row[r] = (r < mr ? r : 0) * (trans_a ? 1 : lda);
+    wide acc[MR][NV];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = (wide){0};
+    for (int64_t k = 0; k < kc; k++) {
+        wide b[NV];
+        for (int v = 0; v < NV; v++) b[v] = load_wide(panel + k * NR + v * WIDE_LANES);
+        const real *ak = trans_a ? a + k * lda : a + k;
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < NV; v++) acc[r][v] += ak[row[r]] * b[v];
+    }
+    real sums[MR][NR];
+    memcpy(sums, acc, sizeof sums);
+    for (int r = 0; r < mr; r++) {
+        real *restrict cr = c + r * ldc;
+        if (add)
+            for (int j = 0; j < nr; j++) cr[j] = cr[j] + sums[r][j];
+        else
+            for (int j = 0; j < nr; j++) cr[j] = sums[r][j];
+    }
+}
+
+/* columns p * NR .. of C: the panels of B, each against all of A */
+CONTRACT static void gemm_panel(int64_t p, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                const real *a, int64_t lda, const real *b, int64_t ldb, real *c, int64_t ldc,
+                                int accumulate) {
+    CONTRACT_HERE
+    _Alignas(64) real panel[KC * NR];
+    const int64_t j0 = p * NR;
+    const int nr = n - j0 < NR ? (int)(n - j0) : NR;
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        const int64_t kc = k - k0 < KC ? k - k0 : KC;
+        if (!trans_b) {
+            for (int64_t kk = 0; kk < kc; kk++) {
+                const real *restrict from = b + (k0 + kk) * ldb + j0;
+                real *restrict to = panel + kk * NR;
+                if (nr == NR) {
+                    for (int j = 0; j < NR; j++) to[j] = from[j];
+                } else {
+                    for (int j = 0; j < nr; j++) to[j] = from[j];
+                    for (int j = nr; j < NR; j++) to[j] = 0;
+                }
+            }
+        } else {  /* B stored n x k: column j of op(B) is row j of b */
+            for (int j = 0; j < nr; j++) {
+                const real *restrict from = b + (j0 + j) * ldb + k0;
+                for (int64_t kk = 0; kk < kc; kk++) panel[kk * NR + j] = from[kk];
+            }
+            for (int j = nr; j < NR; j++)
+                for (int64_t kk = 0; kk < kc; kk++) panel[kk * NR + j] = 0;
+        }
+        const int add = accumulate || k0 > 0;
+        for (int64_t i0 = 0; i0 < m; i0 += MR) {
+            const int mr = m - i0 < MR ? (int)(m - i0) : MR;
+            const real *a_block = trans_a ? a + k0 * lda + i0 : a + i0 * lda + k0;
+            tile(kc, a_block, lda, trans_a, mr, panel, c + i0 * ldc + j0, ldc, nr, add);
+        }
+    }
+}
+
+CONTRACT void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
+                      const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate) {
+    CONTRACT_HERE
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof *c);
+        return;
+    }
+    if (!trans_a && !trans_b && m < MR) {  /* a row or three: no packing, C row += a_k B row k */
+        for (int64_t i = 0; i < m; i++) {
+            real *restrict ci = c + i * ldc;
+            const real *restrict ai = a + i * lda;
+            if (!accumulate) memset(ci, 0, (size_t)n * sizeof *ci);
+            for (int64_t kk = 0; kk < k; kk++) {
+                const real x = ai[kk];
+                const real *restrict bk = b + kk * ldb;
+                for (int64_t j = 0; j < n; j++) ci[j] += x * bk[j];
+            }
+        }
+        return;
+    }
+    const int64_t panels = (n + NR - 1) / NR;
+    if (m * n * k > PARALLEL_WORK && panels > 1) {
+        PARALLEL_FOR(1)
+        for (int64_t p = 0; p < panels; p++) gemm_panel(p, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    } else {
+        for (int64_t p = 0; p < panels; p++) gemm_panel(p, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    }
+}
