@@ -595,9 +595,14 @@ def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_n
     wait_until(page, "document.getElementById('edit-log').textContent.includes('→ 0.0015')")
     wait_for_status(page, "Idle: 1 epoch done. The network has edits that are not saved")
     assert page.is_disabled("#train-start")  # training goes on from the file: save or revert the edits first
+    page.select_option("#edit-kind", "bias")  # -0.0 stays -0.0 on its way to the server
+    page.fill("#edit-value", "-0")
+    page.click("#edit-apply")
+    wait_until(page, "document.getElementById('edit-log').textContent.includes('b[1][2]')")
     page.click("#save-server")
     wait_until(page, "document.getElementById('save-status').textContent === 'Saved to net.npz.'")
-    assert checkpoint.load(params).network.weights[1][7, 2] == 1.5e-3
+    saved = checkpoint.load(params).network
+    assert saved.weights[1][7, 2] == 1.5e-3 and saved.biases[1][2] == 0 and np.signbit(saved.biases[1][2])
     with page.expect_download() as download:
         page.click("#dl-txt")
     path = tmp_path / download.value.suggested_filename

@@ -140,7 +140,8 @@
 
   function p99(values) {  // |value| at which colours saturate: a few outliers do not wash out the rest
     const mags = Float64Array.from(values, Math.abs).sort();
-    return mags.length ? mags[Math.min(mags.length - 1, Math.floor(0.99 * (mags.length - 1)))] || mags[mags.length - 1] || 1 : 1;
+    if (!mags.length) return 1;
+    return mags[Math.floor(0.99 * (mags.length - 1))] || mags[mags.length - 1] || 1;  // mostly zeros: the largest
   }
 
   // Which connections are drawn. Up to MAX_LINES in all: every one. Above, svg.py's budget split: the
@@ -200,6 +201,7 @@
     testIndex: 0,
   };
   let mode = 'contribution';  // how connections are coloured
+  let training = false;  // the server is training: the test set is evaluated after each epoch, not each update
   let hover = null, selected = null;  // hit-test results: {kind: 'pixel'|'neuron'|'weight', layer, i, j}
   let cursor = { layer: 1, j: 0 };  // the keyboard's neuron
   const edits = [];  // {target, before, after}
@@ -772,7 +774,10 @@
       el.appendChild(span);
     };
     const what = mode === 'weight' ? 'weight w' : 'contribution w·a';
-    const at = net.W.map((_, l) => `${sig3(edgeScale(l))} (${l ? 'layer ' + l : 'inputs'} → layer ${l + 1})`).join(', ');
+    const at = net.W.map((_, l) => {  // a relu layer's scale follows this input's largest activation
+      const scale = mode === 'contribution' && l && net.hidden === 'relu' ? `${sig3(scales[l])} × its largest a` : sig3(edgeScale(l));
+      return `${scale} (${l ? 'layer ' + l : 'inputs'} → layer ${l + 1})`;
+    }).join(', ');
     item(`Connections (${what}): −`, gradientCanvas([rgb(NEG), rgb(ZERO), rgb(POS)]),
       `+ blue pushes the next neuron down, orange up; full colour at |${mode === 'weight' ? 'w' : 'w·a'}| = ${at}`);
     item('Neurons: activation 0', gradientCanvas(['rgb(30,30,30)', '#fff']), net.hidden === 'relu' ? '1 (relu: its layer’s largest)' : '1');
@@ -788,7 +793,7 @@
 
   $('edge-mode').addEventListener('change', (e) => {
     mode = e.target.value;
-    hover = null;
+    setHover(null, 0, 0);
     showLegend();
     schedule({ edges: true, overlay: true });
   });
@@ -1012,8 +1017,9 @@
   // ---------------------------------------------------------------------------------------------
   // the server: JSON in and out, errors as one line
 
-  async function api(path, body) {
-    const options = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  async function api(path, body) {  // body: an object, or JSON text
+    const json = typeof body === 'string' ? body : JSON.stringify(body);
+    const options = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: json };
     const response = await fetch('api/' + path, options);
     const data = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(data.error || `${path}: ${response.status} ${response.statusText}`);
@@ -1046,8 +1052,8 @@
   }
 
   function editTarget() {  // what the form names, checked; a string when it names nothing
-    const kind = $('edit-kind').value, layer = Number(layerSelect.value);
-    const i = Number($('edit-input').value), j = Number($('edit-neuron').value);
+    const whole = (id) => ($(id).value.trim() === '' ? NaN : Number($(id).value));
+    const kind = $('edit-kind').value, layer = Number(layerSelect.value), i = whole('edit-input'), j = whole('edit-neuron');
     const nIn = net.sizes[layer], nOut = net.sizes[layer + 1];
     if (!Number.isInteger(j) || j < 0 || j >= nOut) return `the neuron must be a whole number from 0 to ${nOut - 1}`;
     if (kind === 'bias') return { kind, layer, j };
@@ -1091,8 +1097,10 @@
     else net.W[t.layer][t.i * net.sizes[t.layer + 1] + t.j] = value;
     if (SERVER) {
       try {
-        const answer = await api('edit', t.kind === 'bias' ? { kind: 'bias', layer: t.layer, neuron: t.j, value }
-          : { kind: 'weight', layer: t.layer, input: t.i, neuron: t.j, value });
+        // the value as the shortest decimal, as JSON: JSON.stringify would write -0 as 0
+        const where = t.kind === 'bias' ? { kind: 'bias', layer: t.layer, neuron: t.j }
+          : { kind: 'weight', layer: t.layer, input: t.i, neuron: t.j };
+        const answer = await api('edit', JSON.stringify(where).slice(0, -1) + `,"value":${exact(value)}}`);
         netVersion = answer.version;
       } catch (err) {
         if (t.kind === 'bias') net.b[t.layer][t.j] = before;
@@ -1118,7 +1126,7 @@
     showTiles();
     if (state.source === 'test') showTest(state.testIndex, false);
     schedule({ forward: true, edges: true, nodes: true, overlay: true });
-    evaluate();
+    if (!training) evaluate();
   }
 
   function logEdits() {
@@ -1233,11 +1241,12 @@
     }
     ctx.textAlign = 'center'; ctx.textBaseline = 'top';
     if (!n) ctx.fillText('no epochs yet', w / 2, h / 2);
-    if (n) {
+    if (n === 1) ctx.fillText('epoch 1', x(0), h - bottom + 6);
+    if (n > 1) {
       ctx.textAlign = 'left';
       ctx.fillText('epoch 1', left, h - bottom + 6);
       ctx.textAlign = 'right';
-      if (n > 1) ctx.fillText(`epoch ${n}`, w - right, h - bottom + 6);
+      ctx.fillText(`epoch ${n}`, w - right, h - bottom + 6);
     }
     for (const s of series) {
       ctx.strokeStyle = ctx.fillStyle = s.colour;
@@ -1330,7 +1339,6 @@
     $('train-batch').placeholder = `as saved: ${cfg.batch_size}`;
   }
 
-  let training = false;
   function showStatus(s) {
     const was = training;
     training = s.state !== 'idle';
