@@ -53,7 +53,7 @@ DIGITS = {
 }
 
 
-def points(stroke: list[tuple[float, float]], box: dict, step: float = 8.0) -> list[tuple[float, float]]:
+def points(stroke: list[tuple[float, float]], box: dict, step: float = 10.0) -> list[tuple[float, float]]:
     """The stroke in window pixels, a point every ``step`` pixels or so, as a hand moves the mouse."""
     out = []
     for (ax, ay), (bx, by) in zip(stroke, stroke[1:]):
