@@ -496,12 +496,17 @@
       E.shade.fill(0);
       if (mode === 'contribution' && !a) continue;
       const s = edgeScale(l), X0 = view.X[l], Y0 = view.Y[l], X1 = view.X[l + 1], Y1 = view.Y[l + 1];
-      let visible = 0;
+      const starts = new Int32Array(2 * LEVELS + 2);  // lines of each shade, then where each shade begins
       for (let e = 0; e < n; e++) {
         const i = E.from[e], v = W[i * nOut + E.to[e]] * (a ? a[i] : 1);
         const level = Math.min(LEVELS, Math.round(Math.abs(v) / s * LEVELS));
-        if (level) { E.shade[e] = v < 0 ? level : LEVELS + level; visible++; }
+        if (level) E.shade[e] = v < 0 ? level : LEVELS + level;
+        starts[E.shade[e] + 1]++;
       }
+      const visible = n - starts[1];
+      for (let c = 1; c < starts.length; c++) starts[c] += starts[c - 1];
+      const order = new Int32Array(n), next = starts.slice();
+      for (let e = 0; e < n; e++) order[next[E.shade[e]]++] = e;
       // overlapping lines add up: the more there are, the fainter and thinner each
       const crowd = 200 / Math.max(visible, 1);
       const alpha = clamp(0.9 * crowd ** 0.12, 0.35, 0.95), width = clamp(2.5 * Math.sqrt(crowd), 0.6, 2.5);
@@ -509,17 +514,14 @@
       const edge = l === 0 && view.grid ? view.grid.x + view.grid.size : -Infinity;
       for (let level = 1; level <= LEVELS; level++) {  // weakest first: the strongest on top
         for (const code of [level, LEVELS + level]) {
+          if (starts[code] === starts[code + 1]) continue;
           ctx.beginPath();
-          let any = false;
-          for (let e = 0; e < n; e++) {
-            if (E.shade[e] !== code) continue;
-            const x0 = X0[E.from[e]], y0 = Y0[E.from[e]], x1 = X1[E.to[e]], y1 = Y1[E.to[e]];
+          for (let k = starts[code]; k < starts[code + 1]; k++) {
+            const e = order[k], x0 = X0[E.from[e]], y0 = Y0[E.from[e]], x1 = X1[E.to[e]], y1 = Y1[E.to[e]];
             if (x0 < edge) ctx.moveTo(edge, y0 + (y1 - y0) * (edge - x0) / (x1 - x0));
             else ctx.moveTo(x0, y0);
             ctx.lineTo(x1, y1);
-            any = true;
           }
-          if (!any) continue;
           ctx.strokeStyle = rgb(code > LEVELS ? POS : NEG, alpha * level / LEVELS);
           ctx.lineWidth = width * (0.5 + 0.5 * level / LEVELS);
           ctx.stroke();
