@@ -12,6 +12,7 @@
   const INK = 18;  // pen width on the pad, in its pixels: a digit stroke ~1/15 of the box, as in MNIST
   const MAX_LINES = 20000;  // connections drawn before thinning, as svg.py's budget
   const LEVELS = 16;  // shades of a connection's strength; the lines of one shade are one path
+  const FAINT = 2;  // shades too faint to see (alpha < 0.1): not drawn when colouring contributions
   const POS = [247, 148, 29], NEG = [58, 150, 240], ZERO = [17, 19, 23];  // blue-orange, dark at 0
   const MAX_TILES = 64;  // first-layer weight tiles shown
   const PRESETS = ['seed', 'tuned', 'best'];  // config.PRESETS (a test keeps the two lists equal)
@@ -500,16 +501,17 @@
       for (let e = 0; e < n; e++) {
         const i = E.from[e], v = W[i * nOut + E.to[e]] * (a ? a[i] : 1);
         const level = Math.min(LEVELS, Math.round(Math.abs(v) / s * LEVELS));
-        if (level) E.shade[e] = v < 0 ? level : LEVELS + level;
+        if (level > (a ? FAINT : 0)) E.shade[e] = v < 0 ? level : LEVELS + level;
         starts[E.shade[e] + 1]++;
       }
       const visible = n - starts[1];
       for (let c = 1; c < starts.length; c++) starts[c] += starts[c - 1];
       const order = new Int32Array(n), next = starts.slice();
       for (let e = 0; e < n; e++) order[next[E.shade[e]]++] = e;
-      // overlapping lines add up: the more there are, the fainter and thinner each
-      const crowd = 200 / Math.max(visible, 1);
-      const alpha = clamp(0.9 * crowd ** 0.12, 0.35, 0.95), width = clamp(2.5 * Math.sqrt(crowd), 0.6, 2.5);
+      // Overlapping lines add up: the more there are, the fainter each. Lines thinner than a pixel are
+      // drawn several times faster than wider ones (the frame's largest cost): only the strongest few
+      // of a sparse layer are wider.
+      const crowd = 200 / Math.max(visible, 1), alpha = clamp(0.9 * crowd ** 0.12, 0.35, 0.95), sparse = visible <= 1000;
       // lines from the input picture start at its edge: the picture covers the rest (less to rasterise)
       const edge = l === 0 && view.grid ? view.grid.x + view.grid.size : -Infinity;
       for (let level = 1; level <= LEVELS; level++) {  // weakest first: the strongest on top
@@ -523,7 +525,7 @@
             ctx.lineTo(x1, y1);
           }
           ctx.strokeStyle = rgb(code > LEVELS ? POS : NEG, alpha * level / LEVELS);
-          ctx.lineWidth = width * (0.5 + 0.5 * level / LEVELS);
+          ctx.lineWidth = sparse && level > 10 ? 0.9 + 0.2 * (level - 10) : 0.5 + 0.4 * level / LEVELS;
           ctx.stroke();
         }
       }
@@ -790,7 +792,8 @@
     const total = edges.reduce((s, E) => s + E.count, 0);
     $('thinning').textContent = rules.length
       ? `Too many connections to draw (${thousands(total)}): up to ${thousands(MAX_LINES)} are shown. Layer ${rules.join('; layer ')}. Neurons are never thinned.`
-      : `All ${thousands(total)} connections are drawn.` + (mode === 'contribution' ? ' A connection whose input is 0 adds nothing and is not drawn.' : '');
+      : `All ${thousands(total)} connections are drawn.` + (mode === 'contribution'
+        ? ` A connection whose input is 0 adds nothing and is not drawn, nor one below ${Math.round(100 * (FAINT + 0.5) / LEVELS)}% of full colour (too faint to see).` : '');
   }
 
   $('edge-mode').addEventListener('change', (e) => {
