@@ -712,16 +712,21 @@
     const [x, y] = viewPoint(e);
     setHover(hitTest(x, y, tolerance(e)), x, y);
   });
-  overlay.addEventListener('pointerdown', (e) => {  // a tap shows what a hover would
+  // A press shows what a hover would; a press released where it began (a click, a tap) opens what is
+  // there. Not the click event: after a tap, browsers may hold it back or drop it.
+  let press = null;
+  overlay.addEventListener('pointerdown', (e) => {
     const [x, y] = viewPoint(e);
+    press = { id: e.pointerId, x, y };
     setHover(hitTest(x, y, tolerance(e)), x, y);
   });
-  overlay.addEventListener('pointerleave', () => setHover(null, 0, 0));
-  overlay.addEventListener('click', (e) => {
+  overlay.addEventListener('pointerup', (e) => {
     const [x, y] = viewPoint(e);
-    const hit = hitTest(x, y, e.pointerType === 'touch' ? 14 : 6);
+    const hit = press && press.id === e.pointerId && Math.hypot(x - press.x, y - press.y) < 8 ? hitTest(x, y, tolerance(e)) : null;
+    press = null;
     if (hit) select(hit);
   });
+  overlay.addEventListener('pointerleave', () => setHover(null, 0, 0));
   overlay.addEventListener('keydown', (e) => {
     const first = view.grid ? 1 : 0;
     const moves = { ArrowUp: [0, -1], ArrowDown: [0, 1], PageUp: [0, -10], PageDown: [0, 10], ArrowLeft: [-1, 0], ArrowRight: [1, 0] };
