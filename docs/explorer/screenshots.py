@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +67,10 @@ def draw(page, stroke, touch: bool = False) -> None:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
+    sys.path.insert(0, str(REPO / "src"))
+    from scratchnet import checkpoint
+    from scratchnet.data import inputs
+
     with tempfile.TemporaryDirectory() as folder:
         params, html = Path(folder) / "net.npz", Path(folder) / "net.html"
         data = str(REPO / "data" / "mnist")
@@ -79,8 +84,12 @@ def main() -> None:
         page.goto(html.as_uri())
         until(page, "window.scratchnet && scratchnet.ready && scratchnet.evaluation !== null")
         draw(page, THREE)
-        spot = page.evaluate("scratchnet.locate({kind: 'weight', layer: 1, i: 2, j: 3})") or \
-            page.evaluate("scratchnet.locate({kind: 'neuron', layer: 2, j: 3})")
+        # hover the connection that pushes the answer hardest: hidden neuron i -> output 3
+        net = checkpoint.load(params).network
+        pixels = np.array(page.evaluate("scratchnet.state.pixels"), np.uint8).reshape(1, 28, 28)
+        hidden = net.forward(inputs(pixels))[0][1][0]
+        i = int(np.abs(hidden * net.weights[1][:, 3]).argmax())
+        spot = page.evaluate(f"scratchnet.locate({{kind: 'weight', layer: 1, i: {i}, j: 3}})")
         page.mouse.move(spot["x"], spot["y"])
         save(page.screenshot(), "explorer.png")
         spot = page.evaluate("scratchnet.locate({kind: 'neuron', layer: 1, j: 6})")
