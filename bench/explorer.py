@@ -121,6 +121,12 @@ def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
     return samples
 
 
+def summary(values: list[float]) -> dict:
+    """What the results file keeps of a series of milliseconds."""
+    v = np.array(values)
+    return {"n": len(v), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)), "max": float(v.max())}
+
+
 def time_to_interactive(browser, url: str, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
@@ -187,6 +193,7 @@ def main() -> int:
                     "measured": f"median {tti:.0f} ms of {len(raw['tti_ms'])} loads (max {max(raw['tti_ms']):.0f} ms)",
                     "status": "PASS" if tti < MAX_TTI else "FAIL"})
     raw["targets"] = targets
+    raw["latency_ms"] = {name: {key: summary(v) for key, v in parts.items()} for name, parts in raw["latency_ms"].items()}
     load = ", ".join(f"{x:.1f}" for x in raw["load_average"])
     table = "\n".join([
         "# The explorer page in the browser", "",
