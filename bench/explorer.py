@@ -40,7 +40,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import itertools
+
+import common
 
 VIEWPORT = {"width": 1280, "height": 900}
 STEP = 4.0  # pixels between two pointer events: a quick hand
@@ -84,7 +86,7 @@ def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:
         path = []
-        for (ax, ay), (bx, by) in zip(stroke, stroke[1:]):
+        for (ax, ay), (bx, by) in itertools.pairwise(stroke):
             n = max(1, int(np.hypot(bx - ax, by - ay) * box["width"] / STEP))
             path += [(ax + (bx - ax) * k / n, ay + (by - ay) * k / n) for k in range(n)]
         path.append(stroke[-1])
@@ -187,18 +189,20 @@ def main() -> int:
                         "status": "PASS" if median <= limit and p95 <= limit else "FAIL"})
     size = raw["bytes"]["small"]
     targets.append({"target": 3, "description": "exported 784-20-10 HTML under 3 MB",
-                    "measured": f"{size / 1e6:.2f} MB ({size:,} bytes)", "status": "PASS" if size < MAX_BYTES else "FAIL"})
+                    "measured": f"{size / 1e6:.2f} MB ({size:,} bytes)",
+                    "status": "PASS" if size < MAX_BYTES else "FAIL"})
     tti = statistics.median(raw["tti_ms"])
     targets.append({"target": 4, "description": "exported 784-20-10 HTML interactive within 1 s of opening",
                     "measured": f"median {tti:.0f} ms of {len(raw['tti_ms'])} loads (max {max(raw['tti_ms']):.0f} ms)",
                     "status": "PASS" if tti < MAX_TTI else "FAIL"})
     raw["targets"] = targets
-    raw["latency_ms"] = {name: {key: summary(v) for key, v in parts.items()} for name, parts in raw["latency_ms"].items()}
+    raw["latency_ms"] = {name: {key: summary(v) for key, v in parts.items()}
+                         for name, parts in raw["latency_ms"].items()}
     load = ", ".join(f"{x:.1f}" for x in raw["load_average"])
     table = "\n".join([
         "# The explorer page in the browser", "",
-        f"{common.machine_line(raw['machine'])}; chromium {raw['browser']}, headless; load average {load} "
-        f"(1, 5, 15 min) when it began", "",
+        (f"{common.machine_line(raw['machine'])}; chromium {raw['browser']}, headless; load average {load} "
+        f"(1, 5, 15 min) when it began"), "",
         *common.target_lines(targets), "",
         f"784-800-800-10's page: {raw['bytes']['big'] / 1e6:.1f} MB (its 1.27 million parameters as exact decimals).",
         "How it is measured: bench/explorer.py's docstring.", ""])

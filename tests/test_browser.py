@@ -11,8 +11,8 @@ leave an error in the browser's console.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -56,7 +56,7 @@ DIGITS = {
 def points(stroke: list[tuple[float, float]], box: dict, step: float = 10.0) -> list[tuple[float, float]]:
     """The stroke in window pixels, a point every ``step`` pixels or so, as a hand moves the mouse."""
     out = []
-    for (ax, ay), (bx, by) in zip(stroke, stroke[1:]):
+    for (ax, ay), (bx, by) in itertools.pairwise(stroke):
         n = max(1, int(np.hypot(bx - ax, by - ay) * box["width"] / step))
         out += [(ax + (bx - ax) * k / n, ay + (by - ay) * k / n) for k in range(n)]
     out.append(stroke[-1])
@@ -178,7 +178,8 @@ def test_drawn_digits_are_recognised_and_preprocessed_as_python_does(tab, export
         assert np.allclose(state["outputs"], outputs, rtol=0, atol=1e-12)
         assert state["prediction"] == int(outputs.argmax())
         answer = re.fullmatch(r"Prediction: (\d) \(confidence (\S+)\)", page.inner_text("#answer"))
-        assert answer and int(answer[1]) == state["prediction"] and float(answer[2]) == pytest.approx(outputs.max(), rel=1e-2)
+        assert answer and int(answer[1]) == state["prediction"]
+        assert float(answer[2]) == pytest.approx(outputs.max(), rel=1e-2)
         right.append(state["prediction"] == digit)
     assert sum(right) >= len(DIGITS) - 1, dict(zip(DIGITS, right))  # a small network may miss one
     page.click("#undo")  # the last digit had one stroke: the pad is blank again
@@ -245,8 +246,11 @@ def test_javascript_forward_equals_numpy_on_1000_test_images(tab, exported, trai
     page = tab(exported.as_uri())
     images = mnist.test_images[:1000]
     outputs = page.evaluate("""b64 => {  // base64 both ways: a long list of numbers crosses slowly
-        const pixels = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), n = 784, out = new Float64Array(pixels.length / n * 10);
-        for (let k = 0; k < pixels.length / n; k++) out.set(scratchnet.forward(pixels.subarray(k * n, (k + 1) * n)).outputs, k * 10);
+        const pixels = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), n = 784;
+        const out = new Float64Array(pixels.length / n * 10);
+        for (let k = 0; k < pixels.length / n; k++) {
+            out.set(scratchnet.forward(pixels.subarray(k * n, (k + 1) * n)).outputs, k * 10);
+        }
         return btoa(Array.from(new Uint8Array(out.buffer), (c) => String.fromCharCode(c)).join(''));
     }""", base64.b64encode(images.tobytes()).decode())
     expected = net.predict(data.inputs(images))
@@ -399,14 +403,17 @@ def edge_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) ->
 def test_numbers_are_written_as_python_writes_them(tab, tmp_path, dtype):
     rng = np.random.default_rng(5)
     sizes = (784, 6, 10)
-    net = network.Network(sizes, "relu", "softmax", [edge_values(rng, (a, b), dtype) for a, b in zip(sizes, sizes[1:])],
+    net = network.Network(sizes, "relu", "softmax",
+                          [edge_values(rng, (a, b), dtype) for a, b in itertools.pairwise(sizes)],
                           [edge_values(rng, (b,), dtype) for b in sizes[1:]])
-    ckpt = Checkpoint(net, config.resolve({"layers": sizes, "hidden": "relu", "output": "softmax", "dtype": dtype}), 0, [])
+    cfg = config.resolve({"layers": sizes, "hidden": "relu", "output": "softmax", "dtype": dtype})
+    ckpt = Checkpoint(net, cfg, 0, [])
     page_file = tmp_path / "net.html"
     page_file.write_text(explorer.page(explorer.page_data(ckpt, "net.npz", False)), encoding="utf-8")
     page = tab(page_file.as_uri())
     values = np.concatenate([w.ravel() for w in net.weights] + net.biases)
-    shown = page.evaluate(f"values => values.map(v => scratchnet.shortest(v, '{dtype}'))", values.astype(np.float64).tolist())
+    shown = page.evaluate(f"values => values.map(v => scratchnet.shortest(v, '{dtype}'))",
+                          values.astype(np.float64).tolist())
     assert shown == [textformat.format_number(v) for v in values]
     assert page.evaluate("scratchnet.toText()") == textformat.to_text(net, 0, [])
 
@@ -473,7 +480,8 @@ def test_the_keyboard_reaches_every_control(tab, exported):
     page.focus("#undo")
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Tab")
-    outline = page.evaluate("(s => [s.outlineStyle, parseFloat(s.outlineWidth)])(getComputedStyle(document.activeElement))")
+    outline = page.evaluate("(s => [s.outlineStyle, parseFloat(s.outlineWidth)])"
+                            "(getComputedStyle(document.activeElement))")
     assert outline[0] != "none" and outline[1] >= 2
     # the network by keyboard: arrows move between neurons, Enter opens one
     page.focus("#overlay")
@@ -498,8 +506,9 @@ def served(processes):
     started = []
 
     def start(params: Path, dataset: Path) -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "scratchnet.cli", "serve", "-p", str(params), "--data", str(dataset),
-                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "scratchnet.cli", "serve", "-p", str(params), "--data",
+                                 str(dataset), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
         processes.append(proc)
         started.append(proc)
         for line in proc.stdout:
@@ -548,13 +557,15 @@ def test_training_from_the_page_is_resumed_by_the_command_line(served, tab, tmp_
     settle(page)
     assert tile(page, 0) != before
     trained_state = page.evaluate("scratchnet.state")
-    assert np.allclose(trained_state["outputs"], numpy_forward(ckpt.network, untrained["pixels"])[-1][0], rtol=0, atol=1e-12)
+    expected = numpy_forward(ckpt.network, untrained["pixels"])[-1][0]
+    assert np.allclose(trained_state["outputs"], expected, rtol=0, atol=1e-12)
     accuracy = ckpt.history[0]["test_accuracy"]
     wait_until(page, f"scratchnet.evaluation && scratchnet.evaluation.accuracy === {accuracy!r}")
     assert page.inner_text("#test-accuracy").startswith(f"Accuracy {100 * accuracy:.2f}% on 500 test images")
     # the command line resumes what the page trained
-    resumed = subprocess.run([sys.executable, "-m", "scratchnet.cli", "train", "-p", str(params), "--data", str(small_npz),
-                              "--epochs", "1"], capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run([sys.executable, "-m", "scratchnet.cli", "train", "-p", str(params), "--data",
+                              str(small_npz), "--epochs", "1"], capture_output=True, text=True, timeout=120,
+                             check=False)
     assert resumed.returncode == 0, resumed.stderr
     again = checkpoint.load(params)
     assert again.epochs_done == 2 and again.history[0] == ckpt.history[0] and again.config.lr == 0.5
@@ -622,7 +633,8 @@ def test_other_networks(tab, tmp_path, mnist, sizes, hidden, output, dtype):
     cfg = config.resolve({"layers": sizes, "hidden": hidden, "output": output, "dtype": dtype})
     images = explorer.images_data(mnist.test_images[:20], mnist.test_labels[:20]) if sizes[0] == 784 else None
     page_file = tmp_path / "net.html"
-    page_file.write_text(explorer.page(explorer.page_data(Checkpoint(net, cfg), "net.npz", False, images)), encoding="utf-8")
+    html = explorer.page(explorer.page_data(Checkpoint(net, cfg), "net.npz", False, images))
+    page_file.write_text(html, encoding="utf-8")
     page = tab(page_file.as_uri())
     settle(page)
     if sizes[0] == 784:
@@ -635,5 +647,5 @@ def test_other_networks(tab, tmp_path, mnist, sizes, hidden, output, dtype):
     spot = page.evaluate(f"scratchnet.locate({{kind: 'neuron', layer: {len(sizes) - 1}, j: 2}})")
     page.mouse.move(spot["x"], spot["y"])
     assert info_lines(page)[0] == f"b[{len(sizes) - 2}][2] = {textformat.format_number(net.biases[-1][2])}"
-    thinned = sum(a * b for a, b in zip(sizes, sizes[1:])) > 20_000
+    thinned = sum(a * b for a, b in itertools.pairwise(sizes)) > 20_000
     assert ("strongest incoming connections" in page.inner_text("#thinning")) == thinned

@@ -12,6 +12,7 @@ Each is reduced to 256 colours, to keep the repository small.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import subprocess
@@ -48,7 +49,7 @@ def until(page, expression: str, timeout: float = 120) -> None:
 def draw(page, stroke, touch: bool = False) -> None:
     box = page.locator("#pad").bounding_box()
     path = []
-    for (ax, ay), (bx, by) in zip(stroke, stroke[1:]):
+    for (ax, ay), (bx, by) in itertools.pairwise(stroke):
         path += [(ax + (bx - ax) * k / 12, ay + (by - ay) * k / 12) for k in range(12)]
     path = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path + [stroke[-1]]]
     if touch:
