@@ -198,7 +198,8 @@
     source: 'none',  // 'pad', 'test' or 'none'
     pixels: null,  // Uint8Array of the input's pixels (0..255)
     result: null,  // forward(): activations (inputs first), zs, outputs
-    message: drawable ? 'Draw a digit in the box above.' : `This network takes ${net.sizes[0]} inputs: the pad makes 784.`,
+    message: drawable ? 'Draw a digit in the box above.'
+      : `This network takes ${net.sizes[0]} inputs: the pad makes 784.`,
     testIndex: 0,
   };
   let mode = 'contribution';  // how connections are coloured
@@ -448,7 +449,8 @@
     const columns = square ? L : L + 1, right = w - labels - 12;
     for (let c = 0; c < columns; c++) {
       const l = square ? c + 1 : c, n = net.sizes[l];
-      const x = square ? left + (right - left) * (c + 1) / columns : left + (right - left) * c / Math.max(1, columns - 1) + 8;
+      const x = square ? left + (right - left) * (c + 1) / columns
+        : left + (right - left) * c / Math.max(1, columns - 1) + 8;
       const top = margin + 6, step = (h - 2 * top) / n;
       const X = new Float64Array(n).fill(x), Y = new Float64Array(n);
       for (let j = 0; j < n; j++) Y[j] = top + (j + 0.5) * step;
@@ -511,7 +513,8 @@
       // Overlapping lines add up: the more there are, the fainter each. Lines thinner than a pixel are
       // drawn several times faster than wider ones (the frame's largest cost): only the strongest few
       // of a sparse layer are wider.
-      const crowd = 200 / Math.max(visible, 1), alpha = clamp(0.9 * crowd ** 0.12, 0.35, 0.95), sparse = visible <= 1000;
+      const crowd = 200 / Math.max(visible, 1), alpha = clamp(0.9 * crowd ** 0.12, 0.35, 0.95);
+      const sparse = visible <= 1000;
       // lines from the input picture start at its edge: the picture covers the rest (less to rasterise)
       const edge = l === 0 && view.grid ? view.grid.x + view.grid.size : -Infinity;
       for (let level = 1; level <= LEVELS; level++) {  // weakest first: the strongest on top
@@ -670,8 +673,10 @@
     }
     if (hit.kind === 'neuron') {
       const l = hit.layer, j = hit.j, b = net.b[l - 1][j];
-      const lines = [`b[${l - 1}][${j}] = ${param(b)}`, `neuron ${j} of ${layerName(l)}${l === L ? `: the score of ${j}` : ''}`];
-      if (r) lines.push(`z = ${exact(r.zs[l - 1][j])}   a = ${l === L ? net.output : net.hidden}(z) = ${exact(r.activations[l][j])}`);
+      const lines = [`b[${l - 1}][${j}] = ${param(b)}`,
+        `neuron ${j} of ${layerName(l)}${l === L ? `: the score of ${j}` : ''}`];
+      const f = l === L ? net.output : net.hidden;
+      if (r) lines.push(`z = ${exact(r.zs[l - 1][j])}   a = ${f}(z) = ${exact(r.activations[l][j])}`);
       return lines.join('\n');
     }
     const l = hit.layer, w = net.W[l][hit.i * net.sizes[l + 1] + hit.j];
@@ -722,14 +727,16 @@
   });
   overlay.addEventListener('pointerup', (e) => {
     const [x, y] = viewPoint(e);
-    const hit = press && press.id === e.pointerId && Math.hypot(x - press.x, y - press.y) < 8 ? hitTest(x, y, tolerance(e)) : null;
+    const still = press && press.id === e.pointerId && Math.hypot(x - press.x, y - press.y) < 8;
+    const hit = still ? hitTest(x, y, tolerance(e)) : null;
     press = null;
     if (hit) select(hit);
   });
   overlay.addEventListener('pointerleave', () => setHover(null, 0, 0));
   overlay.addEventListener('keydown', (e) => {
     const first = view.grid ? 1 : 0;
-    const moves = { ArrowUp: [0, -1], ArrowDown: [0, 1], PageUp: [0, -10], PageDown: [0, 10], ArrowLeft: [-1, 0], ArrowRight: [1, 0] };
+    const moves = { ArrowUp: [0, -1], ArrowDown: [0, 1], PageUp: [0, -10], PageDown: [0, 10],
+      ArrowLeft: [-1, 0], ArrowRight: [1, 0] };
     if (moves[e.key]) {
       e.preventDefault();
       const [dl, dj] = moves[e.key];
@@ -784,21 +791,26 @@
     };
     const what = mode === 'weight' ? 'weight w' : 'contribution w·a';
     const at = net.W.map((_, l) => {  // a relu layer's scale follows this input's largest activation
-      const scale = mode === 'contribution' && l && net.hidden === 'relu' ? `${sig3(scales[l])} × its largest a` : sig3(edgeScale(l));
+      const relu = mode === 'contribution' && l && net.hidden === 'relu';
+      const scale = relu ? `${sig3(scales[l])} × its largest a` : sig3(edgeScale(l));
       return `${scale} (${l ? 'layer ' + l : 'inputs'} → layer ${l + 1})`;
     }).join(', ');
     item(`Connections (${what}): −`, gradientCanvas([rgb(NEG), rgb(ZERO), rgb(POS)]),
       `+ blue pushes the next neuron down, orange up; full colour at |${mode === 'weight' ? 'w' : 'w·a'}| = ${at}`);
-    item('Neurons: activation 0', gradientCanvas(['rgb(30,30,30)', '#fff']), net.hidden === 'relu' ? '1 (relu: its layer’s largest)' : '1');
+    item('Neurons: activation 0', gradientCanvas(['rgb(30,30,30)', '#fff']),
+      net.hidden === 'relu' ? '1 (relu: its layer’s largest)' : '1');
     item('Ring: bias −', gradientCanvas([rgb(NEG), rgb(ZERO), rgb(POS)]), '+');
     const rules = edges.map((E, l) => E.k === null ? null
-      : `${l} → ${l + 1}: the ${E.k} strongest incoming connections (by |w|) of each neuron, ${thousands(E.from.length)} of ${thousands(E.count)}`)
+      : `${l} → ${l + 1}: the ${E.k} strongest incoming connections (by |w|) of each neuron, ` +
+        `${thousands(E.from.length)} of ${thousands(E.count)}`)
       .filter(Boolean);
     const total = edges.reduce((s, E) => s + E.count, 0);
     $('thinning').textContent = rules.length
-      ? `Too many connections to draw (${thousands(total)}): up to ${thousands(MAX_LINES)} are shown. Layer ${rules.join('; layer ')}. Neurons are never thinned.`
+      ? `Too many connections to draw (${thousands(total)}): up to ${thousands(MAX_LINES)} are shown. ` +
+        `Layer ${rules.join('; layer ')}. Neurons are never thinned.`
       : `All ${thousands(total)} connections are drawn.` + (mode === 'contribution'
-        ? ` A connection whose input is 0 adds nothing and is not drawn, nor one below ${Math.round(100 * (FAINT + 0.5) / LEVELS)}% of full colour (too faint to see).` : '');
+        ? ' A connection whose input is 0 adds nothing and is not drawn, nor one below ' +
+          `${Math.round(100 * (FAINT + 0.5) / LEVELS)}% of full colour (too faint to see).` : '');
   }
 
   $('edge-mode').addEventListener('change', (e) => {
@@ -838,13 +850,16 @@
     const l = selected.layer, j = selected.j, w = incoming(l, j), r = state.result;
     $('neuron-none').hidden = true;
     $('neuron-detail').hidden = false;
-    $('neuron-title').textContent = `Neuron ${j} of ${layerName(l)}: bias b[${l - 1}][${j}] = ${param(net.b[l - 1][j])}` +
+    $('neuron-title').textContent =
+      `Neuron ${j} of ${layerName(l)}: bias b[${l - 1}][${j}] = ${param(net.b[l - 1][j])}` +
       (r ? `, z = ${exact(r.zs[l - 1][j])}, a = ${exact(r.activations[l][j])}` : '');
     const px = Math.max(2, Math.floor(168 / tileShape(w.length)[1]));
     const ws = maxAbs(w) || 1;
     paintTile($('neuron-weights'), w, ws, px);
     $('neuron-weights').setAttribute('aria-label', `The ${w.length} incoming weights of neuron ${j}`);
-    $('neuron-weights-cap').textContent = `Its ${w.length} incoming weights w[${l - 1}][:→${j}], laid out as ${sourceName(l - 1, 0).startsWith('pixel') ? 'the picture' : 'a grid of the inputs'}: orange where an input excites it, blue where one inhibits it (full colour at ±${sig3(ws)}).`;
+    const layout = l === 1 && square ? 'the picture' : 'a grid of the inputs';
+    $('neuron-weights-cap').textContent = `Its ${w.length} incoming weights w[${l - 1}][:→${j}], laid out as ` +
+      `${layout}: orange where an input excites it, blue where one inhibits it (full colour at ±${sig3(ws)}).`;
     const contrib = new Float64Array(w.length);
     let up = 0, down = 0;
     if (r) {
@@ -858,7 +873,8 @@
     paintTile($('neuron-contrib'), contrib, cs, px);
     $('neuron-contrib').setAttribute('aria-label', `What each input of this picture does to neuron ${j}`);
     $('neuron-contrib-cap').textContent = r
-      ? `This input's pushes w·a: orange pushes z up (in all +${sig3(up)}), blue down (${sig3(down)}); with the bias, z = ${sig3(r.zs[l - 1][j])}.`
+      ? `This input's pushes w·a: orange pushes z up (in all +${sig3(up)}), blue down (${sig3(down)}); ` +
+        `with the bias, z = ${sig3(r.zs[l - 1][j])}.`
       : 'Draw a digit or pick a test image to see which inputs push this neuron up or down.';
   }
 
@@ -893,7 +909,8 @@
     $('test-index').max = t.count - 1;
     if (t.rows * t.cols !== net.sizes[0]) {
       test.count = 0;
-      $('test-info').textContent = `The test images have ${t.rows}x${t.cols} pixels; the network takes ${net.sizes[0]} inputs.`;
+      $('test-info').textContent =
+        `The test images have ${t.rows}x${t.cols} pixels; the network takes ${net.sizes[0]} inputs.`;
       return;
     }
     showTest(0, state.source === 'none');  // something to look at until a digit is drawn
@@ -981,12 +998,15 @@
 
   function showEvaluation(ev) {
     Object.assign(test, { pred: ev.predictions, conf: ev.confidence, confusion: ev.confusion, accuracy: ev.accuracy });
-    $('test-accuracy').textContent = `Accuracy ${percent(ev.accuracy)} on ${thousands(test.count)} test images ${test.note}.`;
+    $('test-accuracy').textContent =
+      `Accuracy ${percent(ev.accuracy)} on ${thousands(test.count)} test images ${test.note}.`;
     const table = $('confusion');
     table.textContent = '';
     const head = table.insertRow();
     head.appendChild(Object.assign(document.createElement('th'), { textContent: 'true \\ predicted' }));
-    for (let c = 0; c < nOutputs; c++) head.appendChild(Object.assign(document.createElement('th'), { textContent: c, scope: 'col' }));
+    for (let c = 0; c < nOutputs; c++) {
+      head.appendChild(Object.assign(document.createElement('th'), { textContent: c, scope: 'col' }));
+    }
     ev.confusion.forEach((row, r) => {
       const tr = table.insertRow(), total = row.reduce((s, v) => s + v, 0) || 1;
       tr.appendChild(Object.assign(document.createElement('th'), { textContent: r, scope: 'row' }));
@@ -1011,7 +1031,8 @@
     const shown = found.slice(0, 120);
     box.appendChild(Object.assign(document.createElement('p'), {
       textContent: `True ${r}, predicted ${c}: ${found.length} image${found.length === 1 ? '' : 's'}` +
-        (found.length > shown.length ? ` (the first ${shown.length} shown)` : '') + (found.length ? '. Open one:' : '.'),
+        (found.length > shown.length ? ` (the first ${shown.length} shown)` : '') +
+        (found.length ? '. Open one:' : '.'),
     }));
     for (const k of shown) {
       const button = document.createElement('button');
@@ -1029,7 +1050,8 @@
 
   async function api(path, body) {  // body: an object, or JSON text
     const json = typeof body === 'string' ? body : JSON.stringify(body);
-    const options = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: json };
+    const options = body === undefined ? {}
+      : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: json };
     const response = await fetch('api/' + path, options);
     const data = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(data.error || `${path}: ${response.status} ${response.statusText}`);
@@ -1063,7 +1085,8 @@
 
   function editTarget() {  // what the form names, checked; a string when it names nothing
     const whole = (id) => ($(id).value.trim() === '' ? NaN : Number($(id).value));
-    const kind = $('edit-kind').value, layer = Number(layerSelect.value), i = whole('edit-input'), j = whole('edit-neuron');
+    const kind = $('edit-kind').value, layer = Number(layerSelect.value);
+    const i = whole('edit-input'), j = whole('edit-neuron');
     const nIn = net.sizes[layer], nOut = net.sizes[layer + 1];
     if (!Number.isInteger(j) || j < 0 || j >= nOut) return `the neuron must be a whole number from 0 to ${nOut - 1}`;
     if (kind === 'bias') return { kind, layer, j };
@@ -1090,7 +1113,9 @@
     $('edit-error').textContent = '';
     showEditTarget();
   }
-  for (const id of ['edit-kind', 'edit-layer', 'edit-input', 'edit-neuron']) $(id).addEventListener('input', showEditTarget);
+  for (const id of ['edit-kind', 'edit-layer', 'edit-input', 'edit-neuron']) {
+    $(id).addEventListener('input', showEditTarget);
+  }
 
   function parseValue(text) {  // docs/FORMAT.md's grammar, finite, in the network's dtype
     const s = text.trim();
@@ -1178,12 +1203,16 @@
   // The network in the text format (docs/FORMAT.md), as textformat.to_text writes it.
   function toText() {
     const last = history[history.length - 1];
-    const lines = ['scratchnet-params 1', '# Every weight and bias of a scratchnet network, exact. Format: docs/FORMAT.md',
+    const lines = ['scratchnet-params 1',
+      '# Every weight and bias of a scratchnet network, exact. Format: docs/FORMAT.md',
       `sizes ${net.sizes.join(' ')}`, `hidden ${net.hidden}`, `output ${net.output}`, `dtype ${net.dtype}`,
       `epochs ${epochsDone}`,
-      last ? `# last epoch (${last.epoch}): loss ${last.loss.toFixed(4)}, train accuracy ${(100 * last.train_accuracy).toFixed(2)}%, ` +
+      last ? `# last epoch (${last.epoch}): loss ${last.loss.toFixed(4)}, ` +
+        `train accuracy ${(100 * last.train_accuracy).toFixed(2)}%, ` +
         `test accuracy ${(100 * last.test_accuracy).toFixed(2)}%` : '# no training history'];
-    if (edits.length) lines.push(`# edited by hand in the scratchnet explorer: ${edits.map((e) => targetName(e.target)).join(', ')}`);
+    if (edits.length) {
+      lines.push(`# edited by hand in the scratchnet explorer: ${edits.map((e) => targetName(e.target)).join(', ')}`);
+    }
     for (let l = 0; l < L; l++) {
       const nIn = net.sizes[l], nOut = net.sizes[l + 1], W = net.W[l];
       lines.push('', `layer ${l + 1} inputs ${nIn} neurons ${nOut}`,
@@ -1201,12 +1230,14 @@
   const stem = String(DATA.params || 'network').replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '') || 'network';
   $('save-txt').addEventListener('click', () => {
     const url = URL.createObjectURL(new Blob([toText()], { type: 'text/plain' }));
-    const a = Object.assign(document.createElement('a'), { href: url, download: `${stem}${edits.length ? '-edited' : ''}.txt` });
+    const name = `${stem}${edits.length ? '-edited' : ''}.txt`;
+    const a = Object.assign(document.createElement('a'), { href: url, download: name });
     document.body.appendChild(a);
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60000);
-    $('save-status').textContent = `Downloaded ${a.download}: \`scratchnet import ${a.download} -o net.npz\` makes it a checkpoint.`;
+    $('save-status').textContent =
+      `Downloaded ${name}: \`scratchnet import ${name} -o net.npz\` makes it a checkpoint.`;
   });
   $('save-server').addEventListener('click', async () => {
     try {
@@ -1269,15 +1300,18 @@
   }
 
   function showCurves() {
-    const loss = history.map((r) => r.loss), train = history.map((r) => r.train_accuracy), testAcc = history.map((r) => r.test_accuracy);
+    const loss = history.map((r) => r.loss), train = history.map((r) => r.train_accuracy);
+    const testAcc = history.map((r) => r.test_accuracy);
     drawCurve($('curve-loss'), [{ values: loss, colour: rgb(POS) }], 0, Math.max(...loss, 1e-9) * 1.05, (v) => sig3(v));
     const lo = Math.max(0, Math.floor(Math.min(...train, ...testAcc, 1) * 10) / 10 - 0.05);
     drawCurve($('curve-acc'), [{ values: train, colour: rgb(NEG) }, { values: testAcc, colour: rgb(POS) }], lo, 1,
       (v) => (100 * v).toFixed(0) + '%');
     if (history.length) {
       const last = history[history.length - 1];
-      $('curve-acc').setAttribute('aria-label', `Accuracy per epoch: after epoch ${last.epoch}, train ${percent(last.train_accuracy)}, test ${percent(last.test_accuracy)}`);
-      $('curve-loss').setAttribute('aria-label', `Training loss per epoch: ${sig3(last.loss)} after epoch ${last.epoch}`);
+      $('curve-acc').setAttribute('aria-label', `Accuracy per epoch: after epoch ${last.epoch}, ` +
+        `train ${percent(last.train_accuracy)}, test ${percent(last.test_accuracy)}`);
+      $('curve-loss').setAttribute('aria-label',
+        `Training loss per epoch: ${sig3(last.loss)} after epoch ${last.epoch}`);
     }
     showSummary();
   }
@@ -1285,7 +1319,8 @@
   function showSummary() {
     const last = history[history.length - 1];
     $('summary').textContent = `${net.sizes.join('-')} ${net.hidden}/${net.output} ${net.dtype} · ${DATA.params} · ` +
-      `${epochsDone} epoch${epochsDone === 1 ? '' : 's'} trained` + (last ? ` · test accuracy ${percent(last.test_accuracy)}` : '') +
+      `${epochsDone} epoch${epochsDone === 1 ? '' : 's'} trained` +
+      (last ? ` · test accuracy ${percent(last.test_accuracy)}` : '') +
       (SERVER ? ' · served by scratchnet serve' : ' · a file: no server');
   }
 
@@ -1310,7 +1345,8 @@
       }
     }
     tileButtons.forEach((button, j) => paintTile(button.firstChild, incoming(1, j), s));
-    $('tiles-hint').textContent = `Each tile is a neuron of layer 1: its ${net.sizes[0]} incoming weights laid out as the picture ` +
+    $('tiles-hint').textContent =
+      `Each tile is a neuron of layer 1: its ${net.sizes[0]} incoming weights laid out as the picture ` +
       `they weigh, orange where a pixel excites it, blue where one inhibits it (full colour at ±${sig3(s)}).` +
       (net.sizes[1] > n ? ` The first ${n} of ${net.sizes[1]} neurons.` : '');
   }
@@ -1357,7 +1393,8 @@
     $('edit-apply').disabled = training;
     for (const id of ['save-server', 'revert-server']) $(id).disabled = training;
     const words = { idle: 'Idle', training: 'Training', stopping: 'Stopping at the next batch' };
-    $('train-status').textContent = `${words[s.state] || s.state}: ${s.epochs_done} epoch${s.epochs_done === 1 ? '' : 's'} done.` +
+    const epochs = `${s.epochs_done} epoch${s.epochs_done === 1 ? '' : 's'}`;
+    $('train-status').textContent = `${words[s.state] || s.state}: ${epochs} done.` +
       (s.edited ? ' The network has edits that are not saved: save or revert them to train.' : '') +
       (s.error ? ` Error: ${s.error}` : '');
     $('train-status').className = s.error ? 'error' : '';
@@ -1380,7 +1417,8 @@
     on('status', showStatus);
     on('progress', (p) => {
       $('train-progress').value = p.total ? p.samples / p.total : 0;
-      $('train-progress-text').textContent = `epoch ${p.epoch}: ${thousands(p.samples)} of ${thousands(p.total)} images`;
+      $('train-progress-text').textContent =
+        `epoch ${p.epoch}: ${thousands(p.samples)} of ${thousands(p.total)} images`;
     });
     on('epoch', (r) => {
       history = history.filter((h) => h.epoch !== r.epoch).concat([r]);
@@ -1394,7 +1432,10 @@
     $('train-form').addEventListener('submit', async (e) => {
       e.preventDefault();
       const lr = $('train-lr').value.trim(), batch = $('train-batch').value.trim();
-      if (lr && !NUMBER.test(lr)) { $('train-status').textContent = `The learning rate "${lr}" is not a number.`; return; }
+      if (lr && !NUMBER.test(lr)) {
+        $('train-status').textContent = `The learning rate "${lr}" is not a number.`;
+        return;
+      }
       const body = { preset: $('train-preset').value || null, epochs: Number($('train-epochs').value),
         lr: lr ? Number(lr) : null, batch_size: batch ? Number(batch) : null, engine: $('train-engine').value,
         fresh: $('train-fresh').checked };
@@ -1405,7 +1446,9 @@
         $('train-status').className = 'error';
       }
     });
-    $('train-stop').addEventListener('click', () => api('stop', {}).catch((err) => { $('train-status').textContent = err.message; }));
+    $('train-stop').addEventListener('click', () => api('stop', {}).catch((err) => {
+      $('train-status').textContent = err.message;
+    }));
 
     refreshNetwork();  // what changed since the page was made
     api('test').then((t) => {
@@ -1448,7 +1491,8 @@
     get state() {
       const r = state.result;
       return { source: state.source, message: state.message, pixels: state.pixels ? Array.from(state.pixels) : null,
-        outputs: r ? Array.from(r.outputs) : null, prediction: r ? argmax(r.outputs) : null, testIndex: state.testIndex };
+        outputs: r ? Array.from(r.outputs) : null, prediction: r ? argmax(r.outputs) : null,
+        testIndex: state.testIndex };
     },
     get evaluation() {
       return test.pred ? { predictions: Array.from(test.pred), accuracy: test.accuracy } : null;
