@@ -1,0 +1,215 @@
+"""The explorer page in chromium: how fast it answers a pen, how heavy and how quick to open its file.
+
+    python bench/explorer.py [--out bench/results] [--repeats 5]
+
+Builds two networks in a temporary folder: 784-20-10 (the seed's, trained one epoch, as a reader
+would export it) and 784-800-800-10 (``--preset best``'s shape, relu/softmax float32, untrained:
+the page's work does not depend on the values). Each is exported with ``scratchnet export --format
+html`` (the first 1,000 test images inside) and opened from file:// in Debian's chromium, driven by
+Playwright, in a 1280x900 window.
+
+- Latency: digits are drawn on the pad with the mouse, a pointer event every 4 pixels or so, as
+  fast as Playwright sends them. For each pointer event the page records (explorer.js, ``perf``)
+  the time from the event's timestamp to the end of the frame that shows it: the frame's work
+  (preprocessing, the forward pass, the scores, the input, the network's colours) and the
+  browser's rendering of it, taken as the moment a message posted from that frame's
+  requestAnimationFrame callback is delivered (it runs once the frame is rendered).
+  Median and 95th percentile over every event; targets 16 ms (784-20-10) and 50 ms (784-800-800-10).
+  The table splits the median into the wait for the frame (Chrome dispatches pointer moves at the
+  start of the next frame), the page's work in it, and the rest: the browser rendering the frame.
+- Size of the exported 784-20-10 file: under 3 MB.
+- Time to interactive of that file: from the start of the navigation to the end of the first frame
+  with every handler in place (``scratchnet.readyAt``, performance.now() there), the median of
+  ``--repeats`` fresh loads; target 1 s.
+
+Prints PASS/FAIL per target; writes bench/results/explorer.md and .json. The numbers depend on the
+machine's load (reported beside them): the browser shares the cores with everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import itertools
+
+import common
+
+VIEWPORT = {"width": 1280, "height": 900}
+STEP = 4.0  # pixels between two pointer events: a quick hand
+# digit strokes in a 0..1 box over the pad
+DIGITS = [
+    [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.85)]],  # 7
+    [[(0.3, 0.2), (0.5, 0.13), (0.68, 0.22), (0.65, 0.38), (0.46, 0.47), (0.68, 0.56), (0.7, 0.72), (0.5, 0.85),
+      (0.3, 0.78)]],  # 3
+    [[(0.36, 0.15), (0.3, 0.55), (0.72, 0.55)], [(0.62, 0.15), (0.62, 0.85)]],  # 4
+    [[(0.5 + 0.2 * np.sin(t), 0.5 - 0.3 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 33)]],  # 0
+]
+TARGETS = {"small": 16.0, "big": 50.0}  # ms, median and 95th percentile
+MAX_BYTES = 3_000_000
+MAX_TTI = 1000.0  # ms
+
+
+def build(tmp: Path) -> dict[str, Path]:
+    """The two networks' checkpoints, exported as pages: {"small": html, "big": html}."""
+    cli = [sys.executable, "-m", "scratchnet.cli"]  # this checkout's page, whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(common.REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    small, big = tmp / "small.npz", tmp / "big.npz"
+    common.progress("training 784-20-10 for one epoch")
+    subprocess.run([*cli, "train", "--fresh", "-p", str(small), "--data", str(common.DATA), "--epochs", "1",
+                    "--batch-size", "10", "--lr", "0.5"], check=True, capture_output=True, env=env)
+    sys.path.insert(0, str(common.REPO / "src"))
+    from scratchnet import checkpoint, config, network
+
+    cfg = config.resolve({"epochs": 1}, "best")
+    net = network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(0))
+    checkpoint.save(big, checkpoint.Checkpoint(net, cfg))
+    pages = {}
+    for name, params in (("small", small), ("big", big)):
+        pages[name] = tmp / f"{name}.html"
+        subprocess.run([*cli, "export", "--format", "html", "-p", str(params), "--data", str(common.DATA),
+                        "-o", str(pages[name])], check=True, capture_output=True, env=env)
+    return pages
+
+
+def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    page.click("#clear")
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        path = []
+        for (ax, ay), (bx, by) in itertools.pairwise(stroke):
+            n = max(1, int(np.hypot(bx - ax, by - ay) * box["width"] / STEP))
+            path += [(ax + (bx - ax) * k / n, ay + (by - ay) * k / n) for k in range(n)]
+        path.append(stroke[-1])
+        path = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
+        page.mouse.move(*path[0])
+        page.mouse.down()
+        for x, y in path[1:]:
+            page.mouse.move(x, y)
+        page.mouse.up()
+
+
+def until(page, expression: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(expression)
+        page.wait_for_timeout(20)
+
+
+def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
+    """Per pointer event, ms: to its frame rendered (latency), to that frame's start (wait: the browser
+    delivers pointer moves with the next frame), and the frame's work in the page (work)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(url)
+    until(page, "window.scratchnet && scratchnet.ready")
+    until(page, "scratchnet.evaluation !== null")  # the test set's predictions are done: a quiet page
+    page.evaluate("scratchnet.perf.reset()")
+    for _ in range(rounds):
+        for strokes in DIGITS:
+            draw(page, strokes)
+    page.evaluate("new Promise(done => requestAnimationFrame(() => setTimeout(done, 50)))")
+    samples = page.evaluate("scratchnet.perf.samples")
+    page.close()
+    return samples
+
+
+def summary(values: list[float]) -> dict:
+    """What the results file keeps of a series of milliseconds."""
+    v = np.array(values)
+    return {"n": len(v), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)), "max": float(v.max())}
+
+
+def time_to_interactive(browser, url: str, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(url)
+        until(page, "window.scratchnet && scratchnet.ready")
+        times.append(page.evaluate("scratchnet.readyAt"))
+        context.close()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=common.DEFAULT_OUT, help="folder of the results")
+    parser.add_argument("--repeats", type=int, default=5, help="fresh loads timed (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="times the four digits are drawn per network (default 2)")
+    args = parser.parse_args()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("bench/explorer.py needs Playwright for Python: pip install playwright", file=sys.stderr)
+        return 2
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("bench/explorer.py needs chromium (Debian: apt install chromium)", file=sys.stderr)
+        return 2
+    raw: dict = {"machine": common.machine(), "load_average": os.getloadavg()}
+    with common.temporary_folder() as folder:
+        pages = build(Path(folder))
+        raw["bytes"] = {name: path.stat().st_size for name, path in pages.items()}
+        playwright = sync_playwright().start()
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        raw["browser"] = browser.version
+        try:
+            raw["latency_ms"] = {}
+            for name, path in pages.items():
+                common.progress(f"drawing on the {name} network's page")
+                raw["latency_ms"][name] = latency(browser, path.as_uri(), args.rounds)
+            common.progress("opening the 784-20-10 page")
+            raw["tti_ms"] = time_to_interactive(browser, pages["small"].as_uri(), args.repeats)
+        finally:
+            browser.close()
+            playwright.stop()
+    raw["load_average_after"] = os.getloadavg()
+
+    targets = []
+    for number, (name, shape) in enumerate((("small", "784-20-10"), ("big", "784-800-800-10")), start=1):
+        parts = {key: np.array(values) for key, values in raw["latency_ms"][name].items()}
+        samples = parts["latency"]
+        median, p95 = float(np.median(samples)), float(np.percentile(samples, 95))
+        wait, work = float(np.median(parts["wait"])), float(np.median(parts["work"]))
+        limit = TARGETS[name]
+        targets.append({"target": number, "description": f"drawing with {shape}: pointer event to updated frame "
+                        f"<= {limit:g} ms (median and 95th percentile)",
+                        "measured": f"median {median:.1f} ms, p95 {p95:.1f} ms ({len(samples)} events); medians: "
+                                    f"{wait:.1f} ms waiting for the frame, {work:.1f} ms of the page's work in it",
+                        "status": "PASS" if median <= limit and p95 <= limit else "FAIL"})
+    size = raw["bytes"]["small"]
+    targets.append({"target": 3, "description": "exported 784-20-10 HTML under 3 MB",
+                    "measured": f"{size / 1e6:.2f} MB ({size:,} bytes)",
+                    "status": "PASS" if size < MAX_BYTES else "FAIL"})
+    tti = statistics.median(raw["tti_ms"])
+    targets.append({"target": 4, "description": "exported 784-20-10 HTML interactive within 1 s of opening",
+                    "measured": f"median {tti:.0f} ms of {len(raw['tti_ms'])} loads (max {max(raw['tti_ms']):.0f} ms)",
+                    "status": "PASS" if tti < MAX_TTI else "FAIL"})
+    raw["targets"] = targets
+    raw["latency_ms"] = {name: {key: summary(v) for key, v in parts.items()}
+                         for name, parts in raw["latency_ms"].items()}
+    load = ", ".join(f"{x:.1f}" for x in raw["load_average"])
+    table = "\n".join([
+        "# The explorer page in the browser", "",
+        (f"{common.machine_line(raw['machine'])}; chromium {raw['browser']}, headless; load average {load} "
+        f"(1, 5, 15 min) when it began"), "",
+        *common.target_lines(targets), "",
+        f"784-800-800-10's page: {raw['bytes']['big'] / 1e6:.1f} MB (its 1.27 million parameters as exact decimals).",
+        "How it is measured: bench/explorer.py's docstring.", ""])
+    print(table)
+    common.write_results(args.out, "explorer", table, raw)
+    return 0
+
+
+if __name__ == "__main__":
+    common.entry_point(main, "bench/explorer.py")
