@@ -429,6 +429,7 @@ def test_a_network_with_too_few_outputs_is_refused(trained, small_npz, tmp_path,
     assert not (tmp_path / "c.png").exists()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # pytest would otherwise take the warnings out of err
 def test_outputs_that_overflow_are_one_line_without_warnings(trained, small_npz, tmp_path, capsys):
     huge = tmp_path / "huge.npz"
     ckpt = checkpoint.load(trained)

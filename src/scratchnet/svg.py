@@ -606,7 +606,8 @@ def check_image(net: Network, image: np.ndarray | None, label: int | None) -> No
 def prediction(net: Network, image: np.ndarray, label: int | None) -> tuple[list[np.ndarray], int, str]:
     """Run the image through the network, as `scratchnet predict` would: activations, class, verdict."""
     x = image_inputs(image.reshape(1, -1), net.dtype)
-    activations, _ = net.forward(x)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below, in one line
+        activations, _ = net.forward(x)
     check_finite(net, activations[-1])
     acts = [a[0] for a in activations]
     predicted = int(np.argmax(acts[-1]))
