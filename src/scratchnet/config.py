@@ -23,6 +23,7 @@ ADAM_EPSILON = 1e-8
 # the range of each whole-number setting (scratchnet-c's options have the same)
 INT_RANGES = {"epochs": (0, 1_000_000), "batch_size": (1, 10_000_000), "lr_step": (1, 1_000_000),
               "shift": (0, 100), "seed": (0, 2**63 - 1)}
+MAX_ELASTIC = 1000.0  # beyond, the digits leave the picture entirely
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -54,6 +55,8 @@ class TrainConfig:
     weight_decay: float = setting(0.0, "L2 penalty on the weights (not the biases)")
     shuffle: bool = setting(False, "shuffle the training set each epoch (else file order)")
     shift: int = setting(0, "shift each training image by up to this many pixels, at random")
+    elastic: float = setting(0.0, "elastic distortions of the training images (Simard et al. 2003): the "
+                             f"displacements' scale alpha, e.g. 34; 0: none; at most {MAX_ELASTIC:g}")
     seed: int = setting(0, "random seed: the same seed gives the same parameters, bit for bit")
 
     def check(self) -> None:
@@ -70,10 +73,12 @@ class TrainConfig:
             if not low <= value <= high:
                 bound = f"at least {low}" if value < low else f"at most {high}"
                 raise ScratchnetError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
-        for name in ("lr", "momentum", "lr_decay", "lr_gamma", "weight_decay"):
+        for name in ("lr", "momentum", "lr_decay", "lr_gamma", "weight_decay", "elastic"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ScratchnetError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+        if self.elastic > MAX_ELASTIC:
+            raise ScratchnetError(f"--elastic must be at most {MAX_ELASTIC:g}, got {self.elastic}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
