@@ -19,7 +19,7 @@ def centre_of_mass(images: np.ndarray) -> np.ndarray:
 
 
 def test_the_same_generator_state_gives_the_same_images(small):
-    images = small.train_images[:1200]  # more than one chunk
+    images = small.train_images[:1200]  # more than one chunk (of 510 MNIST images)
     a = augment.elastic_images(images, 34.0, np.random.default_rng(5))
     b = augment.elastic_images(images, 34.0, np.random.default_rng(5))
     c = augment.elastic_images(images, 34.0, np.random.default_rng(6))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 ELASTIC_SIGMA = 4.0  # pixels: how smooth the displacement fields are (Simard et al. 2003 use 4 on 28x28)
-ELASTIC_CHUNK = 500  # images distorted at once: their float32 temporaries (3 MB each) stay in the cache
+# pixels distorted at once (500 MNIST images): their float32 temporaries (about 3 MB each) stay in the
+# cache, and large images never need more memory than this
+ELASTIC_CHUNK_PIXELS = 400_000
 
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -54,8 +56,9 @@ def elastic_images(images: np.ndarray, alpha: float, rng: np.random.Generator,
     blur_rows, blur_cols = gaussian_blur_matrix(height, sigma), gaussian_blur_matrix(width, sigma) * (2 * alpha)
     row, col = np.mgrid[0:height, 0:width].astype(np.float32)  # (h, w): each pixel's own position
     out = np.empty_like(images)
-    for start in range(0, n, ELASTIC_CHUNK):
-        part = images[start : start + ELASTIC_CHUNK]
+    chunk = max(1, ELASTIC_CHUNK_PIXELS // (height * width))
+    for start in range(0, n, chunk):
+        part = images[start : start + chunk]
         noise = rng.random((len(part), 2, height, width), dtype=np.float32)  # (m, 2, h, w): for dy, dx
         noise -= 0.5
         field = blur_rows.T @ (noise @ blur_cols)  # (m, 2, h, w): blurred along each row, then each column
