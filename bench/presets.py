@@ -32,8 +32,20 @@ import sys
 import time
 from pathlib import Path
 
-from common import (DATA, DEFAULT_OUT, BenchError, Run, entry_point, machine, machine_line, progress,
-                    run_scratchnet, target_lines, temporary_folder, write_results)
+from common import (
+    DATA,
+    DEFAULT_OUT,
+    BenchError,
+    Run,
+    entry_point,
+    machine,
+    machine_line,
+    progress,
+    run_scratchnet,
+    target_lines,
+    temporary_folder,
+    write_results,
+)
 
 FAST_ACCURACY = 0.990
 FAST_SHARE = 1 / 5  # of best's NumPy training time
@@ -86,8 +98,9 @@ def evaluate(runs: dict[str, Run], errors: dict[str, str]) -> list[dict]:
         each = ", ".join(f"seed {s}: {100 * a:.2f}% in {t:.1f} s" for s, (a, t) in draws.items())
         median = statistics.median(a for a, _ in draws.values())
         ok = median >= FAST_ACCURACY and worst <= FAST_SHARE * reference
-        return (f"median {100 * median:.2f}% ({each}); the slowest is {worst / reference:.2f} of best's "
-                f"{reference:.1f} s (NumPy)", {"median": median, "by_seed": draws, "best_numpy_seconds": reference}, ok)
+        text = (f"median {100 * median:.2f}% ({each}); the slowest is {worst / reference:.2f} of best's "
+                f"{reference:.1f} s (NumPy)")
+        return text, {"median": median, "by_seed": draws, "best_numpy_seconds": reference}, ok
 
     def accurate():
         draws = {r.command[r.command.index("--seed") + 1]: (r.test_accuracy, r.training_seconds)
