@@ -141,11 +141,10 @@ def curve_lines(runs: dict[str, Run], loads: dict[str, float]) -> list[str]:
             elapsed += e["seconds"]
             for level in (0.99, 0.994):
                 if e["test_accuracy"] >= level:
-                    reach.setdefault(level, elapsed)
+                    reach.setdefault(level, f"{elapsed:.1f}")
         options = " ".join(r.command[r.command.index("--preset"):])
         lines.append(f"| {name} | `scratchnet train {options}` | {len(r.epochs)} | {100 * r.test_accuracy:.2f}% | "
-                     f"{r.training_seconds:.1f} | {reach.get(0.99, float('nan')):.1f} | "
-                     f"{reach.get(0.994, float('nan')):.1f} | {r.peak_rss_kib * 1024 / 1e6:.0f} MB | "
+                     f"{r.training_seconds:.1f} | {reach.get(0.99, '—')} | {reach.get(0.994, '—')} | {r.peak_rss_kib * 1024 / 1e6:.0f} MB | "
                      f"{loads[name]:.1f} |")
     return lines
 
