@@ -41,7 +41,9 @@ def small_npz(tmp_path_factory, small) -> Path:
     dict(layers=(784, 16, 10), batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine"),
     dict(layers=(784, 16, 10), batch_size=16, optimizer="adam", lr=0.002, shuffle=True, shift=1, hidden="relu",
          output="softmax", init="he"),
-], ids=["sgd-per-sample", "momentum-32", "adam-16-shuffle-shift"])
+    dict(layers=(784, 16, 10), batch_size=32, optimizer="nesterov", lr=0.02, shuffle=True, elastic=34.0,
+         hidden="relu", output="softmax", init="he"),
+], ids=["sgd-per-sample", "momentum-32", "adam-16-shuffle-shift", "nesterov-32-elastic"])
 def resumable(request) -> dict:
     """Settings of each kind of update, for the tests of stopping and resuming."""
     return request.param

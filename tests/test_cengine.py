@@ -108,6 +108,14 @@ def test_float32_agrees_closely(small):
     assert_close(theirs, ours, 1e-4)  # float32 sums in another order: a few ulps per step
 
 
+def test_both_engines_train_alike_on_elastic_distortions(small):
+    cfg = TrainConfig(layers=(784, 32, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
+                      batch_size=32, optimizer="nesterov", lr=0.05, shuffle=True, shift=1, elastic=34.0)
+    ours, theirs, results = both_engines(cfg, small.train_images, small.train_labels, epochs=2)
+    assert_close(theirs, ours, 1e-9)  # each engine made its epochs' images itself: the same ones
+    assert results["c"][1][1] == results["numpy"][1][1]
+
+
 def test_models_move_freely_between_engines(small_npz, tmp_path, capsys):
     params = tmp_path / "net.npz"
     assert cli.main(["train", "--engine", "c", "--data", str(small_npz), "-p", str(params), "--epochs", "2",

@@ -71,7 +71,7 @@ def test_fit_with_a_preset_and_a_path(small_npz):
 
 
 @pytest.mark.parametrize("kwargs,fragment", [({"epoch": 3}, "unknown setting 'epoch'"),
-                                             ({"preset": "fast"}, "unknown preset"),
+                                             ({"preset": "fastest"}, "unknown preset"),
                                              ({"engine": "gpu"}, "unknown engine"),
                                              ({"lr": -1}, "--lr")])
 def test_fit_refuses_bad_settings(small, kwargs, fragment):

@@ -410,6 +410,20 @@ def test_the_seeds_program_learns_mnist(mnist, tmp_path):
     assert accuracies == sorted(accuracies)  # better every epoch at this small learning rate
 
 
+@pytest.mark.parametrize("preset", list(config.PRESETS))
+def test_every_preset_is_a_valid_config(preset):
+    settings = config.resolve({}, preset)
+    assert settings == TrainConfig(**config.PRESETS[preset])  # nothing unknown, nothing adjusted
+
+
+@pytest.mark.slow
+def test_the_fast_preset_reaches_99_percent(mnist, tmp_path):
+    """--preset fast as bench/presets.py measures it, on the C engine (about 15 s on 2 quiet cores)."""
+    ckpt = run.start(tmp_path / "p.npz", {}, preset="fast")
+    assert run.train(ckpt, mnist, tmp_path / "p.npz", engine="c")
+    assert ckpt.history[-1]["test_accuracy"] >= 0.99
+
+
 @pytest.mark.slow
 def test_the_tuned_preset_reaches_its_target(mnist, tmp_path):
     ckpt = run.start(tmp_path / "p.npz", {}, preset="tuned")

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+ELASTIC_SIGMA = 4.0  # pixels: how smooth the displacement fields are (Simard et al. 2003 use 4 on 28x28)
+# pixels distorted at once (500 MNIST images): their float32 temporaries (about 3 MB each) stay in the
+# cache, and large images never need more memory than this
+ELASTIC_CHUNK_PIXELS = 400_000
+
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
     """Translate each image (n, rows, cols) by its own random offset in [-max_shift, max_shift]
@@ -14,3 +19,48 @@ def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -
     rows = dy[:, None] + np.arange(height)  # (n, height): which padded rows each image keeps
     cols = dx[:, None] + np.arange(width)
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def gaussian_blur_matrix(size: int, sigma: float) -> np.ndarray:
+    """(size, size) float32 matrix B: ``signal @ B`` blurs a signal of ``size`` values along its last
+    axis with a Gaussian of ``sigma``, counting zeros beyond the edges (a convolution as a product)."""
+    offsets = np.arange(size)[:, None] - np.arange(size)[None, :]  # (size, size): i - j
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel_sum = np.exp(-0.5 * (np.arange(-size + 1, size) / sigma) ** 2).sum()  # the whole kernel's
+    return (weights / kernel_sum).astype(np.float32)
+
+
+def bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Each image (m, h, w) uint8 read at real positions ``rows``, ``cols`` (m, h, w) float32,
+    interpolating between its four nearest pixels, zero outside the image. Returns uint8 (m, h, w)."""
+    m, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1))).ravel()  # each image in a frame of zeros, (m (h+2) (w+2),)
+    rows, cols = np.clip(rows, -1, h), np.clip(cols, -1, w)  # further out reads the frame's zeros all the same
+    top, left = np.minimum(np.floor(rows), h - 1), np.minimum(np.floor(cols), w - 1)  # in [-1, h-1], [-1, w-1]
+    fy, fx = rows - top, cols - left  # (m, h, w) in [0, 1]: the weights of the lower and the right neighbours
+    image_start = (h + 2) * (w + 2) * np.arange(m)[:, None, None]  # (m, 1, 1)
+    corner = image_start + (top.astype(np.intp) + 1) * (w + 2) + left.astype(np.intp) + 1  # top-left, in padded
+    upper = padded.take(corner) * (1 - fx) + padded.take(corner + 1) * fx
+    lower = padded.take(corner + w + 2) * (1 - fx) + padded.take(corner + w + 3) * fx
+    return np.rint(upper * (1 - fy) + lower * fy).astype(np.uint8)  # a mean of uint8s: within 0..255
+
+
+def elastic_images(images: np.ndarray, alpha: float, rng: np.random.Generator,
+                   sigma: float = ELASTIC_SIGMA) -> np.ndarray:
+    """Elastic distortions (Simard, Steinkraus & Platt 2003): each image (n, rows, cols) uint8 is
+    warped by its own random displacement field, uniform noise in [-1, 1) for each pixel and axis,
+    smoothed by a Gaussian of ``sigma`` and scaled by ``alpha`` (34 on 28x28: moves of about a
+    pixel and a half that vary smoothly across the digit), read with bilinear interpolation."""
+    n, height, width = images.shape
+    # alpha * blur(2u - 1) = blur(u - 1/2) with 2 alpha folded into one of the two blurs' matrices
+    blur_rows, blur_cols = gaussian_blur_matrix(height, sigma), gaussian_blur_matrix(width, sigma) * (2 * alpha)
+    row, col = np.mgrid[0:height, 0:width].astype(np.float32)  # (h, w): each pixel's own position
+    out = np.empty_like(images)
+    chunk = max(1, ELASTIC_CHUNK_PIXELS // (height * width))
+    for start in range(0, n, chunk):
+        part = images[start : start + chunk]
+        noise = rng.random((len(part), 2, height, width), dtype=np.float32)  # (m, 2, h, w): for dy, dx
+        noise -= 0.5
+        field = blur_rows.T @ (noise @ blur_cols)  # (m, 2, h, w): blurred along each row, then each column
+        out[start : start + len(part)] = bilinear(part, row + field[:, 0], col + field[:, 1])
+    return out

@@ -147,7 +147,7 @@ def start(
     ``explicit`` or ``preset`` change them; asking for another architecture is refused.
     ``fresh``, or no file, starts a new network. An unreadable file is refused, never replaced.
     An epoch that Ctrl-C interrupted goes on where it stopped, unless the settings that decide its
-    order and images (seed, shuffle, shift) changed: then it starts over.
+    order and images (seed, shuffle, shift, elastic) changed: then it starts over.
     """
     check_destination(params)  # found out now, not after loading the data and training
     on_disk = lock.identity(params)  # before reading: a change while it is read is noticed too
@@ -164,7 +164,8 @@ def start(
             f"{params} holds a {net.describe()} network, not the {asked} asked for: "
             f"pass --fresh to start over in that file, or --params to use another"
         )
-    if (saved.config.seed, saved.config.shuffle, saved.config.shift) != (config.seed, config.shuffle, config.shift):
+    epoch_images = lambda c: (c.seed, c.shuffle, c.shift, c.elastic)  # the settings that decide an epoch's samples
+    if epoch_images(saved.config) != epoch_images(config):
         PartialEpoch().keep_in(saved)
     saved.config = config
     saved.on_disk = on_disk

@@ -1,0 +1,107 @@
+"""The label-keeping changes to training images (augment.py): elastic distortions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scratchnet import augment, checkpoint, config, run, train
+from scratchnet.config import TrainConfig
+from scratchnet.errors import ScratchnetError
+
+
+def centre_of_mass(images: np.ndarray) -> np.ndarray:
+    """(n, 2): the row and column of each image's centre of mass."""
+    mass = images.astype(np.float64)
+    rows, cols = np.indices(images.shape[1:])
+    total = mass.sum(axis=(1, 2))
+    return np.stack([(mass * rows).sum(axis=(1, 2)) / total, (mass * cols).sum(axis=(1, 2)) / total], axis=1)
+
+
+def test_the_same_generator_state_gives_the_same_images(small):
+    images = small.train_images[:1200]  # more than one chunk (of 510 MNIST images)
+    a = augment.elastic_images(images, 34.0, np.random.default_rng(5))
+    b = augment.elastic_images(images, 34.0, np.random.default_rng(5))
+    c = augment.elastic_images(images, 34.0, np.random.default_rng(6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.shape == images.shape and a.dtype == np.uint8
+    assert (a != images).any(axis=(1, 2)).mean() > 0.99  # each image distorted, every chunk's too
+
+
+def test_alpha_zero_is_the_identity(small):
+    images = small.train_images[:50]
+    assert np.array_equal(augment.elastic_images(images, 0.0, np.random.default_rng(0)), images)
+
+
+def test_the_digit_moves_a_little_and_stays_in_the_frame(small):
+    images = small.train_images[:500]
+    distorted = augment.elastic_images(images, 34.0, np.random.default_rng(1))
+    ink, kept = images.sum(axis=(1, 2), dtype=np.int64), distorted.sum(axis=(1, 2), dtype=np.int64)
+    # strokes get stretched or squeezed, so the ink varies, but it is moved around, not lost or doubled
+    assert np.abs(kept / ink - 1).mean() < 0.2 and np.all(np.abs(kept / ink - 1) < 0.6)
+    moved = np.linalg.norm(centre_of_mass(distorted) - centre_of_mass(images), axis=1)
+    assert np.median(moved) < 2.0 and moved.max() < 5.0  # about as far as a pixel moves (alpha 34: 1.4 px per axis)
+    edges = distorted[:, [0, -1], :].sum() + distorted[:, :, [0, -1]].sum()
+    assert edges < 0.01 * distorted.sum(dtype=np.int64)  # the frame's border stays almost empty, as in MNIST
+
+
+def test_bilinear_reads_between_pixels_and_zero_outside():
+    image = np.arange(16, dtype=np.uint8).reshape(1, 4, 4) * 10  # (1, 4, 4): 0..150
+    rows, cols = np.indices((4, 4)).astype(np.float32)[:, None]  # each (1, 4, 4)
+    assert np.array_equal(augment.bilinear(image, rows, cols), image)
+    half_right = augment.bilinear(image, rows, cols + 0.5)
+    assert np.array_equal(half_right[0, :, :3], (image[0, :, :3].astype(int) + image[0, :, 1:]) // 2)
+    assert np.array_equal(half_right[0, :, 3], np.rint(image[0, :, 3] / 2))  # half of it beyond the edge: zero
+    assert not augment.bilinear(image, rows + 4, cols).any() and not augment.bilinear(image, rows, cols - 1e6).any()
+    full = np.full((1, 4, 4), 255, np.uint8)
+    assert augment.bilinear(full, rows + 0.3, cols - 0.7).max() == 255  # never past 255, never wrapped
+
+
+def test_the_blur_matrix_is_a_gaussian_convolution():
+    blur = augment.gaussian_blur_matrix(28, 4.0)
+    assert blur.shape == (28, 28) and np.allclose(blur, blur.T)
+    assert blur.sum(axis=0)[14] == pytest.approx(0.95, abs=0.05)  # the middle keeps most of the kernel
+    assert blur.sum(axis=0)[0] == pytest.approx(0.5, abs=0.05)  # the edge loses the half beyond it
+    spike = np.zeros(28, np.float32)
+    spike[14] = 1
+    assert np.argmax(spike @ blur) == 14 and (spike @ blur)[18] == pytest.approx(blur[14, 14] * np.exp(-0.5), rel=1e-5)
+
+
+def test_epochs_see_distorted_images_with_the_same_order_and_labels(small):
+    plain = TrainConfig(shuffle=True, shift=1, seed=3)
+    elastic = TrainConfig(shuffle=True, shift=1, seed=3, elastic=34.0)
+    order, images = train.epoch_samples(plain, small.train_images, 0)
+    order_e, images_e = train.epoch_samples(elastic, small.train_images, 0)
+    again = train.epoch_samples(elastic, small.train_images, 0)[1]
+    # the order and the shifts come first from the epoch's stream: the same; the labels go with the order
+    assert np.array_equal(order, order_e) and not np.array_equal(images, images_e) and np.array_equal(images_e, again)
+    assert not np.array_equal(images_e, train.epoch_samples(elastic, small.train_images, 1)[1])
+
+
+@pytest.mark.parametrize("value,fragment", [(-1.0, "--elastic must be a finite number >= 0, got -1.0"),
+                                            (float("nan"), "--elastic must be a finite number, not nan"),
+                                            (1e6, "--elastic must be at most 1000, got 1000000.0")])
+def test_bad_alphas_are_refused(value, fragment):
+    with pytest.raises(ScratchnetError, match=fragment):
+        config.resolve({"elastic": value})
+
+
+def test_a_checkpoint_from_before_elastic_loads_without_it(tmp_path):
+    path = tmp_path / "old.npz"
+    run.save(path, run.start(path, {"layers": (784, 8, 10)}))
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = dict(npz)
+    meta = json.loads(str(arrays["metadata"]))
+    del meta["config"]["elastic"]  # as a checkpoint written before the setting existed
+    np.savez(path, **{**arrays, "metadata": np.array(json.dumps(meta))})
+    assert checkpoint.load(path).config.elastic == 0.0
+
+
+def test_changing_elastic_starts_an_interrupted_epoch_over(small, tmp_path, interrupt, monkeypatch):
+    monkeypatch.setattr(train, "CHUNK", 250)
+    interrupt(train, [750])
+    path = tmp_path / "p.npz"
+    assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50, "elastic": 20.0}), small, path)
+    assert checkpoint.load(path).partial_epoch_samples == 750
+    assert run.start(path, {"elastic": 30.0}).partial_epoch_samples == 0  # other images: the epoch starts over
+    assert run.start(path, {}).partial_epoch_samples == 750
