@@ -124,10 +124,8 @@ PRESETS: dict[str, dict] = {
     ),
     # 99% in under a fifth of best's NumPy time, on any engine: 784-400-400-10 costs 37% of best's
     # network per epoch, and 12 epochs are 40% of best's 30, so 15% of its work. Shifts of 1 pixel:
-    # in so few epochs the harder images of shift 2 cost more than they teach. Measured (seed 0,
-    # --engine c, a busy machine): 784-800-800-10 in 10 epochs 99.19% (shift 0: 98.46%) but as slow
-    # as NumPy's best per epoch under load; 784-500-500-10 in 8 epochs 98.96%; 784-400-400-10 in 10
-    # epochs 99.04% in 43 s.
+    # in so few epochs the harder images of shift 2 cost more than they teach. Its accuracy and time
+    # (and the other networks tried): README, Results, from bench/presets.py.
     "fast": dict(
         layers=(784, 400, 400, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
         dtype="float32", batch_size=128, optimizer="nesterov", lr=0.2, schedule="cosine",
