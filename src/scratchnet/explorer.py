@@ -15,6 +15,7 @@ from importlib import resources
 import numpy as np
 
 from scratchnet.checkpoint import Checkpoint
+from scratchnet.config import PRESETS
 from scratchnet.network import Network
 
 FORMAT = "scratchnet-explorer"
@@ -57,6 +58,7 @@ def page_data(ckpt: Checkpoint, name: str, server: bool, test: dict | None = Non
         "epochs_done": ckpt.epochs_done,
         "history": ckpt.history,
         "config": ckpt.config.to_dict(),
+        "presets": list(PRESETS),  # what the page's training form offers
         "test": test,
     }
 

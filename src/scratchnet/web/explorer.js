@@ -15,7 +15,6 @@
   const FAINT = 2;  // shades too faint to see (alpha < 0.1): not drawn when colouring contributions
   const POS = [247, 148, 29], NEG = [58, 150, 240], ZERO = [17, 19, 23];  // blue-orange, dark at 0
   const MAX_TILES = 64;  // first-layer weight tiles shown
-  const PRESETS = ['seed', 'tuned', 'best'];  // config.PRESETS (a test keeps the two lists equal)
   const NUMBER = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;  // docs/FORMAT.md's numbers
   const $ = (id) => document.getElementById(id);
   const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
@@ -1410,7 +1409,7 @@
     $('save-txt').hidden = true;
     for (const id of ['save-server', 'revert-server', 'dl-npz', 'dl-txt']) $(id).hidden = false;
     $('save-server').textContent = `Save to ${DATA.params}`;
-    for (const name of PRESETS) $('train-preset').add(new Option(name, name));
+    for (const name of DATA.presets || []) $('train-preset').add(new Option(name, name));
     showConfig(DATA.config);
     const events = new EventSource('api/events');
     const on = (name, handle) => events.addEventListener(name, (e) => handle(JSON.parse(e.data)));
