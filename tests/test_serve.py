@@ -24,6 +24,12 @@ ORIGIN = "http://127.0.0.1:8000"
 SETTINGS = {"epochs": 1, "batch_size": 10, "lr": 0.5}  # one epoch of the small data in a blink
 
 
+def unversioned(status: dict) -> dict:
+    """A status event without the network version it carries (which counts every change shown)."""
+    assert isinstance(status.get("version"), int)
+    return {k: v for k, v in status.items() if k != "version"}
+
+
 @pytest.fixture
 def explorer(small):
     """``explorer(params, dataset=small)``: a TestClient of the explorer for ``params`` at ORIGIN, sending
@@ -102,7 +108,8 @@ def test_training_from_the_page_is_what_train_resumes(tmp_path, small, small_npz
     params = tmp_path / "net.npz"
     client = explorer(params)
     status = trained(client)
-    assert status == {"state": "idle", "error": None, "epochs_done": 1, "edited": False}
+    assert status == {"state": "idle", "error": None, "epochs_done": 1, "edited": False,
+                      "version": client.app.state.explorer.version}
     page = checkpoint.load(params)
     assert page.epochs_done == 1 and client.get("/api/network").json()["epochs_done"] == 1
     assert cli.main(["train", "--data", str(small_npz), "-p", str(params), "--epochs", "1"]) == 0
@@ -160,8 +167,10 @@ def test_every_tab_sees_the_training(tmp_path, explorer):
         names = [name for name, _ in events]
         assert names[0] == "status" and events[0][1]["state"] == "idle"
         assert [data["epoch"] for name, data in events if name == "epoch"] == [1, 2]
-        assert {"progress", "network"} <= set(names) and ("status", {"state": "training", "error": None,
-                                                                     "epochs_done": 0, "edited": False}) in events
+        training = [data for name, data in events if name == "status" and data["state"] == "training"]
+        assert {"progress", "network"} <= set(names) and training
+        assert {k: v for k, v in training[0].items() if k != "version"} == {"state": "training", "error": None,
+                                                                            "epochs_done": 0, "edited": False}
         progress = [data for name, data in events if name == "progress"]
         assert progress[-1] == {"epoch": 2, "samples": 2000, "total": 2000}
 
@@ -172,7 +181,9 @@ def test_closing_the_tab_does_not_stop_the_training(tmp_path, explorer):
         assert client.post("/api/train", json={**SETTINGS, "epochs": 3}).status_code == 202
         next(stream.iter_lines())
     client.app.state.explorer.join()
-    assert client.app.state.explorer.status() == {"state": "idle", "error": None, "epochs_done": 3, "edited": False}
+    explorer_state = client.app.state.explorer
+    assert explorer_state.status() == {"state": "idle", "error": None, "epochs_done": 3, "edited": False,
+                                       "version": explorer_state.version}
     deadline = time.monotonic() + 5
     while client.app.state.explorer._streams and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -275,7 +286,8 @@ def test_the_c_engine_trains_from_the_page_or_says_why_not(tmp_path, explorer):
     except ScratchnetError as e:
         assert_error(client.post("/api/train", json={**SETTINGS, "engine": "c"}), 400, str(e))
         return
-    assert trained(client, engine="c") == {"state": "idle", "error": None, "epochs_done": 1, "edited": False}
+    assert unversioned(trained(client, engine="c")) == {"state": "idle", "error": None, "epochs_done": 1,
+                                                        "edited": False}
 
 
 def test_what_training_refuses_meanwhile(tmp_path, explorer):
@@ -328,8 +340,8 @@ def test_other_data_is_refused_unless_new_data(tmp_path, small, explorer):
                          small.test_labels)
     status = trained(explorer(params, other))
     assert status["epochs_done"] == 1 and "was trained on small, not on other" in status["error"]
-    assert trained(explorer(params, other, new_data=True)) == {"state": "idle", "error": None, "epochs_done": 2,
-                                                               "edited": False}
+    assert unversioned(trained(explorer(params, other, new_data=True))) == {"state": "idle", "error": None,
+                                                                            "epochs_done": 2, "edited": False}
 
 
 def test_a_checkpoint_trained_meanwhile_is_shown(tmp_path, small, explorer):
@@ -367,7 +379,8 @@ def test_a_change_from_another_page_is_refused(tmp_path, explorer, origin):
     for path, body in (("/api/train", SETTINGS), ("/api/edit", {"kind": "bias", "layer": 0, "neuron": 0, "value": 1}),
                        ("/api/save", None), ("/api/stop", None), ("/api/revert", None)):
         assert_error(client.post(path, json=body, headers=headers), 403, "only from this server's page")
-    assert client.app.state.explorer.status() == {"state": "idle", "error": None, "epochs_done": 0, "edited": False}
+    assert unversioned(client.app.state.explorer.status()) == {"state": "idle", "error": None, "epochs_done": 0,
+                                                               "edited": False}
     assert not (tmp_path / "net.npz").exists()
     assert client.get("/api/network", headers=headers).status_code == 200  # reading needs no Origin
 

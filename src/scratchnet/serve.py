@@ -16,7 +16,7 @@ The API: JSON; a refusal is a 4xx with {"error": "one line"}. Layers and neurons
     GET  /api/test          the test set (explorer.images_data)
     GET  /api/evaluation    NumPy on the test set: {version, accuracy, predictions, confidence, confusion}
     GET  /api/download      ?format=npz|txt|json: the network shown, edits included, as a file
-    GET  /api/events        Server-Sent Events: status {state, error, epochs_done, edited}, progress
+    GET  /api/events        Server-Sent Events: status {state, error, epochs_done, edited, version}, progress
                             {epoch, samples, total}, epoch (run.EpochResult), network {version}
     POST /api/train         {preset, epochs, lr, batch_size, engine, fresh}, each optional: 202
     POST /api/stop          the run stops at its next batch and saves, as Ctrl-C on train
@@ -410,7 +410,9 @@ class Explorer:
             return self._status()
 
     def _status(self) -> dict:
-        return {"state": self.state, "error": self.error, "epochs_done": self.ckpt.epochs_done, "edited": self.edited}
+        # the version shown: a tab whose stream reconnected, and so missed a network event, catches up
+        return {"state": self.state, "error": self.error, "epochs_done": self.ckpt.epochs_done, "edited": self.edited,
+                "version": self.version}
 
     def busy(self) -> bool:
         thread = self._thread

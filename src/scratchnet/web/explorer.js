@@ -1413,7 +1413,10 @@
     showConfig(DATA.config);
     const events = new EventSource('api/events');
     const on = (name, handle) => events.addEventListener(name, (e) => handle(JSON.parse(e.data)));
-    on('status', showStatus);
+    on('status', (s) => {
+      showStatus(s);
+      if (s.version !== netVersion) refreshNetwork();  // a network event lost to a reconnection
+    });
     on('progress', (p) => {
       $('train-progress').value = p.total ? p.samples / p.total : 0;
       $('train-progress-text').textContent =
