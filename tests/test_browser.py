@@ -82,7 +82,9 @@ def wait_until(page, expression: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not page.evaluate(expression):
         if time.monotonic() > deadline:
-            pytest.fail(f"still false after {timeout} s: {expression}")
+            status = page.evaluate("(document.getElementById('train-status') || {}).textContent")
+            summary = page.evaluate("(document.getElementById('summary') || {}).textContent")
+            pytest.fail(f"still false after {timeout} s: {expression} (status: {status!r}; summary: {summary!r})")
         page.wait_for_timeout(50)
 
 
@@ -618,6 +620,27 @@ def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_n
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     assert textformat.read(path).network.weights[1][7, 2] == 1.5e-3
+
+
+def test_a_change_announced_while_the_page_fetches_slowly_is_shown(served, tab, tmp_path, small_npz):
+    """The page fetches a new network one request at a time, pausing three times as long as the last fetch
+    took; a change announced meanwhile must still be fetched after the pause (a network lost so was shown
+    stale after training)."""
+    params = tmp_path / "net.npz"
+    assert cli.main(["train", "-p", str(params), "--data", str(small_npz), "--epochs", "1", "--batch-size", "10"]) == 0
+    page = tab(served(params, small_npz))
+    page.route(re.compile(r"/api/network$"), lambda route: (time.sleep(0.3), route.continue_()))
+    score = "scratchnet.forward(new Array(784).fill(0)).outputs[3]"
+
+    def edit_bias(neuron: int, value: float) -> None:  # as another program would: the page hears of it by an event
+        status = page.evaluate(f"""fetch('api/edit', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},
+            body: JSON.stringify({{kind: 'bias', layer: 1, neuron: {neuron}, value: {value}}})}}).then(r => r.status)""")
+        assert status == 200
+
+    edit_bias(3, 100)
+    wait_until(page, f"{score} > 0.99", timeout=30)  # fetched in 0.3 s: the page pauses 0.9 s or more
+    edit_bias(3, -100)  # announced in that pause
+    wait_until(page, f"{score} < 0.01", timeout=30)
 
 
 @pytest.mark.parametrize("sizes, hidden, output, dtype", [

@@ -1057,18 +1057,35 @@
     return data;
   }
 
-  let evaluating = null;
-  function refreshEvaluation() {  // NumPy's view of the server's network; one request at a time
-    if (!test.count) return;
-    if (evaluating) { evaluating.again = true; return; }
-    evaluating = { again: false };
-    api('evaluation').then(showEvaluation, (err) => { $('test-accuracy').textContent = err.message; })
-      .finally(() => {
-        const again = evaluating.again;
-        evaluating = null;
-        if (again) refreshEvaluation();
-      });
+  // Run the async `task` one at a time: a call while it runs, or in the pause after it, runs it once more
+  // afterwards, so the last call is always served. The pause lasts `slowdown` times as long as the task took.
+  function oneAtATime(task, slowdown = 0) {
+    let running = false, wanted = false;
+    return async function trigger() {
+      wanted = true;
+      if (running) return;
+      running = true;
+      try {
+        while (wanted) {
+          wanted = false;
+          const began = performance.now();
+          await task();
+          await new Promise((done) => setTimeout(done, slowdown * (performance.now() - began)));
+        }
+      } finally {
+        running = false;
+      }
+    };
   }
+
+  const refreshEvaluation = oneAtATime(async () => {  // NumPy's view of the server's network
+    if (!test.count) return;
+    try {
+      showEvaluation(await api('evaluation'));
+    } catch (err) {
+      $('test-accuracy').textContent = err.message;
+    }
+  });
 
   function evaluate() {
     if (SERVER) refreshEvaluation(); else if (test.count) evaluateHere();
@@ -1350,34 +1367,30 @@
       (net.sizes[1] > n ? ` The first ${n} of ${net.sizes[1]} neurons.` : '');
   }
 
-  let fetching = null;
-  // One request at a time; a newer version asked for meanwhile is fetched after a pause three times as
-  // long as the last fetch took (a large network's JSON is megabytes: the page stays responsive).
-  function refreshNetwork() {
-    if (fetching) { fetching.again = true; return; }
-    fetching = { again: false, began: performance.now() };
-    api('network').then((d) => {
-      if (d.version === netVersion) return;
-      netVersion = d.version;
-      const fresh = makeNet(d.network);
-      if (fresh.sizes.join() !== net.sizes.join()) {  // trained afresh in another shape: the page is built for one
-        location.reload();
-        return;
-      }
-      Object.assign(net, fresh);
-      epochsDone = d.epochs_done;
-      history = d.history.slice();
-      showConfig(d.config);
-      showCurves();
-      networkChanged('all');
-    }).catch((err) => notice(err.message)).finally(() => {
-      const { again, began } = fetching;
-      setTimeout(() => {
-        fetching = null;
-        if (again) refreshNetwork();
-      }, 3 * (performance.now() - began));
-    });
-  }
+  // A large network's JSON is megabytes: while training streams new versions, the page fetches the latest
+  // after a pause three times as long as the last fetch took, and stays responsive.
+  const refreshNetwork = oneAtATime(async () => {
+    let d;
+    try {
+      d = await api('network');
+    } catch (err) {
+      notice(err.message);
+      return;
+    }
+    if (d.version === netVersion) return;
+    netVersion = d.version;
+    const fresh = makeNet(d.network);
+    if (fresh.sizes.join() !== net.sizes.join()) {  // trained afresh in another shape: the page is built for one
+      location.reload();
+      return;
+    }
+    Object.assign(net, fresh);
+    epochsDone = d.epochs_done;
+    history = d.history.slice();
+    showConfig(d.config);
+    showCurves();
+    networkChanged('all');
+  }, 3);
 
   function showConfig(cfg) {  // what training goes on with unless the form says otherwise
     $('train-lr').placeholder = `as saved: ${cfg.lr}`;
