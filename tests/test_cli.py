@@ -228,8 +228,9 @@ def test_unknown_command_and_missing_arguments(capsys):
     one_line_error(code, err, "INDEX")
 
 
-def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path, mnist):
-    """A real SIGINT to a running `scratchnet train`: it saves, says so and exits 130."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path, mnist, sig):
+    """A real SIGINT (Ctrl-C), or SIGTERM (kill), to a running `scratchnet train`: it saves, says so and exits 130."""
     params = tmp_path / "net.npz"
     data = tmp_path / "mnist"
     os.symlink(os.path.join(os.path.dirname(__file__), "..", "data", "mnist"), data)
@@ -241,7 +242,7 @@ def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path, mnist):
     first = proc.stdout.readline()  # the first epoch is done and saved
     assert json.loads(first)["epoch"] == 1
     time.sleep(0.5)  # well inside epoch 2
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted in epoch 2" in err and "Traceback" not in err

@@ -477,8 +477,10 @@ def raw(url: str, request: str, answer: bool = True) -> bytes:
         return b"".join(iter(lambda: conn.recv(65536), b"")) if answer else b""
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_command_serves_and_ctrl_c_saves_what_train_resumes(tmp_path, small, small_npz, processes,
-                                                                  assert_same_run):
+                                                                  assert_same_run, sig):
+    """Ctrl-C, or SIGTERM as `kill` sends it, stops the server; the run stops at a batch, saved and reported."""
     params = tmp_path / "net.npz"
     proc, url = start_server(processes, "-p", params, "--data", small_npz)
     page = httpx.get(url + "/")
@@ -493,7 +495,7 @@ def test_the_command_serves_and_ctrl_c_saves_what_train_resumes(tmp_path, small,
     while not params.exists() and time.monotonic() < deadline:  # the first epoch is saved
         time.sleep(0.05)
     time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "saved" in err and "Traceback" not in err

@@ -174,8 +174,9 @@ def start(
 
 @contextmanager
 def stop_on_interrupt(stop: StopFlag | None = None) -> Iterator[StopFlag]:
-    """Turn the first Ctrl-C into a request to stop at the next batch; a second one is immediate.
-    A ``stop`` given by the caller (who sets it from another thread) is used as it is."""
+    """Turn the first Ctrl-C (or SIGTERM, as `kill` and service managers send) into a request to stop
+    at the next batch; a second one is immediate. A ``stop`` given by the caller (who sets it from
+    another thread) is used as it is."""
     if stop is not None or threading.current_thread() is not threading.main_thread():
         yield stop or StopFlag()
         return
@@ -183,13 +184,17 @@ def stop_on_interrupt(stop: StopFlag | None = None) -> Iterator[StopFlag]:
 
     def request(signum, frame):
         stop.requested = True
-        signal.signal(signal.SIGINT, previous)
+        restore()
 
-    previous = signal.signal(signal.SIGINT, request)
+    def restore():
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    previous = {signum: signal.signal(signum, request) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
 
 
 def conflict_path(params: str | os.PathLike) -> Path:

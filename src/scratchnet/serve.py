@@ -33,6 +33,7 @@ import errno
 import ipaddress
 import json
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -727,10 +728,20 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
         threading.Thread(target=_open, args=(address,), daemon=True).start()
     config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", ws="none",
                             proxy_headers=False, timeout_graceful_shutdown=5)
+    # uvicorn stops gracefully on SIGTERM as on Ctrl-C, then raises the signal again once its own handlers
+    # are gone: SIGTERM's default would end the process before the interrupted run is reported
+    terminate = signal.signal(signal.SIGTERM, _as_ctrl_c) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         _Server(config, state).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn raises again the Ctrl-C it stopped for: stopping is what was asked
     finally:
         sock.close()
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
     return state
+
+
+def _as_ctrl_c(signum, frame) -> None:
+    raise KeyboardInterrupt
