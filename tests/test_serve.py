@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from scratchnet import cengine, checkpoint, cli, data, engines, lock, run, serve, textformat
 from scratchnet.errors import ScratchnetError
+from scratchnet.explorer import VERSION as PAGE_DATA_VERSION
 
 ORIGIN = "http://127.0.0.1:8000"
 SETTINGS = {"epochs": 1, "batch_size": 10, "lr": 0.5}  # one epoch of the small data in a blink
@@ -79,7 +80,7 @@ def test_the_page_and_the_network_hold_the_checkpoints_numbers(tmp_path, small, 
     data = page_data(answer.text)
     assert (data["server"], data["test"], data["params"], data["epochs_done"]) == (True, None, "net.npz", 0)
     network = client.get("/api/network").json()
-    assert network["version"] == data["version"]
+    assert network["version"] == data["network_version"] and data["version"] == PAGE_DATA_VERSION
     for got in (data["network"], network["network"]):
         for layer, (w, b) in enumerate(zip(ckpt.network.weights, ckpt.network.biases)):
             assert np.array_equal(np.array(got["weights"][layer]).reshape(w.shape), w)

@@ -11,7 +11,7 @@ change anything must come from the server's own page (Origin), bodies are bounde
 is served: the page is built in memory (explorer.page).
 
 The API: JSON; a refusal is a 4xx with {"error": "one line"}. Layers and neurons count from 0.
-    GET  /                  the page (explorer.page_data with server true, and the version shown)
+    GET  /                  the page (explorer.page_data with server true, and network_version: the version shown)
     GET  /api/network       {version, network (explorer.network_data), epochs_done, history, config}
     GET  /api/test          the test set (explorer.images_data)
     GET  /api/evaluation    NumPy on the test set: {version, accuracy, predictions, confidence, confusion}
@@ -206,7 +206,7 @@ class Explorer:
 
         def make() -> bytes:
             data = explorer.page_data(ckpt, Path(self.params).name, server=True)
-            return explorer.page({**data, "version": version}).encode()
+            return explorer.page({**data, "network_version": version}).encode()
 
         return self._cached("page", version, make)
 

@@ -181,8 +181,7 @@
   // state
 
   let net = makeNet(DATA.network);
-  // The server's version of the parameters the page holds: the server writes it over the data's format version.
-  let netVersion = SERVER ? DATA.version : null;
+  let netVersion = SERVER ? DATA.network_version : null;  // the server's version of the parameters shown
   let history = DATA.history.slice();
   let epochsDone = DATA.epochs_done;
   let edges = thinning(net);
