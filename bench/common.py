@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -298,6 +299,62 @@ def portable(value):
         return str(path.relative_to(REPO))
     folder = next((p for p in path.parents if p.name.startswith("scratchnet-bench-")), None)
     return str(Path("TMP", path.relative_to(folder))) if folder else value
+
+
+# matplotlib's default colours, by name: a chart can give each engine or preset its own
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+          "tab:olive", "tab:cyan")
+# issue 12's thresholds for the presets, shared by perf.py and presets.py
+FAST_ACCURACY, FAST_SHARE = 0.990, 1 / 5  # 99% in a fifth of `--preset best`'s NumPy training time
+ACCURATE_ACCURACY, ACCURATE_SECONDS = 0.994, 600.0  # 99.4% within 10 minutes of training
+PEAK_MB = 500.0  # peak memory of every preset
+
+
+@dataclass
+class Curve:
+    """One line of an accuracy chart: accuracy (%) after each epoch, against the training time so far."""
+
+    label: str | None  # None: no legend entry (another seed of a curve already named)
+    seconds: list[float]  # each epoch's training time
+    accuracy: list[float]
+    color: str
+    style: str = "-"  # matplotlib's line style
+
+    @property
+    def times(self) -> list[float]:
+        return list(itertools.accumulate(self.seconds))
+
+
+def accuracy_chart(panels: list[tuple[str, list[Curve], tuple[float, float]]], path: Path, title: str,
+                   levels: tuple[float, ...] = ()) -> str:
+    """Accuracy against cumulative training time (log scale), a panel per (title, curves, y limits), side by
+    side, with dashed grey lines at ``levels``; written to ``path``. Returns '' or why there is no chart."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return "no chart: matplotlib is not installed (pip install matplotlib)"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(9 if len(panels) == 1 else 13, 5), squeeze=False)
+    for ax, (name, curves, limits) in zip(axes[0], panels):
+        for c in curves:
+            ax.plot(c.times, c.accuracy, marker=".", color=c.color, label=c.label, alpha=0.8,
+                    ls=c.style)
+        for level in levels:
+            ax.axhline(level, color="gray", lw=0.6, ls="--")
+        ax.set_xscale("log")
+        ax.set_ylim(*limits)
+        ax.set_xlabel("training time, s (log scale)")
+        ax.set_ylabel("accuracy, %")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return ""
 
 
 def write_results(out: Path, stem: str, table: str, raw: dict) -> None:

@@ -34,11 +34,19 @@ from pathlib import Path
 
 import numpy as np
 from common import (
+    ACCURATE_ACCURACY,
+    ACCURATE_SECONDS,
     DATA,
     DEFAULT_OUT,
+    FAST_ACCURACY,
+    FAST_SHARE,
+    PEAK_MB,
     SEED_HELP,
     BenchError,
+    Curve,
     Run,
+    SeedRun,
+    accuracy_chart,
     entry_point,
     judge,
     machine,
@@ -60,14 +68,13 @@ SEED_SPEEDUP = 60.0
 BATCH_SPEEDUP = 2.5
 SGEMM_SHARE = 0.85
 TORCH_SPEEDUP = 2.0
-FAST_ACCURACY, FAST_SHARE = 0.990, 1 / 5
-ACCURATE_ACCURACY, ACCURATE_SECONDS = 0.994, 600.0
-PEAK_MB = 500.0
 PRESET_SEEDS = (0, 1, 2)
 
 EPOCHS, BEST_EPOCHS = 5, 3  # the seed network's epochs (nn2.py always runs 5), and best's: enough to time it
 SGEMM_SIZE, SGEMM_RUNS = 2048, 10
-ROWS = ("seed", "c-b1", "c-b32", "c-best", "torch-best")  # bench/engines.py's rows that targets 1-3 need
+# bench/engines.py's rows: those targets 1-3 need, and the other implementations of the seed's network for the chart
+ROWS = ("seed", "numpy-b1", "c-b1", "c-b32", "torch-b1", "sklearn-b1", "c-best", "torch-best")
+ENGINE_COLORS = {"seed": "tab:gray", "numpy": "tab:blue", "c": "tab:red", "torch": "tab:purple", "sklearn": "tab:green"}
 
 
 def sgemm_rate(threads: int) -> dict:
@@ -190,6 +197,46 @@ def evaluate(rows: dict[str, Row], extra: dict[str, Run], sgemm: list[dict], flo
     add(6, f"peak RSS of `scratchnet train` < {PEAK_MB:g} MB for every preset",
         [name for names in peak_runs.values() for name in names], memory, fast_missing or accurate_missing)
     return targets
+
+
+def accuracies(row: Row) -> list[float]:
+    """The row's accuracy (%) after each epoch: test accuracy, or the training accuracy the seed's script prints."""
+    if isinstance(row.run, SeedRun):
+        return row.run.accuracies
+    return [100 * e["test_accuracy"] for e in row.run.epochs]
+
+
+def chart(rows: list[Row], extra: dict[str, Run], path: Path, info: dict) -> str:
+    """Accuracy against training time: the seed's network in every implementation, and the large networks
+    (`best` on each engine, the `fast` and `accurate` presets); '' or why there is no chart."""
+    def row_curve(row: Row) -> Curve:
+        label = f"{row.label.replace('`', '')}, batch {row.batch}" + (" (training accuracy)" if row.engine == "seed"
+                                                                       else "")
+        style = "--" if row.engine == "seed" else ":" if row.batch > 1 and row.network == "seed" else "-"
+        return Curve(label, row.seconds, accuracies(row), ENGINE_COLORS[row.engine], style)
+
+    measured = [row for row in rows if row.run is not None]
+    seed = [row_curve(row) for row in measured if row.network == "seed"]
+    large = [row_curve(row) for row in measured if row.network == "best"]
+    if "numpy-best-full" in extra:
+        run = extra["numpy-best-full"]
+        large.append(Curve("scratchnet NumPy, --preset best (30 epochs)", [e["seconds"] for e in run.epochs],
+                           [100 * e["test_accuracy"] for e in run.epochs], ENGINE_COLORS["numpy"]))
+    for preset, color in (("fast", "tab:orange"), ("accurate", "tab:brown")):
+        for seed_number in PRESET_SEEDS:
+            run = extra.get(f"{preset}-seed{seed_number}")
+            if run is not None:
+                label = f"scratchnet C, --preset {preset} (seeds {PRESET_SEEDS[0]}-{PRESET_SEEDS[-1]})"
+                large.append(Curve(label if seed_number == PRESET_SEEDS[0] else None,
+                                   [e["seconds"] for e in run.epochs], [100 * e["test_accuracy"] for e in run.epochs],
+                                   color))
+    panels = [(title, curves, limits) for title, curves, limits in (
+        ("the seed's network, 784-20-10 sigmoid, lr 0.005", seed, (60, 96)),
+        ("784-800-800-10 (best, accurate) and 784-400-400-10 (fast)", large, (96, 99.8))) if curves]
+    if not panels:
+        return "no chart: nothing was measured"
+    return accuracy_chart(panels, path, f"accuracy against training time — {info['cpu']}, {info['cores']} cores, "
+                                        f"{info['date']}", (99.0, 99.4))
 
 
 def markdown(info: dict, rows: list[Row], extra: dict[str, Run], sgemm: list[dict], flops: dict,
@@ -338,6 +385,10 @@ def main() -> int:
                        errors, skipped, args.fast_preset, args.accurate_preset)
     table = markdown(info, rows, extra, sgemm, flops, targets, args, load)
     print(table, end="")
+    args.out.mkdir(parents=True, exist_ok=True)
+    chart_note = chart(rows, extra, args.out / "perf.png", info)
+    if chart_note:
+        progress(chart_note)
     raw = {
         "machine": info,
         "load": load,
@@ -348,11 +399,13 @@ def main() -> int:
         "rows": [{"name": row.name, "label": row.label, "batch": row.batch, "status": row.status,
                   **({} if row.run is None else {"command": getattr(row.run, "command", ["python", "-u", "nn2.py"]),
                                                  "epoch_seconds": row.seconds, "median_seconds": row.median_seconds,
+                                                 "accuracies": accuracies(row),
                                                  "test_accuracy": row.test_accuracy,
                                                  "peak_rss_kib": row.run.peak_rss_kib})} for row in rows],
         "runs": {name: {"command": run.command, "epochs": run.epochs, "peak_rss_kib": run.peak_rss_kib,
                         "wall_seconds": run.wall_seconds} for name, run in extra.items()},
         "targets": targets,
+        "chart": chart_note or "perf.png",
     }
     write_results(args.out, "perf", table, raw)
     return 1 if errors else 0

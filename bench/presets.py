@@ -25,7 +25,6 @@ matplotlib).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -33,10 +32,18 @@ import time
 from pathlib import Path
 
 from common import (
+    ACCURATE_ACCURACY,
+    ACCURATE_SECONDS,
+    COLORS,
     DATA,
     DEFAULT_OUT,
+    FAST_ACCURACY,
+    FAST_SHARE,
+    PEAK_MB,
     BenchError,
+    Curve,
     Run,
+    accuracy_chart,
     entry_point,
     machine,
     machine_line,
@@ -47,11 +54,6 @@ from common import (
     write_results,
 )
 
-FAST_ACCURACY = 0.990
-FAST_SHARE = 1 / 5  # of best's NumPy training time
-ACCURATE_ACCURACY = 0.994
-ACCURATE_SECONDS = 600.0
-PEAK_MB = 500.0
 # the engine each preset is measured with: the fastest for its workload; best also as the reference
 ENGINES = {"seed": "numpy", "tuned": "numpy", "best": "numpy", "fast": "c", "accurate": "c"}
 PRESETS = tuple(ENGINES)
@@ -168,36 +170,15 @@ def augmentation_seconds(preset: str, repeats: int = 3) -> float | None:
 
 def chart(runs: dict[str, Run], path: Path, info: dict) -> str:
     """Test accuracy against cumulative training time, a line per run; '' or why there is none."""
-    if importlib.util.find_spec("matplotlib") is None:
-        return "no chart: matplotlib is not installed (pip install matplotlib)"
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    colors = dict(zip(PRESETS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors = dict(zip(PRESETS, COLORS))
+    curves = []
     for name, r in runs.items():
         preset = name.rsplit("-seed", 1)[0]
-        times, elapsed = [], 0.0
-        for e in r.epochs:
-            elapsed += e["seconds"]
-            times.append(elapsed)
-        label = f"{preset} ({ENGINES[preset]})" if name.endswith("seed0") else None
-        ax.plot(times, [100 * e["test_accuracy"] for e in r.epochs], marker=".", color=colors[preset], label=label,
-                alpha=0.8)
-    for level in (99.0, 99.4):
-        ax.axhline(level, color="gray", lw=0.6, ls="--")
-    ax.set_xscale("log")
-    ax.set_ylim(96, 99.8)
-    ax.set_xlabel("training time, s (log scale)")
-    ax.set_ylabel("test accuracy, %")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(f"scratchnet presets — {info['cpu']}, {info['cores']} cores, {info['date']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return ""
+        curves.append(Curve(f"{preset} ({ENGINES[preset]})" if name.endswith("seed0") else None,
+                            [e["seconds"] for e in r.epochs], [100 * e["test_accuracy"] for e in r.epochs],
+                            colors[preset]))
+    return accuracy_chart([("test accuracy of each preset's runs", curves, (96, 99.8))], path,
+                          f"scratchnet presets — {info['cpu']}, {info['cores']} cores, {info['date']}", (99.0, 99.4))
 
 
 def main() -> int:
