@@ -308,6 +308,8 @@ COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:b
 FAST_ACCURACY, FAST_SHARE = 0.990, 1 / 5  # 99% in a fifth of `--preset best`'s NumPy training time
 ACCURATE_ACCURACY, ACCURATE_SECONDS = 0.994, 600.0  # 99.4% within 10 minutes of training
 PEAK_MB = 500.0  # peak memory of every preset
+# the engine each preset is measured with: the fastest for its workload; best also as the reference
+PRESET_ENGINES = {"seed": "numpy", "tuned": "numpy", "best": "numpy", "fast": "c", "accurate": "c"}
 
 
 @dataclass

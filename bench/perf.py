@@ -11,6 +11,7 @@
      of the training time of `--preset best` with the NumPy engine
   5. most accurate MLP: `--preset accurate` (--accurate-preset) reaches >= 99.4% test accuracy (median
      of 3 seeds) within 10 minutes of training
+  (4 and 5 on the engine common.PRESET_ENGINES gives each preset, the C engine for both)
   6. peak memory (RSS) of `scratchnet train` under 500 MB for every preset
 
 The rows run the way bench/engines.py runs them (its plan, its measure, its PyTorch peer); the
@@ -41,6 +42,7 @@ from common import (
     FAST_ACCURACY,
     FAST_SHARE,
     PEAK_MB,
+    PRESET_ENGINES,
     SEED_HELP,
     BenchError,
     Curve,
@@ -188,10 +190,10 @@ def evaluate(rows: dict[str, Row], extra: dict[str, Run], sgemm: list[dict], flo
         batching)
     add(3, f"C `--preset best`: >= {100 * SGEMM_SHARE:g}% of NumPy's SGEMM FLOP rate and >= {TORCH_SPEEDUP:g}x "
         f"PyTorch CPU, same threads", ["c-best", "torch-best"], best)
-    add(4, f"`--preset {fast}`: >= {100 * FAST_ACCURACY:g}% (median of {len(PRESET_SEEDS)} seeds) in <= a fifth of "
+    add(4, f"`--preset {fast} --engine {PRESET_ENGINES.get(fast, 'numpy')}`: >= {100 * FAST_ACCURACY:g}% (median of {len(PRESET_SEEDS)} seeds) in <= a fifth of "
         f"NumPy `--preset best`'s training time", ["numpy-best-full", *(f"{fast}-seed{s}" for s in PRESET_SEEDS)],
         time_to_99, fast_missing)
-    add(5, f"`--preset {accurate}` (no convolutions): >= {100 * ACCURATE_ACCURACY:g}% (median of "
+    add(5, f"`--preset {accurate} --engine {PRESET_ENGINES.get(accurate, 'numpy')}` (no convolutions): >= {100 * ACCURATE_ACCURACY:g}% (median of "
         f"{len(PRESET_SEEDS)} seeds) within {ACCURATE_SECONDS / 60:g} minutes of training",
         [f"{accurate}-seed{s}" for s in PRESET_SEEDS], most_accurate, accurate_missing)
     add(6, f"peak RSS of `scratchnet train` < {PEAK_MB:g} MB for every preset",
@@ -339,7 +341,8 @@ def main() -> int:
         if preset == args.fast_preset:
             plans.append(("numpy-best-full", ["--preset", "best", "--seed", "0"]))
             peak_runs["best"] = ["numpy-best-full"]
-        plans += [(name, ["--preset", preset, "--seed", str(seed)]) for name, seed in zip(names, PRESET_SEEDS)]
+        engine = ["--engine", PRESET_ENGINES.get(preset, "numpy")]
+        plans += [(name, ["--preset", preset, "--seed", str(seed), *engine]) for name, seed in zip(names, PRESET_SEEDS)]
         peak_runs[preset] = names
     if args.quick:
         skipped["numpy-best-full"] = "skipped (--quick)"

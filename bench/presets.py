@@ -40,6 +40,7 @@ from common import (
     FAST_ACCURACY,
     FAST_SHARE,
     PEAK_MB,
+    PRESET_ENGINES,
     BenchError,
     Curve,
     Run,
@@ -54,8 +55,7 @@ from common import (
     write_results,
 )
 
-# the engine each preset is measured with: the fastest for its workload; best also as the reference
-ENGINES = {"seed": "numpy", "tuned": "numpy", "best": "numpy", "fast": "c", "accurate": "c"}
+ENGINES = PRESET_ENGINES
 PRESETS = tuple(ENGINES)
 
 
