@@ -51,6 +51,18 @@ def test_free_cores_are_the_idle_share_of_the_machine(monkeypatch, idle, total, 
     assert threads.free_cores() == free  # remembered: no third look
 
 
+def test_this_process_s_own_busy_threads_leave_its_cores_free(monkeypatch):
+    """BLAS threads spinning after a product are this process's: the machine looks busy, the cores are ours."""
+    looks = iter([(1000, 5000), (1000, 5200)])  # no idle time at all while it looked
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(looks))
+    monkeypatch.setattr(threads, "_free", None)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    clock = iter([10.0, 10.0 + 2 * threads.LOOK_SECONDS])  # our threads used both cores the whole time
+    monkeypatch.setattr(threads.time, "process_time", lambda: next(clock))
+    assert threads.free_cores() == 2
+
+
 def test_free_cores_without_proc_stat_are_every_core(monkeypatch):
     def missing():
         raise FileNotFoundError("/proc/stat")

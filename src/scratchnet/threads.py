@@ -11,7 +11,7 @@ go parallel on enough work, but they too lose time slices to other processes. So
 
   * from NumPy's BLAS, one thread when its largest product is small (under BIG_PRODUCT
     multiply-adds), else as many as there are cores free right now (free_cores: the idle time of
-    /proc/stat), at least one;
+    /proc/stat, this process's own threads counted as free), at least one;
   * from the C engine, as many threads as there are cores free, its loops choosing below that;
 
 and ``--threads N`` caps both engines at N.
@@ -61,17 +61,21 @@ def _cpu_times() -> tuple[int, int]:
 
 
 def free_cores() -> int:
-    """The cores no other process is using: the machine's idle time over LOOK_SECONDS (every core where
-    there is no /proc/stat), at least one, at most cores(); remembered for REUSE_SECONDS."""
+    """The cores no other process is using: over LOOK_SECONDS, the machine's busy time (/proc/stat) less
+    this process's own (BLAS threads spinning after a product are ours, not a reason to take fewer);
+    every core where there is no /proc/stat; at least one, at most cores(); remembered for REUSE_SECONDS."""
     global _free
     now = time.monotonic()
     if _free is None or now - _free[0] > REUSE_SECONDS:
         try:
+            cpus = os.cpu_count() or 1
             idle, total = _cpu_times()
+            own, began = time.process_time(), time.monotonic()
             time.sleep(LOOK_SECONDS)
             idle_after, total_after = _cpu_times()
-            share = (idle_after - idle) / max(total_after - total, 1)
-            free = round(share * (os.cpu_count() or 1))
+            own_cores = (time.process_time() - own) / max(time.monotonic() - began, 1e-9)
+            busy_cores = (1 - (idle_after - idle) / max(total_after - total, 1)) * cpus
+            free = round(cpus - max(0.0, busy_cores - own_cores))
         except (OSError, ValueError, IndexError):
             free = cores()
         _free = (time.monotonic(), max(1, min(free, cores())))
