@@ -78,6 +78,31 @@ def test_epochs_see_distorted_images_with_the_same_order_and_labels(small):
     assert not np.array_equal(images_e, train.epoch_samples(elastic, small.train_images, 1)[1])
 
 
+@pytest.mark.parametrize("settings", [{"shift": 1, "elastic": 34.0}, {}])
+def test_images_made_ahead_in_a_thread_are_those_made_in_turn(small, settings):
+    """run.Upcoming makes the next epoch's images while one trains: the same arrays, from any first epoch."""
+    cfg = TrainConfig(shuffle=True, seed=5, **settings)
+    upcoming = run.Upcoming(cfg, small.train_images, 3)
+    for epoch in (3, 4, 5):
+        order, images = upcoming.take(epoch, more=epoch < 5)
+        expected_order, expected_images = train.epoch_samples(cfg, small.train_images, epoch)
+        assert np.array_equal(order, expected_order) and np.array_equal(images, expected_images)
+
+
+def test_images_that_failed_ahead_are_made_in_turn_and_fail_there(small, monkeypatch, capsys):
+    calls = []
+
+    def failing(cfg, images, epoch):
+        calls.append(epoch)
+        raise MemoryError("no room for the images")
+
+    monkeypatch.setattr(run, "epoch_samples", failing)
+    upcoming = run.Upcoming(TrainConfig(shift=1), small.train_images, 0)
+    with pytest.raises(MemoryError, match="no room"):  # raised in the caller, as without a thread
+        upcoming.take(0, more=True)
+    assert calls == [0, 0] and capsys.readouterr().err == ""  # the thread's failure printed no traceback
+
+
 @pytest.mark.parametrize("value,fragment", [(-1.0, "--elastic must be a finite number >= 0, got -1.0"),
                                             (float("nan"), "--elastic must be a finite number, not nan"),
                                             (1e6, "--elastic must be at most 1000, got 1000000.0")])

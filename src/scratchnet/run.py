@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +83,45 @@ def diverged(net: Network, loss: float) -> bool:
     return not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases)
 
 
+class Upcoming:
+    """The samples of the coming epochs (train.epoch_samples): with shifted or distorted images, the next
+    epoch's are made in a thread while this one trains (distortions take as long as an epoch of
+    `--preset accurate`'s training; a core of the two is left partly idle by it). Each epoch's images
+    depend only on the seed and the epoch, so they are the same as made in turn."""
+
+    def __init__(self, config: TrainConfig, images: np.ndarray, epoch: int):
+        self.config, self.images = config, images
+        self.ahead = bool(config.shift or config.elastic)
+        self._epoch, self._result, self._thread = None, None, None
+        if self.ahead:
+            self._start(epoch)
+
+    def _start(self, epoch: int) -> None:
+        box: list = []
+
+        def make() -> None:
+            with suppress(BaseException):  # made again in turn by take, where the error is raised
+                box.append(epoch_samples(self.config, self.images, epoch))
+
+        # a daemon: a run stopped by Ctrl-C exits without waiting for images it will not use
+        self._thread = threading.Thread(target=make, daemon=True, name="scratchnet-images")
+        self._epoch, self._result = epoch, box
+        self._thread.start()
+
+    def take(self, epoch: int, more: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch ``epoch``'s (order, images); ``more``: another epoch follows, start making its images."""
+        if not self.ahead:
+            return epoch_samples(self.config, self.images, epoch)
+        self._thread.join()
+        if self._epoch != epoch or not self._result:  # not the one made ahead, or it failed: make it here
+            samples = epoch_samples(self.config, self.images, epoch)
+        else:
+            samples = self._result[0]
+        if more:
+            self._start(epoch + 1)
+        return samples
+
+
 def fit(
     net: Network,
     optimizer: Optimizer,
@@ -108,11 +147,12 @@ def fit(
     """
     total = epochs_done + config.epochs
     n = len(train_labels)
+    upcoming = Upcoming(config, train_images, epochs_done)
     for epoch in range(epochs_done, total):
         if stop and stop.requested:  # asked between two epochs
             return
         lr = learning_rate(config, epoch, total)
-        order, images = epoch_samples(config, train_images, epoch)
+        order, images = upcoming.take(epoch, more=epoch + 1 < total)
         before = partial if partial and epoch == epochs_done else PartialEpoch()
         skip = before.samples
         report = (lambda done, skip=skip: progress(skip + done)) if progress else None
