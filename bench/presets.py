@@ -55,8 +55,7 @@ from common import (
     write_results,
 )
 
-ENGINES = PRESET_ENGINES
-PRESETS = tuple(ENGINES)
+PRESETS = tuple(PRESET_ENGINES)
 
 
 def planned(presets: list[str], seeds: int, quick: bool) -> dict[str, list[str]]:
@@ -65,7 +64,7 @@ def planned(presets: list[str], seeds: int, quick: bool) -> dict[str, list[str]]
     plan = {}
     for preset in presets:
         for seed in range(seeds if preset in ("fast", "accurate") else 1):
-            plan[f"{preset}-seed{seed}"] = ["--preset", preset, "--engine", ENGINES[preset], "--seed", str(seed),
+            plan[f"{preset}-seed{seed}"] = ["--preset", preset, "--engine", PRESET_ENGINES[preset], "--seed", str(seed),
                                             *(["--epochs", "1"] if quick else [])]
     return plan
 
@@ -174,7 +173,7 @@ def chart(runs: dict[str, Run], path: Path, info: dict) -> str:
     curves = []
     for name, r in runs.items():
         preset = name.rsplit("-seed", 1)[0]
-        curves.append(Curve(f"{preset} ({ENGINES[preset]})" if name.endswith("seed0") else None,
+        curves.append(Curve(f"{preset} ({PRESET_ENGINES[preset]})" if name.endswith("seed0") else None,
                             [e["seconds"] for e in r.epochs], [100 * e["test_accuracy"] for e in r.epochs],
                             colors[preset]))
     return accuracy_chart([("test accuracy of each preset's runs", curves, (96, 99.8))], path,

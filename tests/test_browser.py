@@ -330,6 +330,17 @@ def test_opening_a_neuron_shows_its_weights_and_this_inputs_pushes(tab, exported
     assert page.inner_text("#edit-current") == f"b[0][4] = {textformat.format_number(net.biases[0][4])}"
 
 
+def apply_edit(page, kind: str, layer: int, neuron: int, value: str, input: int | None = None) -> None:
+    """Fill the edit form as a person would (a weight also names its input) and press Apply."""
+    page.select_option("#edit-kind", kind)
+    page.select_option("#edit-layer", str(layer))
+    if input is not None:
+        page.fill("#edit-input", str(input))
+    page.fill("#edit-neuron", str(neuron))
+    page.fill("#edit-value", value)
+    page.click("#edit-apply")
+
+
 def test_an_edit_changes_the_prediction_and_downloads_as_the_text_format(tab, exported, trained, tmp_path):
     ckpt = checkpoint.load(trained)
     net = ckpt.network
@@ -339,11 +350,7 @@ def test_an_edit_changes_the_prediction_and_downloads_as_the_text_format(tab, ex
     draw_with_mouse(page, 1)
     before = page.evaluate("scratchnet.state")
     # a large bias on output 8 makes the network answer 8
-    page.select_option("#edit-kind", "bias")
-    page.select_option("#edit-layer", "1")
-    page.fill("#edit-neuron", "8")
-    page.fill("#edit-value", "25")
-    page.click("#edit-apply")
+    apply_edit(page, "bias", layer=1, neuron=8, value="25")
     settle(page)
     after = page.evaluate("scratchnet.state")
     assert before["prediction"] != 8 and after["prediction"] == 8
@@ -363,12 +370,7 @@ def test_an_edit_changes_the_prediction_and_downloads_as_the_text_format(tab, ex
     assert page.inner_text("#edit-error") == "the neuron must be a whole number from 0 to 9"
     assert len(page.locator("#edit-log li").all()) == 1
     # a weight, by hand
-    page.select_option("#edit-kind", "weight")
-    page.select_option("#edit-layer", "0")
-    page.fill("#edit-input", "300")
-    page.fill("#edit-neuron", "3")
-    page.fill("#edit-value", "-0.125")
-    page.click("#edit-apply")
+    apply_edit(page, "weight", layer=0, neuron=3, value="-0.125", input=300)
     with page.expect_download() as download:
         page.click("#save-txt")
     path = tmp_path / download.value.suggested_filename
@@ -598,12 +600,7 @@ def test_a_served_edit_is_saved_to_the_checkpoint(served, tab, tmp_path, small_n
     params = tmp_path / "net.npz"
     assert cli.main(["train", "-p", str(params), "--data", str(small_npz), "--epochs", "1", "--batch-size", "10"]) == 0
     page = tab(served(params, small_npz))
-    page.select_option("#edit-kind", "weight")
-    page.select_option("#edit-layer", "1")
-    page.fill("#edit-input", "7")
-    page.fill("#edit-neuron", "2")
-    page.fill("#edit-value", "1.5e-3")
-    page.click("#edit-apply")
+    apply_edit(page, "weight", layer=1, neuron=2, value="1.5e-3", input=7)
     wait_until(page, "document.getElementById('edit-log').textContent.includes('→ 0.0015')")
     wait_for_status(page, "Idle: 1 epoch done. The network has edits that are not saved")
     assert page.is_disabled("#train-start")  # training goes on from the file: save or revert the edits first
