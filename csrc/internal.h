@@ -84,6 +84,15 @@ int sn_work_init(sn_work *w, const sn_net *net, int64_t capacity, int for_traini
 void sn_work_free(sn_work *w);
 /* Load images[order[0..count)] (order NULL: images[0..count)) as the batch, and its CSC if the
    work has room for one. */
+/* Asks for an image's cache lines ahead of use: images are read in shuffled order, each from main memory. */
+static inline void sn_prefetch_image(const uint8_t *px, int n) {
+#ifdef __GNUC__
+    for (int i = 0; i < n; i += 64) __builtin_prefetch(px + i);
+#else
+    (void)px;
+    (void)n;
+#endif
+}
 void sn_load_batch(sn_work *w, const sn_net *net, const uint8_t *images, const int64_t *order, int64_t count);
 /* forward: the loaded batch's activations w->act[1..L] and w->logits (act[L] = the outputs). */
 void sn_forward(const sn_net *net, sn_work *w);
@@ -98,6 +107,9 @@ void sn_backward(const sn_net *net, sn_work *w, sn_grads *grads);
    returns how many. It may write SN_PIXELS_SLACK entries past them. */
 #define SN_PIXELS_SLACK 8
 int sn_nonzero_pixels(const uint8_t *px, int n, int32_t *index, real *value);
+/* x[i] = e^x[i], and x[i] = log(1 + x[i]), for i < n (kernels.c's libmvec says how they round). */
+void sn_exp(real *x, int64_t n);
+void sn_log1p(real *x, int64_t n);
 /* The sum of n numbers in NumPy's order (pairwise, as np.sum along a contiguous axis). */
 real sn_sum(const real *a, int64_t n);
 /* out (rows x n) = S M (+ add on every row) for S sparse in CSR form (row r: index/value

@@ -3,8 +3,8 @@
  * sn_predict. The matrix products are kernels.c's.
  *
  * Elementwise steps round exactly as NumPy's do (the same operations in the same order; -std=c11
- * keeps the compiler from fusing a multiply and an add), and sums along a row follow np.sum's
- * pairwise order. Matrix products cannot follow OpenBLAS's order, which depends on its kernels:
+ * keeps the compiler from fusing a multiply and an add), but for exp and log1p where kernels.c takes
+ * them from libmvec, and sums along a row follow np.sum's pairwise order. Matrix products cannot follow OpenBLAS's order, which depends on its kernels:
  * they differ from NumPy's by rounding only.
  */
 #include <stdlib.h>
@@ -19,15 +19,11 @@
 #endif
 
 #ifdef SN_FLOAT32
-#define EXP expf
 #define LOG logf
-#define LOG1P log1pf
 #define TANH tanhf
 #define LN2 0.693147180559945309417232121458176568f
 #else
-#define EXP exp
 #define LOG log
-#define LOG1P log1p
 #define TANH tanh
 #define LN2 0.693147180559945309417232121458176568
 #endif
@@ -76,7 +72,9 @@ void sn_activate(int activation, const real *z, real *a, int64_t rows, int n) {
     const int64_t count = rows * n;
     switch (activation) {
     case SN_SIGMOID:  /* 1 / (1 + e^-z): e^-z overflows to inf for very negative z, giving 0 */
-        for (int64_t i = 0; i < count; i++) a[i] = (real)1 / ((real)1 + EXP(-z[i]));
+        for (int64_t i = 0; i < count; i++) a[i] = -z[i];
+        sn_exp(a, count);
+        for (int64_t i = 0; i < count; i++) a[i] = (real)1 / ((real)1 + a[i]);
         break;
     case SN_TANH:
         for (int64_t i = 0; i < count; i++) a[i] = TANH(z[i]);
@@ -91,7 +89,8 @@ void sn_activate(int activation, const real *z, real *a, int64_t rows, int n) {
             real top = zr[0];
             for (int j = 1; j < n; j++)
                 if (zr[j] > top || zr[j] != zr[j]) top = zr[j];
-            for (int j = 0; j < n; j++) ar[j] = EXP(zr[j] - top);
+            for (int j = 0; j < n; j++) ar[j] = zr[j] - top;
+            sn_exp(ar, n);
             real total = sn_sum(ar, n);
             for (int j = 0; j < n; j++) ar[j] = ar[j] / total;
         }
@@ -130,15 +129,6 @@ void sn_output_delta(int loss, int output, const real *outputs, const uint8_t *l
     }
 }
 
-/* np.logaddexp(0, z), as npy_logaddexp computes it */
-static real log_one_plus_exp(real z) {
-    if (z == 0) return LN2;
-    real t = -z;
-    if (t > 0) return LOG1P(EXP(-t));
-    if (t <= 0) return z + LOG1P(EXP(t));
-    return t;  /* NaN */
-}
-
 /* one sample's loss, summed over its n outputs */
 static real sample_loss(int loss, const real *logits, const real *outputs, int label, int n) {
     real terms[64];
@@ -150,7 +140,8 @@ static real sample_loss(int loss, const real *logits, const real *outputs, int l
         real norm = 0, dot = 0;
         for (int j0 = 0; j0 < n; j0 += 64) {  /* one block when n <= 64, as with every MNIST net */
             int m = n - j0 < 64 ? n - j0 : 64;
-            for (int j = 0; j < m; j++) terms[j] = EXP(logits[j0 + j] - top);
+            for (int j = 0; j < m; j++) terms[j] = logits[j0 + j] - top;
+            sn_exp(terms, m);
             norm += sn_sum(terms, m);
             for (int j = 0; j < m; j++) terms[j] = (real)(j0 + j == label) * logits[j0 + j];
             dot += sn_sum(terms, m);
@@ -159,9 +150,13 @@ static real sample_loss(int loss, const real *logits, const real *outputs, int l
     }
     for (int j0 = 0; j0 < n; j0 += 64) {
         int m = n - j0 < 64 ? n - j0 : 64;
-        if (loss == SN_BCE) {  /* log(1 + e^z) - y z, finite for any z */
+        if (loss == SN_BCE) {  /* log(1 + e^z) - y z, finite for any z: np.logaddexp(0, z) - y z */
+            const real *z = logits + j0;
+            for (int j = 0; j < m; j++) terms[j] = z[j] < 0 ? z[j] : -z[j];
+            sn_exp(terms, m);
+            sn_log1p(terms, m);  /* log(1 + e^-|z|), then + z where z > 0; log 2 at 0, as npy_logaddexp */
             for (int j = 0; j < m; j++)
-                terms[j] = log_one_plus_exp(logits[j0 + j]) - (real)(j0 + j == label) * logits[j0 + j];
+                terms[j] = (z[j] == 0 ? LN2 : z[j] > 0 ? z[j] + terms[j] : terms[j]) - (real)(j0 + j == label) * z[j];
         } else {  /* mse: 0.5 * sum (o - y)^2 */
             for (int j = 0; j < m; j++) {
                 real e = outputs[j0 + j] - (real)(j0 + j == label);
@@ -263,6 +258,7 @@ void sn_load_batch(sn_work *w, const sn_net *net, const uint8_t *images, const i
     real *restrict value = w->nz_value;
     int64_t e = 0;
     for (int64_t s = 0; s < count; s++) {
+        if (s + 1 < count) sn_prefetch_image(images + (order ? order[s + 1] : s + 1) * (int64_t)n_in, n_in);
         w->nz_start[s] = e;
         e += sn_nonzero_pixels(images + (order ? order[s] : s) * (int64_t)n_in, n_in, index + e, value + e);
     }

@@ -93,6 +93,9 @@ int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t
         const uint8_t *base = order ? images : images + start * (int64_t)net->sizes[0];
         sn_load_batch(&w, net, base, order ? order + start : NULL, count);
         for (int64_t s = 0; s < count; s++) batch_labels[s] = labels[order ? order[start + s] : start + s];
+        if (start + count < n)  /* the next batch's first image comes from memory while this step computes */
+            sn_prefetch_image(images + (order ? order[start + count] : start + count) * (int64_t)net->sizes[0],
+                              net->sizes[0]);
         if (sample_step)
             sn_sgd_sample_step(net, &w, batch_labels[0], lr, loss);
         else
