@@ -129,8 +129,16 @@ void sn_output_delta(int loss, int output, const real *outputs, const uint8_t *l
     }
 }
 
-/* one sample's loss, summed over its n outputs */
-static real sample_loss(int loss, const real *logits, const real *outputs, int label, int n) {
+/* np.logaddexp(0, z) of `count` logits: log(1 + e^-|z|), + z where z > 0; log 2 at 0, as npy_logaddexp */
+static void log_one_plus_exp(const real *z, real *soft, int64_t count) {
+    for (int64_t i = 0; i < count; i++) soft[i] = z[i] < 0 ? z[i] : -z[i];
+    sn_exp(soft, count);
+    sn_log1p(soft, count);
+    for (int64_t i = 0; i < count; i++) soft[i] = z[i] == 0 ? LN2 : z[i] > 0 ? z[i] + soft[i] : soft[i];
+}
+
+/* one sample's loss, summed over its n outputs; for bce, `soft` may hold its logaddexp(0, z) */
+static real sample_loss(int loss, const real *logits, const real *outputs, const real *soft, int label, int n) {
     real terms[64];
     real total = 0;
     if (loss == SN_CROSS_ENTROPY) {  /* logsumexp(z) - y.z */
@@ -150,13 +158,12 @@ static real sample_loss(int loss, const real *logits, const real *outputs, int l
     }
     for (int j0 = 0; j0 < n; j0 += 64) {
         int m = n - j0 < 64 ? n - j0 : 64;
-        if (loss == SN_BCE) {  /* log(1 + e^z) - y z, finite for any z: np.logaddexp(0, z) - y z */
-            const real *z = logits + j0;
-            for (int j = 0; j < m; j++) terms[j] = z[j] < 0 ? z[j] : -z[j];
-            sn_exp(terms, m);
-            sn_log1p(terms, m);  /* log(1 + e^-|z|), then + z where z > 0; log 2 at 0, as npy_logaddexp */
-            for (int j = 0; j < m; j++)
-                terms[j] = (z[j] == 0 ? LN2 : z[j] > 0 ? z[j] + terms[j] : terms[j]) - (real)(j0 + j == label) * z[j];
+        if (loss == SN_BCE) {  /* log(1 + e^z) - y z, finite for any z */
+            if (soft)
+                memcpy(terms, soft + j0, (size_t)m * sizeof *terms);
+            else
+                log_one_plus_exp(logits + j0, terms, m);
+            for (int j = 0; j < m; j++) terms[j] = terms[j] - (real)(j0 + j == label) * logits[j0 + j];
         } else {  /* mse: 0.5 * sum (o - y)^2 */
             for (int j = 0; j < m; j++) {
                 real e = outputs[j0 + j] - (real)(j0 + j == label);
@@ -170,7 +177,19 @@ static real sample_loss(int loss, const real *logits, const real *outputs, int l
 
 void sn_loss_per_sample(int loss, const real *logits, const real *outputs, const uint8_t *labels, int64_t rows,
                         int n, real *losses) {
-    for (int64_t r = 0; r < rows; r++) losses[r] = sample_loss(loss, logits + r * n, outputs + r * n, labels[r], n);
+    /* bce's logaddexp of up to SOFT logits at a time, many samples' together: the vector calls of
+       sn_exp and sn_log1p are then full (a sample of 10 outputs alone would leave a third of them empty) */
+    enum { SOFT = 1024 };
+    real soft[SOFT];
+    const int together = loss == SN_BCE && n <= SOFT;
+    const int64_t group = together ? SOFT / n : rows;
+    for (int64_t r0 = 0; r0 < rows; r0 += group) {
+        const int64_t count = rows - r0 < group ? rows - r0 : group;
+        if (together) log_one_plus_exp(logits + r0 * n, soft, count * n);
+        for (int64_t r = r0; r < r0 + count; r++)
+            losses[r] = sample_loss(loss, logits + r * n, outputs + r * n, together ? soft + (r - r0) * n : NULL,
+                                    labels[r], n);
+    }
 }
 
 int sn_argmax(const real *v, int n) {  /* np.argmax: the first maximum, or the first NaN */

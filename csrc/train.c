@@ -6,6 +6,7 @@
  * NumPy engine are the rounding of matrix products and of exp/log.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <math.h>
 
@@ -75,43 +76,65 @@ int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t
     }
 
     const int64_t capacity = batch_size < n ? batch_size : n;
+    const int sample_step = sn_uses_sample_step(batch_size, opt);
+    /* The loss and accuracy of the forward pass each step began with. The per-sample step's are taken
+       KEPT samples at a time, its logits and outputs kept until then: sn_loss_per_sample is faster on many. */
+    enum { KEPT = 256 };
+    const int64_t kept_rows = sample_step ? (n < KEPT ? n : KEPT) : capacity;
     sn_work w;
     if (sn_work_init(&w, net, capacity, 1)) return -1;
-    uint8_t *batch_labels = malloc((size_t)capacity);
-    real *losses = malloc((size_t)capacity * sizeof *losses);
-    if (!batch_labels || !losses) {
+    uint8_t *batch_labels = malloc((size_t)kept_rows);
+    real *losses = malloc((size_t)kept_rows * sizeof *losses);
+    real *kept_logits = sample_step ? malloc((size_t)(kept_rows * n_out) * sizeof *kept_logits) : NULL;
+    real *kept_outputs = sample_step ? malloc((size_t)(kept_rows * n_out) * sizeof *kept_outputs) : NULL;
+    if (!batch_labels || !losses || (sample_step && (!kept_logits || !kept_outputs))) {
         sn_work_free(&w);
         free(batch_labels);
         free(losses);
+        free(kept_logits);
+        free(kept_outputs);
         return sn_fail("out of memory");
     }
-    const int sample_step = sn_uses_sample_step(batch_size, opt);
     double loss_sum = 0;
-    int64_t correct = 0, done = 0;
+    int64_t correct = 0, done = 0, kept = 0;
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t count = n - start < batch_size ? n - start : batch_size;
         const uint8_t *base = order ? images : images + start * (int64_t)net->sizes[0];
         sn_load_batch(&w, net, base, order ? order + start : NULL, count);
-        for (int64_t s = 0; s < count; s++) batch_labels[s] = labels[order ? order[start + s] : start + s];
+        uint8_t *step_labels = sample_step ? batch_labels + kept : batch_labels;
+        for (int64_t s = 0; s < count; s++) step_labels[s] = labels[order ? order[start + s] : start + s];
         if (start + count < n)  /* the next batch's first image comes from memory while this step computes */
             sn_prefetch_image(images + (order ? order[start + count] : start + count) * (int64_t)net->sizes[0],
                               net->sizes[0]);
-        if (sample_step)
-            sn_sgd_sample_step(net, &w, batch_labels[0], lr, loss);
-        else
+        const real *logits = w.logits, *outputs = w.act[net->n_layers];
+        int64_t rows = count;
+        if (sample_step) {
+            sn_sgd_sample_step(net, &w, step_labels[0], lr, loss);
+            memcpy(kept_logits + kept * n_out, w.logits, (size_t)n_out * sizeof *kept_logits);
+            memcpy(kept_outputs + kept * n_out, w.act[net->n_layers], (size_t)n_out * sizeof *kept_outputs);
+            logits = kept_logits;
+            outputs = kept_outputs;
+            rows = ++kept;
+        } else {
             sn_batch_step(net, opt, &w, batch_labels, lr, loss);
-        /* the loss and accuracy of the forward pass the step began with */
-        sn_loss_per_sample(loss, w.logits, w.act[net->n_layers], batch_labels, count, n_out, losses);
-        for (int64_t s = 0; s < count; s++) {
-            loss_sum += (double)losses[s];
-            correct += sn_argmax(w.logits + s * n_out, n_out) == batch_labels[s];
         }
         done += count;
+        const int last = done == n || (stop && *stop);
+        if (!sample_step || kept == kept_rows || last) {
+            sn_loss_per_sample(loss, logits, outputs, batch_labels, rows, n_out, losses);
+            for (int64_t s = 0; s < rows; s++) {
+                loss_sum += (double)losses[s];
+                correct += sn_argmax(logits + s * n_out, n_out) == batch_labels[s];
+            }
+            kept = 0;
+        }
         if (stop && *stop) break;
     }
     sn_work_free(&w);
     free(batch_labels);
     free(losses);
+    free(kept_logits);
+    free(kept_outputs);
     if (mean_loss) *mean_loss = loss_sum / (double)done;
     if (accuracy) *accuracy = (double)correct / (double)done;
     if (samples_done) *samples_done = done;
