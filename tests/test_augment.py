@@ -1,4 +1,4 @@
-"""The label-keeping changes to training images (augment.py): elastic distortions."""
+"""The label-keeping changes to training images (augment.py): shifts and elastic distortions."""
 
 import json
 
@@ -26,6 +26,34 @@ def test_the_same_generator_state_gives_the_same_images(small):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.shape == images.shape and a.dtype == np.uint8
     assert (a != images).any(axis=(1, 2)).mean() > 0.99  # each image distorted, every chunk's too
+
+
+def test_shift_images_moves_each_image_by_up_to_the_shift(small):
+    rng = np.random.default_rng(0)
+    assert np.array_equal(augment.shift_images(small.train_images[:10], 0, rng), small.train_images[:10])
+    dots = np.zeros((400, 28, 28), dtype=np.uint8)
+    dots[:, 14, 14] = 255
+    shifted = augment.shift_images(dots, 2, rng)
+    assert shifted.shape == dots.shape and shifted.dtype == np.uint8
+    which, rows, cols = np.nonzero(shifted)
+    assert np.array_equal(which, np.arange(400))  # one dot per image, still there
+    offsets = set(zip(rows - 14, cols - 14))
+    assert offsets == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+
+
+@pytest.mark.parametrize("max_shift", [1, 2, 27])
+def test_each_image_is_its_own_offset_pixel_by_pixel(small, max_shift):
+    images = small.train_images[:300]
+    shifted = augment.shift_images(images, max_shift, np.random.default_rng(3))
+    dy, dx = np.random.default_rng(3).integers(0, 2 * max_shift + 1, size=(2, len(images))) - max_shift
+    height, width = images.shape[1:]
+    for i in range(len(images)):
+        expected = np.zeros((height, width), np.uint8)
+        for r in range(height):
+            for c in range(width):
+                if 0 <= r + dy[i] < height and 0 <= c + dx[i] < width:
+                    expected[r, c] = images[i, r + dy[i], c + dx[i]]
+        assert np.array_equal(shifted[i], expected), i
 
 
 def test_alpha_zero_is_the_identity(small):

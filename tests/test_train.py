@@ -1,4 +1,4 @@
-"""scratchnet.train, optim, augment, run and config: the seed's algorithm, optimizers, schedules,
+"""scratchnet.train, optim, run and config: the seed's algorithm, optimizers, schedules,
 determinism, resuming, interruption and divergence."""
 
 import contextlib
@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from scratchnet import augment, checkpoint, config, engines, network, optim, run, train
+from scratchnet import checkpoint, config, engines, network, optim, run, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 
@@ -147,19 +147,6 @@ def test_schedules():
     assert [rate("step", e) for e in (0, 1, 2, 4)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
     assert [rate("cosine", e) for e in (0, 5)] == pytest.approx([1.0, 0.5])
     assert rate("cosine", 9) < 0.03
-
-
-def test_shift_images_moves_each_image_by_up_to_the_shift(small):
-    rng = np.random.default_rng(0)
-    assert np.array_equal(augment.shift_images(small.train_images[:10], 0, rng), small.train_images[:10])
-    dots = np.zeros((400, 28, 28), dtype=np.uint8)
-    dots[:, 14, 14] = 255
-    shifted = augment.shift_images(dots, 2, rng)
-    assert shifted.shape == dots.shape and shifted.dtype == np.uint8
-    which, rows, cols = np.nonzero(shifted)
-    assert np.array_equal(which, np.arange(400))  # one dot per image, still there
-    offsets = set(zip(rows - 14, cols - 14))
-    assert offsets == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
 
 
 def test_same_seed_same_parameters_bit_for_bit(small):
