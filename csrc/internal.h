@@ -74,6 +74,7 @@ typedef struct {
     real *logits;                    /* capacity x sizes[n_layers] */
     real *delta, *below;             /* capacity x the widest layer: dL/dz of a layer and of the one below */
     real *change;                    /* the widest layer: sgd_sample_step's lr * delta */
+    uint64_t *mask;                  /* (sizes[0] + 63) / 64: sgd_sample_step's non-zero pixels */
     sn_grads grads;
 } sn_work;
 
@@ -94,8 +95,10 @@ static inline void sn_prefetch_image(const uint8_t *px, int n) {
 #endif
 }
 void sn_load_batch(sn_work *w, const sn_net *net, const uint8_t *images, const int64_t *order, int64_t count);
-/* forward: the loaded batch's activations w->act[1..L] and w->logits (act[L] = the outputs). */
+/* forward: the loaded batch's activations w->act[1..L] and w->logits (act[L] = the outputs);
+   sn_forward_from starts at layer `first` >= 1, from w->act[first]. */
 void sn_forward(const sn_net *net, sn_work *w);
+void sn_forward_from(const sn_net *net, sn_work *w, int first);
 /* backward: the gradients of the batch-mean loss of every layer, from sn_forward's activations and
    the output error dL/dz of each sample in w->delta (count x sizes[L]). Changes neither the
    network nor the activations (w->delta and w->below are its scratch). */
@@ -121,10 +124,14 @@ void sn_spmm(int64_t rows, const int64_t *start, const int32_t *index, const rea
    stored n x k. */
 void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
              const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate);
-/* matrix[index[k] * n + j] -= value[k] * change[j] for k < nnz, j < n: the update of the rows of
-   the non-zero pixels (each product rounded, then subtracted, as NumPy). */
-void sn_sparse_rows_update(int64_t nnz, const int32_t *index, const real *value, real *matrix, int n,
-                           const real *change);
+/* The per-sample step's first layer, on one image's pixels px (n_in of them): mask, bit p % 64 of
+   mask[p / 64] set for each non-zero pixel p, by sn_pixel_mask; sn_pixels_forward, z (n) = x matrix
+   + add for x = px / 255 (the same bits as sn_spmm on its list); sn_pixels_update, matrix[p] -= x_p
+   change for the non-zero pixels (each product rounded, then subtracted, as NumPy). */
+void sn_pixel_mask(const uint8_t *px, int n, uint64_t *mask);
+void sn_pixels_forward(int n_in, int n, const real *matrix, const uint64_t *mask, const uint8_t *px,
+                       const real *add, real *z);
+void sn_pixels_update(int n_in, int n, real *matrix, const uint64_t *mask, const uint8_t *px, const real *change);
 /* The per-sample step of a dense layer, row by row: matrix[i] -= a[i] change (each product rounded, then
    subtracted), then below[i] = matrix[i] . delta through the new row (fused multiply-adds, j from 0 up). */
 void sn_dense_rows_update(int n_in, int n_out, real *matrix, const real *a, const real *change, const real *delta,
@@ -146,9 +153,9 @@ void sn_update(sn_net *net, sn_optimizer_state *opt, const sn_grads *grads, doub
 /* uses_sample_step: whether an epoch takes sn_sgd_sample_step (plain SGD, one sample a step, no
    weight decay) rather than sn_batch_step. */
 int sn_uses_sample_step(int batch_size, const sn_optimizer_state *opt);
-/* sgd_sample_step: forward, then plain SGD on the one loaded sample, each layer updated as soon as
-   its error is known and the error then sent back through the updated weights. */
-void sn_sgd_sample_step(sn_net *net, sn_work *w, uint8_t label, double lr, int loss);
+/* sgd_sample_step: forward, then plain SGD on one image (its pixels, not a loaded batch), each layer
+   updated as soon as its error is known and the error then sent back through the updated weights. */
+void sn_sgd_sample_step(sn_net *net, sn_work *w, const uint8_t *image, uint8_t label, double lr, int loss);
 /* batch_step: forward, output_delta, backward, update, on the loaded batch (labels: its own). */
 void sn_batch_step(sn_net *net, sn_optimizer_state *opt, sn_work *w, const uint8_t *labels, double lr, int loss);
 

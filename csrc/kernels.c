@@ -305,7 +305,7 @@ CONTRACT static void spmm_block(int64_t rows, const int64_t *restrict start, con
         for (int j = first; j < j0 + width; j++) z[j] = 0;
         for (int64_t k = start[r]; k < start[r + 1]; k++) {
             const real x = value[k], *restrict row = matrix + (int64_t)index[k] * n;
-            for (int j = first; j < j0 + width; j++) z[j] += x * row[j];
+            for (int j = first; j < j0 + width; j++) z[j] = FMA(x, row[j], z[j]);  /* fused, as sn_pixels_forward's */
         }
         if (add)
             for (int j = first; j < j0 + width; j++) z[j] = z[j] + add[j];
@@ -326,31 +326,119 @@ void sn_spmm(int64_t rows, const int64_t *start, const int32_t *index, const rea
 }
 
 /* --------------------------------------------------------------------------------------------- */
-/* the rows of the non-zero pixels: updated by sgd_sample_step, summed into by the batch gradient.
-   `vector` is held in registers, nb vectors at a time, while the rows go by. */
+/* the per-sample step's first layer: the rows of one image's non-zero pixels, found by the bits of a
+   mask of them. A list (sn_nonzero_pixels') costs more to write than one pass and one update that
+   read it save: each walks the bits, lowest first, and reads the pixel itself. */
 
-/* rows -= value * change: not fused (NumPy rounds the product, then the difference) */
-KERNEL void subtract_rows_block(int nb, int64_t nnz, const int32_t *restrict index, const real *restrict value,
-                                real *restrict matrix, int64_t stride, const real *restrict change) {
-    vec c[MAX_NB];
-    for (int v = 0; v < nb; v++) c[v] = load_vec(change + v * LANES);
-    for (int64_t k = 0; k < nnz; k++) {
-        real *row = matrix + index[k] * stride;
-        for (int v = 0; v < nb; v++) store_vec(row + v * LANES, load_vec(row + v * LANES) - value[k] * c[v]);
+static inline int lowest_bit(uint64_t bits) {  /* bits != 0 */
+#ifdef __GNUC__
+    return __builtin_ctzll(bits);
+#else
+    int i = 0;
+    while (!(bits >> i & 1)) i++;
+    return i;
+#endif
+}
+
+void sn_pixel_mask(const uint8_t *px, int n, uint64_t *mask) {
+    int i = 0;
+#ifdef PIXELS_AVX2
+    for (; i + 64 <= n; i += 64) {
+        const __m256i zero = _mm256_setzero_si256();
+        const __m256i low = _mm256_loadu_si256((const __m256i *)(const void *)(px + i));
+        const __m256i high = _mm256_loadu_si256((const __m256i *)(const void *)(px + i + 32));
+        const uint64_t zeros = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, zero)) |
+                               (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, zero)) << 32;
+        mask[i / 64] = ~zeros;
+    }
+#endif
+    for (; i < n; i += 64) {
+        uint64_t bits = 0;
+        for (int b = 0; b < 64 && i + b < n; b++) bits |= (uint64_t)(px[i + b] != 0) << b;
+        mask[i / 64] = bits;
     }
 }
 
-void sn_sparse_rows_update(int64_t nnz, const int32_t *restrict index, const real *restrict value,
-                           real *restrict matrix, int n, const real *restrict change) {
+/* z[0 .. nb vectors) = the sum over the pixels p of x_p matrix[p][...], + add: summed as
+   sparse_rows_block sums a row (two sets, the pixels taking turns, fused), so the same bits as sn_spmm */
+CONTRACT KERNEL void pixels_forward_block(int nb, int words, const uint64_t *restrict mask,
+                                          const uint8_t *restrict px, const real *restrict matrix, int64_t stride,
+                                          const real *restrict add, real *restrict z) {
+    CONTRACT_HERE
+    const real scale = (real)(1.0 / 255.0);  /* data.inputs: pixels times 1/255 rounded to the dtype */
+    vec a0[MAX_NB], a1[MAX_NB];
+    for (int v = 0; v < nb; v++) a0[v] = a1[v] = (vec){0};
+    int64_t first = -1;  /* the pixel of the pair being made, or -1 */
+    for (int word = 0; word < words; word++)
+        for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
+            const int64_t p = 64 * word + lowest_bit(bits);
+            if (first < 0) {
+                first = p;
+                continue;
+            }
+            const real x0 = (real)px[first] * scale, x1 = (real)px[p] * scale;
+            const real *r0 = matrix + first * stride, *r1 = matrix + p * stride;
+            for (int v = 0; v < nb; v++) {
+                a0[v] += x0 * load_vec(r0 + v * LANES);
+                a1[v] += x1 * load_vec(r1 + v * LANES);
+            }
+            first = -1;
+        }
+    if (first >= 0)
+        for (int v = 0; v < nb; v++) a0[v] += (real)px[first] * scale * load_vec(matrix + first * stride + v * LANES);
+    for (int v = 0; v < nb; v++) store_vec(z + v * LANES, (a0[v] + a1[v]) + load_vec(add + v * LANES));
+}
+
+CONTRACT void sn_pixels_forward(int n_in, int n, const real *matrix, const uint64_t *mask, const uint8_t *px,
+                                const real *add, real *z) {
+    CONTRACT_HERE
+    const int words = (n_in + 63) / 64;
+    const real scale = (real)(1.0 / 255.0);
     int j0 = 0;
     for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
-        WITH_WIDTH(nb, subtract_rows_block, nnz, index, value, matrix + j0, n, change + j0);
+        WITH_WIDTH(nb, pixels_forward_block, words, mask, px, matrix + j0, n, add + j0, z + j0);
+    }
+    for (int j = j0; j < n; j++) {  /* the columns past the last whole vector: one sum, as spmm_block's */
+        real sum = 0;
+        for (int word = 0; word < words; word++)
+            for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
+                const int64_t p = 64 * word + lowest_bit(bits);
+                sum = FMA((real)px[p] * scale, matrix[p * n + j], sum);  /* fused, as spmm_block's */
+            }
+        z[j] = sum + add[j];
+    }
+}
+
+/* the rows of the pixels -= x_p change: not fused (NumPy rounds the product, then the difference) */
+KERNEL void pixels_update_block(int nb, int words, const uint64_t *restrict mask, const uint8_t *restrict px,
+                                real *restrict matrix, int64_t stride, const real *restrict change) {
+    const real scale = (real)(1.0 / 255.0);
+    vec c[MAX_NB];
+    for (int v = 0; v < nb; v++) c[v] = load_vec(change + v * LANES);
+    for (int word = 0; word < words; word++)
+        for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
+            const int64_t p = 64 * word + lowest_bit(bits);
+            const real x = (real)px[p] * scale;
+            real *row = matrix + p * stride;
+            for (int v = 0; v < nb; v++) store_vec(row + v * LANES, load_vec(row + v * LANES) - x * c[v]);
+        }
+}
+
+void sn_pixels_update(int n_in, int n, real *matrix, const uint64_t *mask, const uint8_t *px, const real *change) {
+    const int words = (n_in + 63) / 64;
+    const real scale = (real)(1.0 / 255.0);
+    int j0 = 0;
+    for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
+        WITH_WIDTH(nb, pixels_update_block, words, mask, px, matrix + j0, n, change + j0);
     }
     if (j0 == n) return;
-    for (int64_t k = 0; k < nnz; k++) {
-        real *restrict row = matrix + (int64_t)index[k] * n;
-        for (int j = j0; j < n; j++) row[j] = row[j] - value[k] * change[j];
-    }
+    for (int word = 0; word < words; word++)
+        for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
+            const int64_t p = 64 * word + lowest_bit(bits);
+            const real x = (real)px[p] * scale;
+            real *restrict row = matrix + p * n;
+            for (int j = j0; j < n; j++) row[j] = row[j] - x * change[j];
+        }
 }
 
 /* a dense layer's per-sample step: W[i] -= a[i] change (not fused, as NumPy), then below[i] = W[i] . delta
@@ -373,6 +461,9 @@ void sn_dense_rows_update(int n_in, int n_out, real *restrict matrix, const real
         dense_rows_block(4, n_out, matrix + (int64_t)i * n_out, a + i, change, delta, below + i);
     for (; i < n_in; i++) dense_rows_block(1, n_out, matrix + (int64_t)i * n_out, a + i, change, delta, below + i);
 }
+
+/* --------------------------------------------------------------------------------------------- */
+/* the batch gradient of a narrow first layer: each sample adds into the rows of its non-zero pixels */
 
 /* rows += value * vector: fused, a sum of products as a matrix product's */
 CONTRACT KERNEL void add_rows_block(int nb, int64_t nnz, const int32_t *restrict index, const real *restrict value,

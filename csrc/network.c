@@ -239,6 +239,7 @@ int sn_work_init(sn_work *w, const sn_net *net, int64_t capacity, int for_traini
         w->delta = alloc_array(capacity * widest, sizeof(real), &failed);
         w->below = alloc_array(capacity * widest, sizeof(real), &failed);
         w->change = alloc_array(widest, sizeof(real), &failed);
+        w->mask = alloc_array((n_in + 63) / 64, sizeof(uint64_t), &failed);
         for (int l = 0; l < layers; l++) {
             w->grads.weights[l] = alloc_array((int64_t)net->sizes[l] * net->sizes[l + 1], sizeof(real), &failed);
             w->grads.biases[l] = alloc_array(net->sizes[l + 1], sizeof(real), &failed);
@@ -264,6 +265,7 @@ void sn_work_free(sn_work *w) {
     free(w->delta);
     free(w->below);
     free(w->change);
+    free(w->mask);
     for (int l = 0; l < SN_MAX_LAYERS; l++) {
         free(w->grads.weights[l]);
         free(w->grads.biases[l]);
@@ -301,10 +303,12 @@ void sn_load_batch(sn_work *w, const sn_net *net, const uint8_t *images, const i
 /* --------------------------------------------------------------------------------------------- */
 /* the forward pass, backpropagation and sn_predict */
 
-void sn_forward(const sn_net *net, sn_work *w) {
+void sn_forward(const sn_net *net, sn_work *w) { sn_forward_from(net, w, 0); }
+
+void sn_forward_from(const sn_net *net, sn_work *w, int first) {
     const int layers = net->n_layers;
     const int64_t count = w->count;
-    for (int l = 0; l < layers; l++) {
+    for (int l = first; l < layers; l++) {
         const int n_in = net->sizes[l], n_out = net->sizes[l + 1];
         real *z = l == layers - 1 ? w->logits : w->act[l + 1];  /* count x n_out */
         if (l == 0) {  /* x @ W + b, x sparse: only the rows of the non-zero pixels are read */

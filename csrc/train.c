@@ -23,9 +23,14 @@ int sn_uses_sample_step(int batch_size, const sn_optimizer_state *opt) {
 /* Plain SGD on one sample in the order of the original per-sample loop: each layer is updated as
    soon as its error is known (change = lr * delta; b -= change, W -= a change^T), and the error is
    then sent back through the updated weights. */
-void sn_sgd_sample_step(sn_net *net, sn_work *w, uint8_t label, double lr, int loss) {
-    sn_forward(net, w);
+void sn_sgd_sample_step(sn_net *net, sn_work *w, const uint8_t *image, uint8_t label, double lr, int loss) {
     const int layers = net->n_layers;
+    real *z = layers == 1 ? w->logits : w->act[1];
+    sn_pixel_mask(image, net->sizes[0], w->mask);
+    sn_pixels_forward(net->sizes[0], net->sizes[1], net->weights[0], w->mask, image, net->biases[0], z);
+    sn_activate(layers == 1 ? net->output : net->hidden, z, w->act[1], 1, net->sizes[1]);
+    w->count = 1;
+    sn_forward_from(net, w, 1);
     const real rate = (real)lr;
     real *delta = w->delta, *below = w->below, *restrict change = w->change;
     sn_output_delta(loss, net->output, w->act[layers], &label, 1, net->sizes[layers], delta);
@@ -35,7 +40,7 @@ void sn_sgd_sample_step(sn_net *net, sn_work *w, uint8_t label, double lr, int l
         for (int j = 0; j < n_out; j++) change[j] = rate * delta[j];
         for (int j = 0; j < n_out; j++) bias[j] = bias[j] - change[j];
         if (l == 0) {  /* optimisation: a zero pixel's row has no change, so only the others' are touched */
-            sn_sparse_rows_update(w->nz_start[1], w->nz_index, w->nz_value, net->weights[0], n_out, change);
+            sn_pixels_update(n_in, n_out, net->weights[0], w->mask, image, change);
         } else {  /* W[i] -= a[i] change, then below[i] = W[i] . delta with the new W[i] */
             sn_dense_rows_update(n_in, n_out, net->weights[l], w->act[l], change, delta, below);
             sn_times_derivative(net->hidden, below, w->act[l], n_in);  /* (W delta) * f'(a) */
@@ -100,7 +105,7 @@ int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t count = n - start < batch_size ? n - start : batch_size;
         const uint8_t *base = order ? images : images + start * (int64_t)net->sizes[0];
-        sn_load_batch(&w, net, base, order ? order + start : NULL, count);
+        if (!sample_step) sn_load_batch(&w, net, base, order ? order + start : NULL, count);
         uint8_t *step_labels = sample_step ? batch_labels + kept : batch_labels;
         for (int64_t s = 0; s < count; s++) step_labels[s] = labels[order ? order[start + s] : start + s];
         if (start + count < n)  /* the next batch's first image comes from memory while this step computes */
@@ -109,7 +114,8 @@ int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t
         const real *logits = w.logits, *outputs = w.act[net->n_layers];
         int64_t rows = count;
         if (sample_step) {
-            sn_sgd_sample_step(net, &w, step_labels[0], lr, loss);
+            sn_sgd_sample_step(net, &w, images + (order ? order[start] : start) * (int64_t)net->sizes[0],
+                               step_labels[0], lr, loss);
             memcpy(kept_logits + kept * n_out, w.logits, (size_t)n_out * sizeof *kept_logits);
             memcpy(kept_outputs + kept * n_out, w.act[net->n_layers], (size_t)n_out * sizeof *kept_outputs);
             logits = kept_logits;
