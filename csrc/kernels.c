@@ -583,6 +583,37 @@ CONTRACT static void gemm_panel(int64_t p, int trans_a, int trans_b, int64_t m, 
     }
 }
 
+/* c[0 .. nb vectors) = the sum over k of a[k] b[k][...]: a row of A against a block of columns of B, the
+   sums in registers, in two sets (k taking turns) so that each addition need not wait for the one before */
+CONTRACT KERNEL void row_block(int nb, int64_t k, const real *restrict a, const real *restrict b, int64_t ldb,
+                               real *restrict c) {
+    CONTRACT_HERE
+    vec s0[MAX_NB], s1[MAX_NB];
+    for (int v = 0; v < nb; v++) s0[v] = s1[v] = (vec){0};
+    int64_t kk = 0;
+    for (; kk + 1 < k; kk += 2)
+        for (int v = 0; v < nb; v++) {
+            s0[v] += a[kk] * load_vec(b + kk * ldb + v * LANES);
+            s1[v] += a[kk + 1] * load_vec(b + (kk + 1) * ldb + v * LANES);
+        }
+    if (kk < k)
+        for (int v = 0; v < nb; v++) s0[v] += a[kk] * load_vec(b + kk * ldb + v * LANES);
+    for (int v = 0; v < nb; v++) store_vec(c + v * LANES, s0[v] + s1[v]);
+}
+
+/* c (n >= LANES) = a (k) B (k x n): column blocks of row_block. The columns past the last whole vector
+   are the last LANES columns' vector, which overlaps the one before it: the columns it shares are
+   computed again, to the same bits (the same products in the same order), rather than one at a time. */
+CONTRACT static void row_times_matrix(int64_t k, const real *a, const real *b, int64_t ldb, int n, real *c) {
+    CONTRACT_HERE
+    for (int j0 = 0; j0 < n;) {
+        int nb = group_width(n - j0);
+        if (nb == 0) j0 = n - LANES, nb = 1;  /* the overlapping last vector */
+        WITH_WIDTH(nb, row_block, k, a, b + j0, ldb, c + j0);
+        j0 += nb * LANES;
+    }
+}
+
 CONTRACT void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
                       const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate) {
     CONTRACT_HERE
@@ -592,7 +623,11 @@ CONTRACT void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
             for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof *c);
         return;
     }
-    if (!trans_a && !trans_b && m < MR) {  /* a row or three: no packing, C row += a_k B row k */
+    if (!trans_a && !trans_b && m < MR && !accumulate && n >= LANES) {  /* a row or three: no packing */
+        for (int64_t i = 0; i < m; i++) row_times_matrix(k, a + i * lda, b, ldb, (int)n, c + i * ldc);
+        return;
+    }
+    if (!trans_a && !trans_b && m < MR) {  /* C row += a_k B row k */
         for (int64_t i = 0; i < m; i++) {
             real *restrict ci = c + i * ldc;
             const real *restrict ai = a + i * lda;

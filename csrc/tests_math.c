@@ -391,6 +391,36 @@ static void test_sums_and_predict(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* the products, against the sum by hand: every shape around the kernels' edges (a row or a few; column
+   counts below, at and past a vector, where the last vector overlaps the one before; transposes) */
+
+static void test_products(void) {
+    real a[9 * 70], b[70 * 70], c[9 * 70];
+    for (int i = 0; i < 9 * 70; i++) a[i] = (real)uniform(-1, 1);
+    for (int i = 0; i < 70 * 70; i++) b[i] = (real)uniform(-1, 1);
+    double worst = 0;
+    int shapes = 0;
+    for (int trans_a = 0; trans_a < 2; trans_a++)
+        for (int trans_b = 0; trans_b < 2; trans_b++)
+            for (int m = 1; m <= 9; m += 2)
+                for (int n = 1; n <= 70; n += n < 20 ? 1 : 17)
+                    for (int k = 1; k <= 9; k += 4) {
+                        const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
+                        sn_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n, 0);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++) {
+                                double sum = 0;
+                                for (int t = 0; t < k; t++)
+                                    sum += (double)(trans_a ? a[t * lda + i] : a[i * lda + t]) *
+                                           (double)(trans_b ? b[j * ldb + t] : b[t * ldb + j]);
+                                worst = fmax(worst, fabs(sum - (double)c[i * n + j]));
+                            }
+                        shapes++;
+                    }
+    CHECK(worst <= 10 * TOLERANCE, "sn_gemm differs from the product by hand by %.3g (%d shapes)", worst, shapes);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* mini-batches: a short last batch, and stopping after a batch */
 
 static void test_batches(void) {
@@ -744,6 +774,7 @@ int main(int argc, char **argv) {
     test_optimizers();
     test_extremes();
     test_sums_and_predict();
+    test_products();
     test_batches();
     test_refusals();
     return summary();
