@@ -19,13 +19,21 @@ def centre_of_mass(images: np.ndarray) -> np.ndarray:
 
 
 def test_the_same_generator_state_gives_the_same_images(small):
-    images = small.train_images[:1200]  # more than one chunk (of 510 MNIST images)
+    images = small.train_images[:1200]  # more than one chunk (of 63 MNIST images)
     a = augment.elastic_images(images, 34.0, np.random.default_rng(5))
     b = augment.elastic_images(images, 34.0, np.random.default_rng(5))
     c = augment.elastic_images(images, 34.0, np.random.default_rng(6))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.shape == images.shape and a.dtype == np.uint8
     assert (a != images).any(axis=(1, 2)).mean() > 0.99  # each image distorted, every chunk's too
+
+
+def test_the_images_do_not_depend_on_the_chunk_size(small, monkeypatch):
+    images = small.train_images[:300]
+    default = augment.elastic_images(images, 34.0, np.random.default_rng(5))
+    for chunk_pixels in (784, 784 * 7, 10**9):  # one image at a time, 7, all at once
+        monkeypatch.setattr(augment, "ELASTIC_CHUNK_PIXELS", chunk_pixels)
+        assert np.array_equal(augment.elastic_images(images, 34.0, np.random.default_rng(5)), default)
 
 
 def test_shift_images_moves_each_image_by_up_to_the_shift(small):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 ELASTIC_SIGMA = 4.0  # pixels: how smooth the displacement fields are (Simard et al. 2003 use 4 on 28x28)
-# pixels distorted at once (500 MNIST images): their float32 temporaries (about 3 MB each) stay in the
-# cache, and large images never need more memory than this
-ELASTIC_CHUNK_PIXELS = 400_000
+# pixels distorted at once (63 MNIST images): their temporaries (200 KB of float32, 400 KB of indices)
+# stay in a core's L2 cache, which makes MNIST's 60,000 2.4x faster than chunks of 500 images (1.2 s
+# against 3.1 s on the 2-core AMD EPYC of bench/results); large images never need more memory than this
+ELASTIC_CHUNK_PIXELS = 50_000
 
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
