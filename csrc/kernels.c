@@ -1,5 +1,5 @@
 /* The fast kernels behind network.c: the matrix products of the forward and backward passes (dense,
- * and with the sparse batch of pixels), the update of the rows of the non-zero pixels, and the sum
+ * and with the sparse batch of pixels), the per-sample step's first and dense layers, and the sum
  * in NumPy's order. network.c says what is computed; this file, how to compute it quickly. Its
  * tricks, each explained where it is used:
  *
@@ -10,8 +10,12 @@
  *              here and elsewhere, rounds each operation as NumPy does
  *   blocking   the dense product copies a panel of B into L1 and accumulates a tile of C in registers
  *   threads    PARALLEL_FOR spreads blocks of columns over the OpenMP threads when the product is large
+ *   overlap    a row of columns that does not fill whole vectors ends with the last LANES columns'
+ *              vector, which computes again, to the same bits, columns the one before it has
  *   AVX2       the non-zero pixels of an image are found 32 at a time and packed with a byte shuffle,
  *              in x86 intrinsics (portable C has no way to say either); elsewhere 8 at a time in plain C
+ *   masks      one image (the per-sample step) is read through a bit mask of its non-zero pixels,
+ *              64 a word, rather than a list of them, whose writing one sample does not repay
  *   libmvec    exp and log1p of a whole array, a vector at a time, by glibc's vector math library where
  *              the Makefile finds it (x86-64 with AVX2): within 4 ulps where libm's (and NumPy's)
  *              round correctly, so these are the elementwise steps that may round unlike NumPy's
