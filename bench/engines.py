@@ -101,15 +101,22 @@ class Row:
     note: str = ""
     status: str = ""  # why it has no numbers: not installed, not built, skipped, ERROR: ...
     run: Run | SeedRun | None = None
+    repeats: list[Run | SeedRun] = field(default_factory=list)  # later rounds of the same run (bench/perf.py)
 
     @property
     def engine(self) -> str:
         """What computes: seed, numpy, c, torch or sklearn (the name's first word)."""
         return self.name.split("-")[0]
 
+    @staticmethod
+    def epoch_seconds(run: Run | SeedRun) -> list[float]:
+        """The seconds of each epoch of one run."""
+        return run.epoch_seconds if isinstance(run, SeedRun) else [e["seconds"] for e in run.epochs]
+
     @property
     def seconds(self) -> list[float]:
-        return self.run.epoch_seconds if isinstance(self.run, SeedRun) else [e["seconds"] for e in self.run.epochs]
+        """The seconds of every epoch, of every round."""
+        return [seconds for run in (self.run, *self.repeats) for seconds in self.epoch_seconds(run)]
 
     @property
     def median_seconds(self) -> float:

@@ -1,5 +1,6 @@
-"""bench/perf.py --quick --skip-best, as a test: the script runs, and prints and writes each of issue 12's six
-targets with a verdict (the figures themselves are for a full run on a quiet machine). About 30 s."""
+"""bench/perf.py --quick --skip-best and bench/products.py --quick, as tests: the scripts run, and print and
+write what they measure (perf.py: each of issue 12's six targets with a verdict). The figures themselves are
+for full runs on a quiet machine. About 40 s."""
 
 import json
 import subprocess
@@ -36,3 +37,20 @@ def test_perf_quick_reports_every_target(tmp_path):
         assert verdicts[target] == ("SKIP" if preset in PRESETS else "not built")
     for target in raw["targets"]:
         assert f"| {target['target']} | {target['description']} | {target['measured']} | {target['status']} |" in table
+
+
+def test_products_quick_compares_every_product(tmp_path):
+    try:
+        cengine.library(np.float32)
+    except ScratchnetError:
+        pytest.skip("the C library is not built (make -C csrc)")
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "products.py"), "--quick", "--threads", "1",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    raw = json.loads((tmp_path / "products.json").read_text())
+    assert [row["product"] for row in raw["rows"]] == [
+        "layer 2 forward: a W", "layer 2 weights' gradient: a^T delta", "layer 2 error below: delta W^T",
+        "layer 3 forward: a W", "layer 3 weights' gradient: a^T delta", "layer 3 error below: delta W^T"]
+    assert all(row["c_gflops"] > 0 and row["numpy_gflops"] > 0 for row in raw["rows"])
+    assert all(row["relative_difference"] < 1e-4 for row in raw["rows"])
+    assert "| layer 2 forward: a W | 128x800x800 | 1 |" in (tmp_path / "products.md").read_text()
