@@ -208,7 +208,7 @@ def run_seed(tmp: Path, epochs: int, script: Path) -> SeedRun:
     from scratchnet.data import NPZ_KEYS, load_dataset
 
     folder = tmp / "seed"
-    (folder / "data").mkdir(parents=True)
+    (folder / "data").mkdir(parents=True, exist_ok=True)  # a later round (bench/perf.py) runs it again
     shutil.copy(script, folder / "nn2.py")
     shutil.copy(script.parent / "data.py", folder / "data.py")
     mnist = load_dataset(DATA)
