@@ -4,7 +4,10 @@
 threads: how close the products come to the machine's limit, the part of target 3 they decide.
 
 Each product is timed alone, the fastest of RUNS (other processes only ever slow a run down). The first
-layer is left out: its inputs are sparse pixels, which neither BLAS nor this product sees.
+layer is left out: its inputs are sparse pixels, which neither BLAS nor this product sees. The C engine's
+OpenMP threads spin between products here (OMP_WAIT_POLICY=active), as OpenBLAS's do: scratchnet's own
+setting, passive, puts them to sleep after every product, and waking one on this virtual machine costs
+about as much as a product of these sizes (half the 2-thread rate, measured), which is not the kernel's.
 
     python bench/products.py        # about a minute; writes bench/results/products.md and .json
     python bench/products.py --quick --threads 1   # a run or two each, no square: checks the script works
@@ -16,6 +19,7 @@ import argparse
 import ctypes
 import functools
 import itertools
+import os
 import time
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from scratchnet import cengine
 from scratchnet.config import resolve
 
+os.environ.setdefault("OMP_WAIT_POLICY", "active")  # read once, when the C library loads (see above)
 RUNS = 20
 SQUARE = 2048  # target 3's SGEMM (bench/perf.py)
 
@@ -63,29 +68,37 @@ def c_product(lib, trans_a: int, trans_b: int, a: np.ndarray, b: np.ndarray, c: 
 
 
 def measure(threads: int, quick: bool) -> list[dict]:
+    """Every product on ``threads`` threads: NumPy's first, then the C engine's, whose spinning threads
+    would otherwise take a core from OpenBLAS's."""
     lib = cengine.library(np.float32)[0]
     pointer, size = ctypes.c_void_p, ctypes.c_int64
     lib.sn_gemm.argtypes = [ctypes.c_int, ctypes.c_int, size, size, size, pointer, size, pointer, size, pointer,
                             size, ctypes.c_int]
     cengine.set_threads(threads)
     rng = np.random.default_rng(0)
-    rows = []
+    products = []
     for what, trans_a, trans_b, m, n, k in shapes(square=not quick):
         a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
         b = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
-        c, theirs = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
-        numpy_product = functools.partial(np.matmul, a.T if trans_a else a, b.T if trans_b else b, out=theirs)
-        runs = 1 if quick else 3 if m == SQUARE else RUNS
-        with threadpool_limits(limits=threads, user_api="blas"):
-            numpy_seconds = fastest(numpy_product, runs)
-        our_seconds = fastest(c_product(lib, trans_a, trans_b, a, b, c), runs)
+        products.append((what, trans_a, trans_b, m, n, k, a, b, np.empty((m, n), np.float32)))
+    runs = {what: 1 if quick else 3 if m == SQUARE else RUNS for what, _, _, m, *_ in products}
+    numpy_seconds = {}
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for what, trans_a, trans_b, _, _, _, a, b, theirs in products:
+            product = functools.partial(np.matmul, a.T if trans_a else a, b.T if trans_b else b, out=theirs)
+            numpy_seconds[what] = fastest(product, runs[what])
+    rows = []
+    for what, trans_a, trans_b, m, n, k, a, b, theirs in products:
+        c = np.empty((m, n), np.float32)
+        our_seconds = fastest(c_product(lib, trans_a, trans_b, a, b, c), runs[what])
         worst = float(np.abs(c - theirs).max() / np.abs(theirs).max())
         if worst > 1e-4:  # float32 sums in another order differ by a few ulps, not more
             raise BenchError(f"{what}: the C product differs from NumPy's by {worst:.2g} of its largest value")
         flop = 2 * m * n * k
-        rows.append({"product": what, "m": m, "n": n, "k": k, "threads": threads, "numpy_seconds": numpy_seconds,
-                     "c_seconds": our_seconds, "numpy_gflops": flop / numpy_seconds / 1e9,
-                     "c_gflops": flop / our_seconds / 1e9, "relative_difference": worst})
+        rows.append({"product": what, "m": m, "n": n, "k": k, "threads": threads,
+                     "numpy_seconds": numpy_seconds[what], "c_seconds": our_seconds,
+                     "numpy_gflops": flop / numpy_seconds[what] / 1e9, "c_gflops": flop / our_seconds / 1e9,
+                     "relative_difference": worst})
         progress(f"{threads} thread(s), {what}: NumPy {rows[-1]['numpy_gflops']:.0f} GFLOP/s, "
                  f"C {rows[-1]['c_gflops']:.0f} GFLOP/s")
     return rows
