@@ -395,7 +395,8 @@ static void test_sums_and_predict(void) {
    counts below, at and past a vector, where the last vector overlaps the one before; transposes) */
 
 static void test_products(void) {
-    real a[9 * 70], b[70 * 70], c[9 * 70];
+    real a[9 * 70], b[70 * 70], c[9 * 71];
+    const real guard = (real)12345;  /* in the column after each row of C (ldc = n + 1): never written */
     for (int i = 0; i < 9 * 70; i++) a[i] = (real)uniform(-1, 1);
     for (int i = 0; i < 70 * 70; i++) b[i] = (real)uniform(-1, 1);
     double worst = 0;
@@ -406,18 +407,22 @@ static void test_products(void) {
                 for (int n = 1; n <= 70; n += n < 20 ? 1 : 17)
                     for (int k = 1; k <= 9; k += 4) {
                         const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
-                        sn_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n, 0);
-                        for (int i = 0; i < m; i++)
+                        for (int i = 0; i < m * (n + 1); i++) c[i] = guard;
+                        sn_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n + 1, 0);
+                        for (int i = 0; i < m; i++) {
+                            if (c[i * (n + 1) + n] != guard) worst = INFINITY;
                             for (int j = 0; j < n; j++) {
                                 double sum = 0;
                                 for (int t = 0; t < k; t++)
                                     sum += (double)(trans_a ? a[t * lda + i] : a[i * lda + t]) *
                                            (double)(trans_b ? b[j * ldb + t] : b[t * ldb + j]);
-                                worst = fmax(worst, fabs(sum - (double)c[i * n + j]));
+                                worst = fmax(worst, fabs(sum - (double)c[i * (n + 1) + j]));
                             }
+                        }
                         shapes++;
                     }
-    CHECK(worst <= 10 * TOLERANCE, "sn_gemm differs from the product by hand by %.3g (%d shapes)", worst, shapes);
+    CHECK(worst <= 10 * TOLERANCE, "sn_gemm differs from the product by hand by %.3g (%d shapes; inf: it wrote "
+          "past a row)", worst, shapes);
 }
 
 /* ------------------------------------------------------------------------------------------ */
