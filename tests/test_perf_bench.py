@@ -17,14 +17,20 @@ from scratchnet.errors import ScratchnetError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_perf_quick_reports_every_target(tmp_path):
+def run_bench(script: str, options: list[str], out: Path, dtype) -> subprocess.CompletedProcess:
+    """bench/SCRIPT with OPTIONS, writing to OUT, which must succeed; a skip without the C library for dtype."""
     try:
-        cengine.library(np.float64)
+        cengine.library(dtype)
     except ScratchnetError:
         pytest.skip("the C library is not built (make -C csrc)")
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "perf.py"), "--quick", "--skip-best", "--skip-seed",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run([sys.executable, str(REPO / "bench" / script), *options, "--out", str(out)],
+                            capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_perf_quick_reports_every_target(tmp_path):
+    result = run_bench("perf.py", ["--quick", "--skip-best", "--skip-seed"], tmp_path, np.float64)
     table = (tmp_path / "perf.md").read_text()
     assert table == result.stdout
     raw = json.loads((tmp_path / "perf.json").read_text())
@@ -40,13 +46,7 @@ def test_perf_quick_reports_every_target(tmp_path):
 
 
 def test_products_quick_compares_every_product(tmp_path):
-    try:
-        cengine.library(np.float32)
-    except ScratchnetError:
-        pytest.skip("the C library is not built (make -C csrc)")
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "products.py"), "--quick", "--threads", "1",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_bench("products.py", ["--quick", "--threads", "1"], tmp_path, np.float32)
     raw = json.loads((tmp_path / "products.json").read_text())
     assert [row["product"] for row in raw["rows"]] == [
         "layer 2 forward: a W", "layer 2 weights' gradient: a^T delta", "layer 2 error below: delta W^T",
