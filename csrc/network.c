@@ -3,9 +3,9 @@
  * sn_predict. The matrix products are kernels.c's.
  *
  * Elementwise steps round exactly as NumPy's do (the same operations in the same order; -std=c11
- * keeps the compiler from fusing a multiply and an add), but for exp and log1p where kernels.c takes
- * them from libmvec, and sums along a row follow np.sum's pairwise order. Matrix products cannot follow OpenBLAS's order, which depends on its kernels:
- * they differ from NumPy's by rounding only.
+ * keeps the compiler from fusing a multiply and an add), except exp and log1p where kernels.c takes
+ * them from libmvec; sums along a row follow np.sum's pairwise order. Matrix products cannot follow
+ * OpenBLAS's order, which depends on its kernels: they differ from NumPy's by rounding only.
  */
 #include <stdlib.h>
 #include <string.h>

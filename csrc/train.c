@@ -59,6 +59,11 @@ void sn_batch_step(sn_net *net, sn_optimizer_state *opt, sn_work *w, const uint8
     sn_update(net, opt, &w->grads, lr);
 }
 
+/* the epoch's t-th image: images[order[t]], or images[t] with no order */
+static const uint8_t *image_at(const uint8_t *images, const int64_t *order, int64_t t, int n_in) {
+    return images + (order ? order[t] : t) * (int64_t)n_in;
+}
+
 int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t *images, const uint8_t *labels,
                    const int64_t *order, int64_t n, int batch_size, double lr, double *mean_loss, double *accuracy,
                    volatile int *stop, int64_t *samples_done) {
@@ -104,18 +109,17 @@ int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t
     int64_t correct = 0, done = 0, kept = 0;
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t count = n - start < batch_size ? n - start : batch_size;
-        const uint8_t *base = order ? images : images + start * (int64_t)net->sizes[0];
-        if (!sample_step) sn_load_batch(&w, net, base, order ? order + start : NULL, count);
+        if (!sample_step)
+            sn_load_batch(&w, net, order ? images : image_at(images, NULL, start, net->sizes[0]),
+                          order ? order + start : NULL, count);
         uint8_t *step_labels = sample_step ? batch_labels + kept : batch_labels;
         for (int64_t s = 0; s < count; s++) step_labels[s] = labels[order ? order[start + s] : start + s];
         if (start + count < n)  /* the next batch's first image comes from memory while this step computes */
-            sn_prefetch_image(images + (order ? order[start + count] : start + count) * (int64_t)net->sizes[0],
-                              net->sizes[0]);
+            sn_prefetch_image(image_at(images, order, start + count, net->sizes[0]), net->sizes[0]);
         const real *logits = w.logits, *outputs = w.act[net->n_layers];
         int64_t rows = count;
         if (sample_step) {
-            sn_sgd_sample_step(net, &w, images + (order ? order[start] : start) * (int64_t)net->sizes[0],
-                               step_labels[0], lr, loss);
+            sn_sgd_sample_step(net, &w, image_at(images, order, start, net->sizes[0]), step_labels[0], lr, loss);
             memcpy(kept_logits + kept * n_out, w.logits, (size_t)n_out * sizeof *kept_logits);
             memcpy(kept_outputs + kept * n_out, w.act[net->n_layers], (size_t)n_out * sizeof *kept_outputs);
             logits = kept_logits;
