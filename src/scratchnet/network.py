@@ -143,6 +143,15 @@ class Network:
         """Output activations for a batch (batch, sizes[0]) -> (batch, sizes[-1])."""
         return self.forward(inputs)[0][-1]
 
+    def errors(self, activations: list[np.ndarray], delta: np.ndarray) -> list[np.ndarray]:
+        """Backpropagation's error signal: dL/dz of every layer, first layer first, ``delta`` (the
+        output layer's, (batch, n_out)) last. Each is sent back through the weights above it:
+        delta_below = (delta @ weights.T) * f'(z_below)."""
+        deltas = [delta]
+        for layer in range(self.n_layers - 1, 0, -1):  # (batch, n_out) @ (n_out, n_in) * f'(z_below)
+            deltas.insert(0, (deltas[0] @ self.weights[layer].T) * derivative(self.hidden, activations[layer]))
+        return deltas
+
     def backward(self, activations: list[np.ndarray], delta: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Backpropagation: dL/dweights and dL/dbiases of every layer, changing nothing.
 
@@ -150,13 +159,9 @@ class Network:
         output layer (batch, n_out). The gradients are those of the mean loss over the batch.
         """
         delta = delta / len(delta) if len(delta) > 1 else delta  # of the batch-mean loss
-        grad_weights: list[np.ndarray] = [np.empty(0)] * self.n_layers
-        grad_biases: list[np.ndarray] = [np.empty(0)] * self.n_layers
-        for layer in reversed(range(self.n_layers)):
-            grad_weights[layer] = activations[layer].T @ delta  # (n_in, n_out)
-            grad_biases[layer] = delta.sum(axis=0)  # (n_out,)
-            if layer:  # dL/dz of the layer below: (batch, n_out) @ (n_out, n_in) * f'(z_below)
-                delta = (delta @ self.weights[layer].T) * derivative(self.hidden, activations[layer])
+        deltas = self.errors(activations, delta)
+        grad_weights = [a.T @ d for a, d in zip(activations, deltas)]  # (n_in, n_out): input i's a times j's delta
+        grad_biases = [d.sum(axis=0) for d in deltas]  # (n_out,)
         return grad_weights, grad_biases
 
     @np.errstate(over="ignore", invalid="ignore")
