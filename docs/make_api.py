@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 import scratchnet
-from scratchnet import datasets, engines, preprocess, run
+from scratchnet import datasets, engines, learn, preprocess, run
 
 OUTPUT = REPO / "docs" / "API.md"
 
@@ -96,12 +96,19 @@ def render() -> str:
     lines += entry("scratchnet.load", scratchnet.load)
     lines += entry("scratchnet.fit", scratchnet.fit)
     lines += ["### `scratchnet.Model`", "", inspect.getdoc(scratchnet.Model), ""]
-    lines += methods(scratchnet.Model, ["predict_digit", "predict", "predict_proba", "score", "evaluate", "save",
-                                        "network"])
+    lines += methods(scratchnet.Model, ["predict_digit", "predict", "predict_proba", "score", "evaluate", "step",
+                                        "explain", "dream", "save", "network"])
     lines += ["### `scratchnet.Prediction`", "", inspect.getdoc(scratchnet.Prediction), "",
               *fields(scratchnet.Prediction), *methods(scratchnet.Prediction, ["top3", "to_dict"])]
     lines += ["### `EpochResult` (what `fit`'s `on_epoch` receives)", "", *fields(run.EpochResult)]
     lines += ["### `Evaluation` (what `Model.evaluate` returns)", "", *fields(engines.Evaluation)]
+    lines += ["## Watch it learn: `scratchnet.learn`", "", inspect.getdoc(learn), ""]
+    for cls, title, extra in ((learn.Step, "what `Model.step` returns", ["weight_changes", "bias_changes"]),
+                              (learn.Explanation, "what `Model.explain` returns", ["hidden_contributions", "ranking"]),
+                              (learn.Dream, "what `Model.dream` returns", ["image", "prediction"])):
+        lines += [f"### `learn.{cls.__name__}` ({title})", "", inspect.getdoc(cls), "", *fields(cls),
+                  *methods(cls, extra + ["to_dict"])]
+    lines += entry("scratchnet.learn.stepped", learn.stepped)
     lines += ["## Data: `scratchnet.datasets`", "", inspect.getdoc(datasets), ""]
     lines += entry("scratchnet.datasets.mnist", datasets.mnist)
     lines += entry("scratchnet.datasets.load", datasets.load)

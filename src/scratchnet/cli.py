@@ -22,7 +22,9 @@ from scratchnet import (
     data,
     engines,
     explorer,
+    learn,
     lock,
+    network,
     plot,
     preprocess,
     run,
@@ -128,6 +130,18 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
         parser.add_argument("--threads", type=_threads, metavar="N",
                             help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
                             "one BLAS thread for small matrix products, one per core for large ones)")
+
+
+def _add_learn_input(parser: argparse.ArgumentParser, label: bool) -> None:
+    """step's and explain's input: image INDEX of --set, or --image FILE (with --label N for step)."""
+    _add_common(parser, json_output=True, data_set=True)
+    parser.set_defaults(set="train" if label else "test")
+    parser.add_argument("index", nargs="?", metavar="INDEX", help="image index in --set (default set: "
+                        f"{'train' if label else 'test'})")
+    parser.add_argument("--image", metavar="FILE", help="a picture instead, preprocessed as predict --image does")
+    if label:
+        parser.add_argument("--label", type=_whole, metavar="N", help="the true class (default: the image's label; "
+                            "needed with --image unless its name starts with the digit, as 7_mine.png)")
 
 
 def _add_new_data(parser: argparse.ArgumentParser) -> None:
@@ -252,6 +266,46 @@ def build_parser() -> argparse.ArgumentParser:
                             description="What this installation runs on: the engines (and why the C engine is "
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
     p.set_defaults(run=cmd_info)
+
+    p = commands.add_parser("step", help="one training step on one image, number by number: outputs, loss, "
+                            "errors, gradients, the update, the outputs after",
+                            description="Take one training step of the network in --params on one image, as its "
+                            "training takes it (its loss, learning rate and update rule, per-sample or a batch of "
+                            "one with its optimizer's state), and print every stage: the outputs and the target, "
+                            "the loss, the output error, the largest hidden errors, the largest weight changes of "
+                            "each layer, the answer before and after. --params is not changed; --save writes the "
+                            "stepped network. docs/LEARN.md walks through one step.")
+    _add_learn_input(p, label=True)
+    p.add_argument("--lr", type=_number, help="learning rate (default: the one train would use next)")
+    p.add_argument("--save", metavar="PATH", help="write the stepped network there as a checkpoint (may be --params)")
+    _add_wait(p)
+    p.add_argument("--top", type=_whole, default=5, metavar="N", help="errors and changes listed per layer "
+                   "(default: 5)")
+    p.set_defaults(run=cmd_step)
+
+    p = commands.add_parser("explain", help="why this answer: each pixel's and each hidden neuron's part in an output",
+                            description="For one image and one output (default: the answer): a heatmap of each "
+                            "pixel's contribution to the output's logit z (input times gradient, x * dz/dx; orange "
+                            "raised z, blue lowered it) and the last layer's inputs ranked by their contribution "
+                            "w * a, which with the bias add up to z exactly.")
+    _add_learn_input(p, label=False)
+    p.add_argument("--digit", type=_whole, metavar="D", help="the output to explain (default: the answer)")
+    p.add_argument("--top", type=_whole, default=10, metavar="N", help="hidden neurons listed (default: 10)")
+    p.add_argument("-o", "--output", metavar="PNG", help="also write the image and its heatmap to a PNG file")
+    p.set_defaults(run=cmd_explain)
+
+    p = commands.add_parser("dream", help="what the network imagines a digit looks like (gradient ascent on the input)",
+                            description="Run the network backwards: change a picture, from blank or from an image, "
+                            "step by step along the gradient that makes digit D win (learn.dream: the picture is "
+                            "kept smooth, in [0, 1] and near the centre, so that it looks like ink).")
+    _add_common(p, json_output=True, data_set=True)
+    p.add_argument("digit", type=_whole, metavar="D", help="the digit to dream")
+    p.add_argument("--steps", type=_whole, default=learn.DREAM_STEPS, help=f"steps of gradient ascent (default: "
+                   f"{learn.DREAM_STEPS})")
+    p.add_argument("--from", dest="start", type=_whole, metavar="INDEX", help="start from image INDEX of --set "
+                   "instead of a blank picture")
+    p.add_argument("-o", "--output", metavar="PNG", help="also write the picture to a PNG file")
+    p.set_defaults(run=cmd_dream)
 
     p = commands.add_parser("show", help="print an image as a hex dump, a row per line")
     p.add_argument("index", metavar="INDEX", help="image index")
@@ -556,6 +610,148 @@ def cmd_show(args: argparse.Namespace) -> int:
     index = _index(args.index, len(images), args.set)
     print(hex_dump(images[index]))
     print(f"image {index} ({args.set}), label {labels[index]}")
+    return 0
+
+
+def _learn_input(args: argparse.Namespace) -> tuple[checkpoint.Checkpoint, np.ndarray, int | None, str]:
+    """The checkpoint and the image step or explain work on, its label if known, and its name."""
+    if (args.index is None) == (args.image is None):
+        raise ScratchnetError("give an image INDEX or --image FILE (one of the two)")
+    if args.image is not None:
+        ckpt = checkpoint.load(args.params)
+        pixels = preprocess.to_mnist(args.image)
+        return ckpt, pixels, preprocess.label_from_name(args.image), args.image
+    dataset, images, labels = _images(args)
+    ckpt = checkpoint.load(args.params)
+    _check_fits(args.params, ckpt, dataset)
+    index = _index(args.index, len(images), args.set)
+    return ckpt, images[index], int(labels[index]), f"{args.set} image {index}"
+
+
+def _vector(values: np.ndarray, digits: int = 4) -> str:
+    return "  ".join(f"{j}: {v:.{digits}g}" for j, v in enumerate(values))
+
+
+def _largest(values: np.ndarray, n: int) -> np.ndarray:
+    """Flat indices of the n largest |values|, the largest first."""
+    flat = np.abs(values).ravel()
+    return np.argsort(-flat, kind="stable")[:n]
+
+
+def cmd_step(args: argparse.Namespace) -> int:
+    ckpt, pixels, known, name = _learn_input(args)
+    label = known if args.label is None else args.label
+    if label is None:
+        raise ScratchnetError(f"{name}: give its true class with --label N")
+    result = learn.step(ckpt, pixels, label, args.lr)
+    if args.save:
+        with _locked(args, args.save):
+            checkpoint.save(os.path.realpath(args.save), learn.stepped(ckpt, result))
+    if args.json:
+        print(json.dumps({"image": name, **result.to_dict(), "saved": args.save}))
+        return 0
+    net = result.before
+    rule = "per-sample SGD (each layer updated as soon as its error is known)" if result.order == "per-sample" else \
+        f"{result.optimizer} on a batch of one"
+    print(f"one training step on {name}, label {label}: {net.describe()}, {rule}, lr {result.lr:g}, "
+          f"loss {result.loss_name}")
+    print(f"\n1 forward   outputs  {_vector(result.outputs)}")
+    print(f"            target   {_vector(result.target, 1)}")
+    print(f"2 loss      {result.loss:.6g}")
+    print(f"3 output error dL/dz = {'o - l' if result.loss_name == network.NATURAL_LOSS[net.output] else 'dL/do * do/dz'}"
+          f"  {_vector(result.errors[-1])}")
+    for layer in range(net.n_layers - 2, -1, -1):
+        top = _largest(result.errors[layer], args.top)
+        print(f"4 hidden layer {layer + 1} error (largest |delta| of {len(result.errors[layer])}): "
+              + ", ".join(f"neuron {j} {result.errors[layer][j]:+.4g}" for j in top))
+    changes = result.weight_changes
+    for layer in range(net.n_layers):
+        top = _largest(changes[layer], args.top)
+        n_out = net.sizes[layer + 1]
+        print(f"5 update layer {layer + 1} (largest |change| of {changes[layer].size:,} weights): "
+              + ", ".join(f"w[{i // n_out}->{i % n_out}] {changes[layer].ravel()[i]:+.3g}" for i in top))
+    before, after = int(result.outputs.argmax()), int(result.outputs_after.argmax())
+    print(f"6 forward again: output {label} {result.outputs[label]:.6g} -> {result.outputs_after[label]:.6g}, "
+          f"loss {result.loss:.6g} -> {result.loss_after:.6g}, answer {before} -> {after}")
+    print(f"saved the stepped network to {args.save}" if args.save else
+          f"{args.params} is unchanged (--save PATH writes the stepped network)")
+    return 0
+
+
+def _heatmap_text(values: np.ndarray) -> str:
+    """A contribution heatmap in characters, two per pixel: + raised the output, - lowered it, by strength."""
+    scale = np.abs(values).max() or 1.0
+    rows = []
+    for row in values.reshape(28, 28) / scale:
+        rows.append("".join("  " if abs(v) < 0.05 else ("+" if v > 0 else "-") * (2 if abs(v) >= 0.3 else 1)
+                            + ("" if abs(v) >= 0.3 else " ") for v in row))
+    return "\n".join(rows)
+
+
+def _png(path: str, pictures: list[Image.Image]) -> None:
+    """The pictures side by side, each 28x28 scaled to 280x280, to a PNG file."""
+    check_destination(path)
+    sheet = Image.new("RGB", (290 * len(pictures) - 10, 280), "white")
+    for k, picture in enumerate(pictures):
+        sheet.paste(picture.resize((280, 280), Image.NEAREST), (290 * k, 0))
+    with atomic_write(path, stdout_ok=True) as f:
+        sheet.save(f, format="PNG")
+
+
+def _diverging(values: np.ndarray) -> Image.Image:
+    """Orange for positive, blue for negative, black at 0, as the explorer colours them."""
+    t = values.reshape(28, 28) / (np.abs(values).max() or 1.0)
+    positive, negative = np.array([247, 148, 29]), np.array([58, 150, 240])
+    rgb = np.where(t[..., None] > 0, t[..., None] * positive, -t[..., None] * negative)
+    return Image.fromarray(np.round(rgb).astype(np.uint8), "RGB")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    ckpt, pixels, label, name = _learn_input(args)
+    result = learn.explain(ckpt.network, pixels, args.digit)
+    if args.output:
+        _png(args.output, [Image.fromarray(np.round(result.inputs * 255).astype(np.uint8).reshape(28, 28)).convert("RGB"),
+                           _diverging(result.pixel_contributions)])
+    if args.json:
+        print(json.dumps({"image": name, "label": label, **result.to_dict(), "saved": args.output}))
+        return 0
+    print(f"{name}{'' if label is None else f', label {label}'}: the answer is {result.prediction} "
+          f"({result.outputs[result.prediction]:.4g}); explaining output {result.digit} (z = {result.logit:.6g})")
+    print("\neach pixel's part in z, input x gradient (+ raised z, - lowered it; doubled: strong):")
+    print(_heatmap_text(result.pixel_contributions))
+    hidden = "hidden neuron" if ckpt.network.n_layers > 1 else "pixel"
+    print(f"\nz = sum of w * a over the {len(result.hidden_contributions)} {hidden}s + bias; the largest:")
+    for j in result.ranking[: args.top]:
+        print(f"  {hidden} {j:4d}  w {result.hidden_weights[j]:+.4g} * a {result.hidden_activations[j]:.4g} = "
+              f"{result.hidden_contributions[j]:+.4g}")
+    print(f"  ... all {len(result.hidden_contributions)}: {result.hidden_contributions.sum():+.6g}, bias "
+          f"{result.bias:+.6g}, sum {result.hidden_contributions.sum() + result.bias:.6g} = z")
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_dream(args: argparse.Namespace) -> int:
+    ckpt = checkpoint.load(args.params)
+    start = None
+    if args.start is not None:
+        dataset, images, _ = _images(args)
+        _check_fits(args.params, ckpt, dataset)
+        start = images[_index(str(args.start), len(images), args.set)]
+    result = learn.dream(ckpt.network, args.digit, args.steps, start)
+    picture = np.round(result.image * 255).astype(np.uint8)
+    if args.output:
+        _png(args.output, [Image.fromarray(picture.reshape(28, 28))])
+    if args.json:
+        print(json.dumps({**result.to_dict(), "saved": args.output}))
+        return 0
+    if picture.size == 784:
+        print(draw(picture.reshape(28, 28)))
+    top = np.argsort(-result.outputs, kind="stable")[:3]
+    print(f"a dream of {result.digit} after {args.steps} steps: the network answers {result.prediction}; top 3: "
+          + ", ".join(f"{d} {result.outputs[d]:.3g}" for d in top))
+    if args.output:
+        print(f"wrote {args.output}")
     return 0
 
 

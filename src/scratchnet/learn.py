@@ -62,35 +62,38 @@ class Step:
 
     order: str  # "per-sample": train.sgd_sample_step; "batch": train.batch_step on a batch of one
     optimizer: str  # the update rule (config.optimizer); per-sample is always plain SGD
-    lr: float
-    loss_name: str
-    label: int
+    lr: float  # the learning rate of the step: the checkpoint's next, unless given
+    loss_name: str  # the loss trained with: bce, cross_entropy or mse
+    label: int  # the true class
     target: np.ndarray  # (n_out,) one-hot
     activations: list[np.ndarray]  # before the step: the input, then each layer's f(z)
     zs: list[np.ndarray]  # each layer's pre-activation z = a @ weights + biases
-    loss: float
-    # dL/dz of each layer. Per-sample, a layer's error is sent back through the weights above it
-    # as already updated (the order the original program trains in); batch, through the old ones.
-    errors: list[np.ndarray]
+    loss: float  # of this sample, before the step
+    # Per-sample, a layer's error is sent back through the weights above it as already updated
+    # (the order the original program trains in); batch, through the old ones.
+    errors: list[np.ndarray]  # dL/dz of each layer, "delta": backpropagation's error signal
     grad_weights: list[np.ndarray]  # dL/dw[l][i, j] = activations[l][i] * errors[l][j]
     grad_biases: list[np.ndarray]  # dL/db[l][j] = errors[l][j]
-    before: Network
-    after: Network
+    before: Network  # the checkpoint's network, unchanged
+    after: Network  # the network after the step
     optimizer_before: dict[str, np.ndarray]  # the optimizer's state (momentum's velocity, Adam's moments)
-    optimizer_after: dict[str, np.ndarray]
+    optimizer_after: dict[str, np.ndarray]  # and after the step
     outputs_after: np.ndarray  # the same input through the updated network
-    loss_after: float
+    loss_after: float  # of this sample, after the step
 
     @property
     def outputs(self) -> np.ndarray:
+        """The network's outputs for the sample, before the step."""
         return self.activations[-1]
 
     @property
     def weight_changes(self) -> list[np.ndarray]:
+        """What the step did to each layer's weights: after - before."""
         return [a - b for a, b in zip(self.after.weights, self.before.weights)]
 
     @property
     def bias_changes(self) -> list[np.ndarray]:
+        """What the step did to each layer's biases: after - before."""
         return [a - b for a, b in zip(self.after.biases, self.before.biases)]
 
     def __repr__(self) -> str:
@@ -204,9 +207,15 @@ class Explanation:
     outputs: np.ndarray  # (n_out,) the network's outputs for the input
     logit: float  # z of ``digit``
     inputs: np.ndarray  # (sizes[0],) in [0, 1]
-    pixel_contributions: np.ndarray  # (sizes[0],)
-    hidden_contributions: np.ndarray  # (sizes[-2],) w * a for each input of the last layer
+    pixel_contributions: np.ndarray  # (sizes[0],) x * dz/dx
+    hidden_activations: np.ndarray  # (sizes[-2],) a: the last layer's inputs
+    hidden_weights: np.ndarray  # (sizes[-2],) w: their weights into ``digit``
     bias: float  # the last layer's bias of ``digit``
+
+    @property
+    def hidden_contributions(self) -> np.ndarray:
+        """w * a of each input of the last layer, (sizes[-2],)."""
+        return self.hidden_weights * self.hidden_activations
 
     @property
     def ranking(self) -> np.ndarray:
@@ -219,9 +228,12 @@ class Explanation:
                 f"{self.prediction}), largest contributions {top}>")
 
     def to_dict(self) -> dict:
+        """Every number, JSON-ready (``scratchnet explain --json``)."""
         return {"digit": self.digit, "prediction": self.prediction, "outputs": self.outputs.tolist(),
                 "logit": self.logit, "bias": self.bias, "inputs": self.inputs.tolist(),
                 "pixel_contributions": self.pixel_contributions.tolist(),
+                "hidden_activations": self.hidden_activations.tolist(),
+                "hidden_weights": self.hidden_weights.tolist(),
                 "hidden_contributions": self.hidden_contributions.tolist(),
                 "ranking": self.ranking.tolist()}
 
@@ -248,8 +260,8 @@ def explain(net: Network, image: np.ndarray, digit: int | None = None) -> Explan
     unit = np.zeros(net.sizes[-1])
     unit[digit] = 1
     gradient = _input_gradient(net, activations, unit)
-    return Explanation(digit, prediction, activations[-1], float(logits[digit]), x, x * gradient,
-                       activations[-2] * net.weights[-1][:, digit], float(net.biases[-1][digit]))
+    return Explanation(digit, prediction, activations[-1], float(logits[digit]), x, x * gradient, activations[-2],
+                       net.weights[-1][:, digit].copy(), float(net.biases[-1][digit]))
 
 
 def _blur(image: np.ndarray) -> np.ndarray:
@@ -280,10 +292,12 @@ class Dream:
 
     @property
     def image(self) -> np.ndarray:
+        """The dream: the last frame, (sizes[0],) in [0, 1]."""
         return self.frames[-1]
 
     @property
     def prediction(self) -> int:
+        """What the network answers for the dream."""
         return int(self.outputs.argmax())
 
     def __repr__(self) -> str:
@@ -291,6 +305,7 @@ class Dream:
                 f"{self.prediction} ({self.outputs[self.prediction]:.3g})>")
 
     def to_dict(self) -> dict:
+        """The dream and its scores, JSON-ready (``scratchnet dream --json``); not the frames before it."""
         return {"digit": self.digit, "steps": len(self.frames) - 1, "image": self.image.tolist(),
                 "scores": self.scores.tolist(), "outputs": self.outputs.tolist(), "prediction": self.prediction}
 

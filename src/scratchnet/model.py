@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from scratchnet import checkpoint, engines, preprocess, run
+from scratchnet import checkpoint, engines, learn, preprocess, run
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import TrainConfig
 from scratchnet.data import Dataset, load_mnist
@@ -117,6 +118,39 @@ class Model:
         probabilities = self.predict_proba(pixels)[0]
         digit = int(probabilities.argmax())
         return Prediction(digit, float(probabilities[digit]), probabilities, self._batch(pixels)[0])
+
+    def _input(self, image: preprocess.Source) -> np.ndarray:
+        """A picture file or PIL image preprocessed as predict_digit does; arrays as they are."""
+        if isinstance(image, (str, os.PathLike, Image.Image)):
+            return preprocess.to_mnist(image)
+        return np.asarray(image)
+
+    def step(self, image: preprocess.Source, label: int, *, lr: float | None = None,
+             apply: bool = False) -> learn.Step:
+        """One training step on one image with true class ``label``, every number of it (learn.Step):
+        the forward pass, the loss, each layer's error, the gradients and the change of every
+        parameter, and the outputs after. The step is the one training takes: the checkpoint's loss,
+        learning rate (``lr`` overrides) and update rule with its state.
+
+        ``image``: uint8 (28, 28) MNIST-style, 784 numbers in [0, 1], or a picture (a path or PIL
+        image, preprocessed as predict_digit does). The model is left as it was unless ``apply``.
+        """
+        result = learn.step(self.checkpoint, self._input(image), label, lr)
+        if apply:
+            self.checkpoint = learn.stepped(self.checkpoint, result)
+        return result
+
+    def explain(self, image: preprocess.Source, digit: int | None = None) -> learn.Explanation:
+        """Why output ``digit`` (default: the answer) is what it is for ``image`` (as for step): each
+        pixel's contribution (input times gradient of the output's logit) and each hidden neuron's
+        w * a, which with the bias add up to the logit exactly (learn.Explanation)."""
+        return learn.explain(self.network, self._input(image), digit)
+
+    def dream(self, digit: int, *, steps: int = learn.DREAM_STEPS,
+              start: preprocess.Source | None = None) -> learn.Dream:
+        """What the network imagines ``digit`` looks like: gradient ascent on the input from a blank
+        picture, or from ``start`` (as for step), until ``digit`` wins (learn.dream says how)."""
+        return learn.dream(self.network, digit, steps, None if start is None else self._input(start))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the checkpoint (.npz, or the text formats .txt and .json), atomically."""
