@@ -159,6 +159,18 @@ def test_the_quickstart_example_runs(small_npz, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_textbook_loop_example_learns(small_npz, tmp_path):
+    env = {**os.environ, "SCRATCHNET_DATA": str(small_npz), "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, str(REPO / "examples" / "train_from_scratch.py"), "3"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    accuracies = [float(line.split("accuracy ")[1].split("%")[0]) for line in result.stdout.splitlines()
+                  if line.startswith("epoch")]
+    assert len(accuracies) == 3 and accuracies[-1] > 80  # 2,000 training images: less than MNIST's 95%
+    model = scratchnet.load(tmp_path / "from_scratch.npz")
+    assert model.network.sizes == (784, 64, 10) and model.checkpoint.epochs_done == 3
+
+
 def test_docs_api_md_is_up_to_date():
     result = subprocess.run([sys.executable, str(REPO / "docs" / "make_api.py"), "--check"], capture_output=True,
                             text=True, check=False)
