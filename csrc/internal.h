@@ -124,6 +124,9 @@ void sn_spmm(int64_t rows, const int64_t *start, const int32_t *index, const rea
    stored n x k. */
 void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
              const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate);
+/* The same product as the plain triple loop, to read and to test sn_gemm against. */
+void sn_gemm_naive(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
+                   const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate);
 /* The per-sample step's first layer, on one image's pixels px (n_in of them): mask, bit p % 64 of
    mask[p / 64] set for each non-zero pixel p, by sn_pixel_mask; sn_pixels_forward, z (n) = x matrix
    + add for x = px / 255 (the same bits as sn_spmm on its list); sn_pixels_update, matrix[p] -= x_p

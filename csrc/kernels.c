@@ -618,6 +618,19 @@ CONTRACT static void row_times_matrix(int64_t k, const real *a, const real *b, i
     }
 }
 
+/* The plain triple loop: sn_gemm's definition, a dot product per element of C. It is the tests'
+   oracle for sn_gemm (tests_math.c), as llm.c keeps its naive matmul beside the fast one. */
+void sn_gemm_naive(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
+                   const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            real sum = accumulate ? c[i * ldc + j] : 0;
+            for (int64_t t = 0; t < k; t++)
+                sum += (trans_a ? a[t * lda + i] : a[i * lda + t]) * (trans_b ? b[j * ldb + t] : b[t * ldb + j]);
+            c[i * ldc + j] = sum;
+        }
+}
+
 CONTRACT void sn_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
                       const real *b, int64_t ldb, real *c, int64_t ldc, int accumulate) {
     CONTRACT_HERE

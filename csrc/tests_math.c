@@ -391,37 +391,37 @@ static void test_sums_and_predict(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* the products, against the sum by hand: every shape around the kernels' edges (a row or a few; column
-   counts below, at and past a vector, where the last vector overlaps the one before; transposes) */
+/* the products, against sn_gemm_naive: every shape around the kernels' edges (a row or a few; column
+   counts below, at and past a vector, where the last vector overlaps the one before; transposes),
+   written and added to */
 
 static void test_products(void) {
-    real a[9 * 70], b[70 * 70], c[9 * 71];
+    real a[9 * 70], b[70 * 70], c[9 * 71], expected[9 * 71];
     const real guard = (real)12345;  /* in the column after each row of C (ldc = n + 1): never written */
     for (int i = 0; i < 9 * 70; i++) a[i] = (real)uniform(-1, 1);
     for (int i = 0; i < 70 * 70; i++) b[i] = (real)uniform(-1, 1);
     double worst = 0;
     int shapes = 0;
-    for (int trans_a = 0; trans_a < 2; trans_a++)
-        for (int trans_b = 0; trans_b < 2; trans_b++)
-            for (int m = 1; m <= 9; m += 2)
-                for (int n = 1; n <= 70; n += n < 20 ? 1 : 17)
-                    for (int k = 1; k <= 9; k += 4) {
-                        const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
-                        for (int i = 0; i < m * (n + 1); i++) c[i] = guard;
-                        sn_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n + 1, 0);
-                        for (int i = 0; i < m; i++) {
-                            if (c[i * (n + 1) + n] != guard) worst = INFINITY;
-                            for (int j = 0; j < n; j++) {
-                                double sum = 0;
-                                for (int t = 0; t < k; t++)
-                                    sum += (double)(trans_a ? a[t * lda + i] : a[i * lda + t]) *
-                                           (double)(trans_b ? b[j * ldb + t] : b[t * ldb + j]);
-                                worst = fmax(worst, fabs(sum - (double)c[i * (n + 1) + j]));
+    for (int accumulate = 0; accumulate < 2; accumulate++)
+        for (int trans_a = 0; trans_a < 2; trans_a++)
+            for (int trans_b = 0; trans_b < 2; trans_b++)
+                for (int m = 1; m <= 9; m += 2)
+                    for (int n = 1; n <= 70; n += n < 20 ? 1 : 17)
+                        for (int k = 1; k <= 9; k += 4) {
+                            const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
+                            for (int i = 0; i < m * (n + 1); i++)
+                                c[i] = expected[i] = i % (n + 1) == n ? guard : (real)uniform(-1, 1);
+                            sn_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n + 1, accumulate);
+                            sn_gemm_naive(trans_a, trans_b, m, n, k, a, lda, b, ldb, expected, n + 1, accumulate);
+                            for (int i = 0; i < m; i++) {
+                                if (c[i * (n + 1) + n] != guard) worst = INFINITY;
+                                for (int j = 0; j < n; j++)
+                                    worst = fmax(worst, fabs((double)expected[i * (n + 1) + j] -
+                                                             (double)c[i * (n + 1) + j]));
                             }
+                            shapes++;
                         }
-                        shapes++;
-                    }
-    CHECK(worst <= 10 * TOLERANCE, "sn_gemm differs from the product by hand by %.3g (%d shapes; inf: it wrote "
+    CHECK(worst <= 10 * TOLERANCE, "sn_gemm differs from sn_gemm_naive by %.3g (%d shapes; inf: it wrote "
           "past a row)", worst, shapes);
 }
 
