@@ -1,7 +1,8 @@
 """Every setting of a training run, its default and the presets: the one place they live.
 
-``TrainConfig()`` is the original program's training (README, "Where it comes from"): 784-20-10 sigmoid, uniform(-0.5, 0.5) weights, per-sample
-SGD at lr 0.005 for 5 epochs over the training set in file order. The command line takes its
+``TrainConfig()`` is the original program's training (the post this project grew from: README):
+784-20-10 sigmoid, uniform(-0.5, 0.5) weights, per-sample SGD at lr 0.005 for 5 epochs over the
+training set in file order. The command line takes its
 defaults and its help from here.
 """
 

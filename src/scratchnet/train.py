@@ -2,9 +2,9 @@
 ``train_epoch``, which calls ``sgd_sample_step`` for each training image in turn.
 
 There are two steps. ``batch_step`` is the textbook's: forward pass, backpropagation, update.
-``sgd_sample_step`` is plain SGD on a single sample in the order of the program this project
-started from (README, "Where it comes from"), which its defaults reproduce: each layer is updated
-as soon as its error is known, and the error then goes back through the *updated* weights. The C
+``sgd_sample_step`` is plain SGD on a single sample in the order of the original program (the post
+this project grew from: README), which its defaults reproduce: each layer is updated as soon as
+its error is known, and the error then goes back through the *updated* weights. The C
 engine (csrc/train.c) has the same functions under the same names.
 """
 
