@@ -1,4 +1,4 @@
-// scratchnet preprocessing in JavaScript: a picture of a digit -> MNIST's 28x28 form (issue 11).
+// scratchnet preprocessing in JavaScript: a picture of a digit -> MNIST's 28x28 form.
 //
 // A port of src/scratchnet/preprocess.py (the reference), step by step as docs/PREPROCESS.md
 // specifies them, so that a drawing on the page becomes the very 784 numbers that
