@@ -420,6 +420,7 @@ class Abilities:
     chattr: bool = False
     c_engine: bool = False
     matplotlib: bool = False
+    onnx: bool = False  # the optional onnx package, which .onnx files need
 
 
 def quiet(*argv: str) -> bool:
@@ -441,6 +442,7 @@ def probe(work: Path) -> Abilities:
     spot.rmdir()
     can.c_engine = C_PROGRAM.exists() and C_LIBRARY.exists()
     can.matplotlib = quiet(sys.executable, "-c", "import matplotlib")
+    can.onnx = quiet(sys.executable, "-c", "import onnx")
     return can
 
 
@@ -605,6 +607,12 @@ class Corpus:
         self.npz_bytes = self.base_npz.read_bytes()
         self.txt = self.base_txt.read_text()
         self.json = (fixtures / "base.json").read_text()
+        self.command(fixtures, "py", "export", "--format", "safetensors", "-p", "base.npz", "-o", "base.safetensors")
+        self.safetensors = (fixtures / "base.safetensors").read_bytes()
+        self.onnx = b""
+        if can.onnx:
+            self.command(fixtures, "py", "export", "--format", "onnx", "-p", "base.npz", "-o", "base.onnx")
+            self.onnx = (fixtures / "base.onnx").read_bytes()
         self.png = None
         if can.matplotlib:
             self.command(fixtures, "py", "plot", "weights", "-p", "base.npz", "-o", "base.png")
@@ -1057,6 +1065,96 @@ def image_cases(cx: Corpus, level: int) -> list[Case]:
     return [Case(family, f"{name}: {command}", [name.replace(" ", "_") if a == "pic" else a for a in argv],
                  {name.replace(" ", "_"): content}, expect)
             for name, content, expect in bad for command, argv in pick(commands, names).items()]
+
+
+def onnx_variants(cx: Corpus) -> list[tuple[str, bytes]]:
+    """base.onnx spoilt as a hostile or foreign file could be: (name, bytes); each must be refused."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def changed(change: Callable[[onnx.ModelProto], None]) -> bytes:
+        model = onnx.load_model_from_string(cx.onnx)
+        change(model)
+        return model.SerializeToString()
+
+    def insert(node) -> Callable[[onnx.ModelProto], None]:
+        return lambda m: m.graph.node.insert(1, node)
+
+    def replace(name: str, array: np.ndarray) -> Callable[[onnx.ModelProto], None]:
+        def change(m: onnx.ModelProto) -> None:
+            tensor = next(t for t in m.graph.initializer if t.name == name)
+            tensor.CopyFrom(numpy_helper.from_array(array, name))
+        return change
+
+    def external(location: str) -> Callable[[onnx.ModelProto], None]:
+        def change(m: onnx.ModelProto) -> None:
+            tensor = m.graph.initializer[0]
+            tensor.ClearField("raw_data")
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", "0"), ("length", str(8 * np.prod(tensor.dims)))):
+                tensor.external_data.add(key=key, value=value)
+        return change
+
+    w1 = cx.tensors["weights.0"]
+    nan = w1.copy()
+    nan[5, 5] = np.nan
+    loop = helper.make_node("Loop", ["", "", "layer1.z"], ["looped"], name="loop",
+                            body=helper.make_graph([], "body", [], []))
+    return [
+        ("cut in half", cx.onnx[: len(cx.onnx) // 2]),
+        ("random bytes", cx.rng.randbytes(len(cx.onnx))),
+        ("empty", b""),
+        ("a Loop", changed(insert(loop))),
+        ("a Conv", changed(insert(helper.make_node("Conv", ["layer1.z", "layer1.weight"], ["c"], name="conv")))),
+        ("a cycle", changed(insert(helper.make_node("Add", ["layer1.z", "layer2.z"], ["layer1.q"], name="cycle")))),
+        ("shapes that do not chain", changed(replace("layer2.weight", np.zeros((30, 10))))),
+        ("a NaN weight", changed(replace("layer1.weight", nan))),
+        ("external data at /etc/passwd", changed(external("/etc/passwd"))),
+        ("external data at ../../x", changed(external("../../x"))),
+        ("a tensor declaring 10^12 numbers", changed(lambda m: m.graph.initializer[0].dims.__setitem__(
+            slice(None), [10**6, 10**6]))),
+    ]
+
+
+def bridge_cases(cx: Corpus, level: int) -> list[Case]:
+    """Hostile .onnx and .safetensors files, read wherever parameters are read: one line each."""
+    family = "ONNX and safetensors"
+    data = ["--data", str(cx.small)]
+    commands = {
+        "evaluate": (["py", "evaluate", "-p", "NAME", *data], ()),
+        "import": (["py", "import", "NAME", "-o", "out.npz"], ("out.npz",)),
+        "inspect": (["py", "inspect", "-p", "NAME"], ()),
+        "train": (["py", "train", "-p", "NAME", *data, "--epochs", "1"], ("NAME",)),
+    }
+    names = [("evaluate",), ("evaluate", "import"), tuple(commands)][level]
+    st = cx.safetensors
+    (n,) = struct.unpack("<Q", st[:8])
+    header = json.loads(st[8 : 8 + n])
+    no_meta = json.dumps({k: v for k, v in header.items() if k != "__metadata__"}).encode()
+    huge = json.loads(json.dumps(header))
+    huge["weights.0"]["shape"] = [10**6, 10**6]
+    nan = bytearray(st)
+    at = 8 + n + header["weights.0"]["data_offsets"][0] + 8 * 100  # a weight of pixel 100
+    nan[at : at + 8] = struct.pack("<d", float("nan"))
+    files = [(f"{name}", "m.safetensors", content) for name, content in (
+        ("safetensors cut in half", st[: len(st) // 2]),
+        ("safetensors of random bytes", cx.rng.randbytes(len(st))),
+        ("safetensors declaring a 100 MB header", struct.pack("<Q", 100 << 20) + st[8:]),
+        ("safetensors without metadata", struct.pack("<Q", len(no_meta)) + no_meta + st[8 + n:]),
+        ("safetensors declaring 10^12 numbers", struct.pack("<Q", len(json.dumps(huge))) + json.dumps(huge).encode()
+         + st[8 + n:]),
+        ("safetensors with a NaN weight", bytes(nan)),
+    )]
+    if cx.can.onnx:
+        files += [(f"ONNX {name}", "m.onnx", content) for name, content in onnx_variants(cx)]
+    cases = [Case(family, f"{name}: {command}", [file if a == "NAME" else a for a in argv], {file: content}, "error",
+                  tuple(file if w == "NAME" else w for w in writes))
+             for name, file, content in files for command, (argv, writes) in pick(commands, names).items()]
+    for file, content in (("m.safetensors", st), ("m.onnx", cx.onnx)):
+        if content:  # the good files give the checkpoint's accuracy
+            cases.append(Case(family, f"{file}, exported: evaluate --json", ["py", "evaluate", "--json", "-p", file,
+                              *data], {file: content}, "ok", check=evaluates_to(cx.accuracy)))
+    return cases
 
 
 def cli_cases(cx: Corpus, level: int) -> list[Case]:
@@ -1770,8 +1868,8 @@ def main(argv: list[str] | None = None) -> int:
         cx = Corpus(work, can, rng)
         timings = {"fixtures": time.monotonic() - began}
         level = settings["level"]
-        cases = [case for build in (checkpoint_cases, text_cases, json_cases, idx_cases, dataset_cases, image_cases,
-                                    cli_cases, special_cases, mount_cases) for case in build(cx, level)]
+        cases = [case for build in (checkpoint_cases, text_cases, json_cases, bridge_cases, idx_cases, dataset_cases,
+                                    image_cases, cli_cases, special_cases, mount_cases) for case in build(cx, level)]
         cases += random_cases(cx, settings["randoms"], rng)
 
         def wanted(*names: str) -> bool:

@@ -128,7 +128,7 @@ def test_import_refuses_bad_files(tmp_path, capsys):
     one_line_error(code, err, "bad.txt:7:", "'oops' is not a number")
     assert not out.exists()
     code, _, err = run(capsys, "import", tmp_path / "x.npz", "-o", out)
-    one_line_error(code, err, "x.npz", ".txt or .json")
+    one_line_error(code, err, "x.npz", ".txt, .json, .onnx or .safetensors")
 
 
 def test_export_svg(model, small_npz, tmp_path, capsys):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, files, schema, textformat
+from scratchnet import __version__, files, onnx_format, safetensors_format, schema, textformat
 from scratchnet.atomic import atomic_write
 from scratchnet.config import OPTIMIZER_SLOTS, TrainConfig
 from scratchnet.errors import ScratchnetError
@@ -40,6 +40,9 @@ FORMAT = "scratchnet-checkpoint"
 VERSION = 1
 DEFAULT_PATH = "network_params.npz"  # the original program's file name
 TEXT_FORMATS = {".txt": textformat.to_text, ".json": textformat.to_json}
+# Other tools' formats (docs/FORMAT.md): parameters and epochs, as the text formats; bytes, not text
+BRIDGE_FORMATS = {".onnx": onnx_format, ".safetensors": safetensors_format}
+WHOLE_EPOCHS_ONLY = (*TEXT_FORMATS, *BRIDGE_FORMATS)  # files with no room for a place inside an epoch
 MAX_METADATA_CHARS = 1 << 22  # of JSON: room for the history of some 20,000 epochs
 MAX_METADATA_DEPTH = 8  # nesting of its arrays and objects; it needs 3
 MAX_EPOCHS = 2**31 - 1  # as in the text format (docs/FORMAT.md)
@@ -116,12 +119,21 @@ def _metadata(ckpt: Checkpoint) -> dict:
 
 
 def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` atomically: .npz holds everything; .txt and .json (docs/FORMAT.md) hold the
-    parameters and the epoch count, so a run resumed from them starts its optimizer afresh."""
+    """Write ``ckpt`` atomically: .npz holds everything; .txt, .json, .onnx and .safetensors (docs/FORMAT.md)
+    hold the parameters and the epoch count, so a run resumed from them starts its optimizer afresh."""
     suffix = Path(path).suffix.lower()
     if suffix in TEXT_FORMATS:
         with atomic_write(path) as f:
             f.write(TEXT_FORMATS[suffix](ckpt.network, ckpt.epochs_done, ckpt.history).encode())
+        return
+    if suffix in BRIDGE_FORMATS:
+        if ckpt.partial_epoch_samples:
+            # Parameters from inside an epoch, which such a file cannot mark as such: it keeps the last whole
+            # epoch, from which the next run trains this one again (as run.train does for the text formats).
+            return
+        content = BRIDGE_FORMATS[suffix].write(ckpt.network, ckpt.epochs_done, ckpt.history)
+        with atomic_write(path) as f:
+            f.write(content)
         return
     arrays = {"metadata": np.array(json.dumps(_metadata(ckpt)))}
     for layer, (w, b) in enumerate(zip(ckpt.network.weights, ckpt.network.biases)):
@@ -133,11 +145,12 @@ def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
-    """Read and check a checkpoint (.npz, or a .txt/.json parameter file); any problem is a
+    """Read and check a checkpoint (.npz, or a .txt/.json/.onnx/.safetensors parameter file); any problem is a
     one-line ScratchnetError naming the file."""
     path = Path(path)
-    if path.suffix.lower() in TEXT_FORMATS:
-        params = textformat.read(path)
+    suffix = path.suffix.lower()
+    if suffix in WHOLE_EPOCHS_ONLY:
+        params = BRIDGE_FORMATS[suffix].read(path) if suffix in BRIDGE_FORMATS else textformat.read(path)
         net = params.network
         config = TrainConfig(layers=net.sizes, hidden=net.hidden, output=net.output, dtype=str(net.dtype),
                              loss=NATURAL_LOSS[net.output])

@@ -21,6 +21,7 @@ from scratchnet import (
     checkpoint,
     data,
     engines,
+    c_header,
     explorer,
     learn,
     lock,
@@ -45,7 +46,7 @@ SHADES = " .:-=+*#%@"  # dark to bright, for drawing a digit in the terminal
 PLOTS = ("weights", "history", "confusion", "misclassified")
 WHOLE_OPTION = re.compile(r"[+-]?[0-9]+")
 EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg",
-                "html": "network.html"}
+                "html": "network.html", "onnx": "network.onnx", "safetensors": "network.safetensors", "c": "network.h"}
 HTML_IMAGES = 1000  # images of --set an exported page holds: 1 MB of its weight
 
 
@@ -203,14 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window")
     p.set_defaults(run=cmd_predict)
 
-    p = commands.add_parser("export", help="write every parameter as text, JSON, an SVG picture or the explorer page",
+    p = commands.add_parser("export", help="write every parameter as text, JSON, an SVG picture, the explorer page, "
+                            "ONNX, safetensors or a C header",
                             description="Write the network in --params as a human-readable text file (exact, "
                             "never truncated; docs/FORMAT.md), as JSON with the same content, as an SVG of "
-                            "the whole network, or as the explorer (see serve) in one HTML file that works offline, "
-                            f"from file://, with the first {HTML_IMAGES:,} images of --set inside; training needs "
-                            "serve.")
+                            "the whole network, as the explorer (see serve) in one HTML file that works offline, "
+                            f"from file://, with the first {HTML_IMAGES:,} images of --set inside (training needs "
+                            "serve), as an ONNX model (needs pip install 'scratchnet[onnx]') or a safetensors file, "
+                            "which every command reads back, or as one C99 header for a microcontroller.")
     _add_common(p, data_set=True)
-    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt", help="txt (default), json, svg or html")
+    p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt",
+                   help="txt (default), json, svg, html, onnx, safetensors or c")
     p.add_argument("-o", "--output", help="file to write, - for standard output (default: " +
                    ", ".join(f"{name} for {fmt}" for fmt, name in EXPORT_NAMES.items()) + ")")
     p.add_argument("--input", type=_whole, metavar="INDEX", help="svg: show image INDEX of --set going through")
@@ -219,12 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lines", type=_whole, default=svg.MAX_LINES, metavar="N",
                    help=f"svg: draw at most N connections, the strongest, saying so on the picture "
                    f"(default: {svg.MAX_LINES:,})")
+    p.add_argument("--c-dtype", choices=tuple(c_header.C_TYPES), default="float32",
+                   help="c: the numbers' C type, float (float32, the default, whatever the network's dtype) or double")
+    p.add_argument("--prefix", default=c_header.DEFAULT_PREFIX, help="c: the names' prefix: PREFIX_predict, "
+                   f"PREFIX_weights_1, ... (default: {c_header.DEFAULT_PREFIX})")
     p.set_defaults(run=cmd_export)
 
-    p = commands.add_parser("import", help="turn a .txt or .json parameter file back into a checkpoint",
-                            description="Read a parameter file written by export (or edited by hand) and save it "
-                            "as a checkpoint that train, evaluate and predict use.")
-    p.add_argument("file", metavar="FILE", help="the .txt or .json file")
+    p = commands.add_parser("import", help="turn a .txt, .json, .onnx or .safetensors file into a checkpoint",
+                            description="Read a parameter file written by export (or edited by hand, or an ONNX "
+                            "model of a fully connected network from elsewhere) and save it as a checkpoint that "
+                            "train, evaluate and predict use.")
+    p.add_argument("file", metavar="FILE", help="the .txt, .json, .onnx or .safetensors file")
     p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
                    help=f"checkpoint to write; not -, as it is read back (default: {checkpoint.DEFAULT_PATH})")
     p.add_argument("--force", action="store_true", help="replace the checkpoint if it exists")
@@ -456,12 +465,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         _check_fits(args.params, ckpt, dataset)
         shown = explorer.images_data(images[:HTML_IMAGES], labels[:HTML_IMAGES])
         text = explorer.page(explorer.page_data(ckpt, Path(args.params).name, server=False, test=shown))
+    elif args.format == "c":
+        text = c_header.header(ckpt.network, args.c_dtype, args.prefix)
+    elif "." + args.format in checkpoint.BRIDGE_FORMATS:
+        text = checkpoint.BRIDGE_FORMATS["." + args.format].write(ckpt.network, ckpt.epochs_done, ckpt.history)
     else:
         text = checkpoint.TEXT_FORMATS["." + args.format](ckpt.network, ckpt.epochs_done, ckpt.history)
+    content = text if isinstance(text, bytes) else text.encode()
     with atomic_write(output, stdout_ok=True) as f:
-        f.write(text.encode())
+        f.write(content)
     if output != STDOUT:  # on standard output the file is all there is to print
-        print(f"wrote {output} ({len(text.encode()):,} bytes)")
+        print(f"wrote {output} ({len(content):,} bytes)")
+        if args.format == "c":
+            print(f"{ckpt.network.describe()} as {c_header.C_TYPES[args.c_dtype]}: "
+                  f"{c_header.footprint(ckpt.network, args.c_dtype).describe()}")
     return 0
 
 
@@ -477,8 +494,8 @@ def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    if Path(args.file).suffix.lower() not in checkpoint.TEXT_FORMATS:
-        raise ScratchnetError(f"{args.file}: import reads .txt or .json parameter files")
+    if Path(args.file).suffix.lower() not in checkpoint.WHOLE_EPOCHS_ONLY:
+        raise ScratchnetError(f"{args.file}: import reads .txt, .json, .onnx or .safetensors parameter files")
     ckpt = checkpoint.load(args.file)
     with _locked(args, args.output):
         if Path(args.output).exists() and not args.force:
