@@ -375,7 +375,7 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     if not ckpt.partial_epoch_samples:
         return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
     where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
-    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see run.train
+    if Path(params).suffix.lower() in checkpoint.WHOLE_EPOCHS_ONLY:  # whole epochs only: see run.train
         kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
                 f"{params} was not written")
         return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "

@@ -342,7 +342,7 @@ def train(
                 raise ScratchnetError(f"interrupted in epoch {ckpt.epochs_done + 1}, where training had diverged: "
                                       f"not saved, {params} keeps the last good checkpoint; try a smaller --lr")
             flag.partial.keep_in(ckpt)
-            if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:
+            if Path(params).suffix.lower() in checkpoint.WHOLE_EPOCHS_ONLY:
                 # No room there for a place in an epoch: the file keeps the last whole epoch, from which
                 # the next run trains this one again, as an unbroken run would.
                 return False
