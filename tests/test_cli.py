@@ -306,7 +306,7 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
 
 def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
     monkeypatch.setattr(train, "CHUNK", 500)
-    interrupt(train, [500, 500, 1000, 500])
+    interrupt(train, [500, 500, 1000, 500, 500])
     params = tmp_path / "net.npz"
     code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
     assert code == 130 and err.strip() == ("scratchnet: interrupted in epoch 1 after 500 of 2,000 samples; saved "
@@ -322,6 +322,11 @@ def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, 
     assert code == 130 and not text.exists()
     assert err.endswith(f"{text} was not written, as a .txt file has no place in an epoch: the next run trains "
                         "epoch 1 from its start.\n")
+    bridged = tmp_path / "net.safetensors"
+    code, _, err = run(capsys, "train", "--data", small_npz, "-p", bridged, "--epochs", "1")
+    assert code == 130 and not bridged.exists()
+    assert err.endswith(f"{bridged} was not written, as a .safetensors file has no place in an epoch: the next run "
+                        "trains epoch 1 from its start.\n")
 
 
 def test_a_second_trainer_refuses_while_the_first_runs(tmp_path, small_npz, trainer, capsys):
