@@ -22,6 +22,7 @@ from scratchnet import (
     data,
     engines,
     explorer,
+    ladder,
     lock,
     plot,
     preprocess,
@@ -31,7 +32,7 @@ from scratchnet import (
     threads,
 )
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
-from scratchnet.config import PRESETS, TrainConfig
+from scratchnet.config import PRESETS, TrainConfig, resolve
 from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError
 from scratchnet.model import load
@@ -248,6 +249,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_new_data(p)
     p.set_defaults(run=cmd_serve)
 
+    p = commands.add_parser("ladder", help="the post's ToDos one at a time: what each buys in test accuracy",
+                            description="Train the original program (784-20-10 sigmoid, uniform(-0.5, 0.5) init, "
+                            "per-sample SGD at lr 0.005, images in file order), then one change per rung, each rung "
+                            "keeping the ones before, all with the same seed and epochs: Xavier init, shuffling, "
+                            "mini-batches with vectorised backprop, momentum, learning-rate decay, softmax with "
+                            "cross-entropy, then relu with He init, a wider layer and regularisation "
+                            "(src/scratchnet/ladder.py, RUNGS, says each rung's settings and how its learning rate "
+                            "is chosen). Prints a line per rung as it finishes: test accuracy, the last epoch's "
+                            "training loss (bce or cross-entropy), seconds of training, the change in accuracy "
+                            "from the rung before. Rung 1 is bit for bit `scratchnet train --fresh` with the same "
+                            "--seed and --epochs. Nothing is written unless asked (--keep, -o).")
+    p.add_argument("--data", help="as for train")
+    p.add_argument("--engine", choices=engines.ENGINES, help="numpy, or c (default: c where it is built, else numpy)")
+    p.add_argument("--threads", type=_threads, metavar="N", help="as for train")
+    p.add_argument("--epochs", type=_whole, default=5, help="epochs of every rung (default: 5)")
+    p.add_argument("--seed", type=_whole, default=0, help="random seed of every rung (default: 0)")
+    p.add_argument("--rungs", type=_whole, metavar="N", help=f"climb only the first N rungs (default: all "
+                   f"{len(ladder.RUNGS)})")
+    p.add_argument("--keep", metavar="DIR", help="keep each rung's checkpoint in DIR (new or empty; made if missing) "
+                   "as NN-NAME.npz, to open in serve, evaluate or plot")
+    p.add_argument("-o", "--output", metavar="PNG", help="draw test accuracy per epoch of every rung to this file "
+                   "(needs matplotlib: pip install 'scratchnet[plot]')")
+    p.add_argument("--json", action="store_true", help="print a JSON object per rung instead of the table")
+    p.set_defaults(run=cmd_ladder)
+
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
                             description="What this installation runs on: the engines (and why the C engine is "
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
@@ -318,6 +344,41 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
         return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
                 f"epoch {ckpt.epochs_done + 1} from its start.")
     return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    if args.rungs is not None and not 1 <= args.rungs <= len(ladder.RUNGS):
+        raise ScratchnetError(f"--rungs must be from 1 to {len(ladder.RUNGS)}, got {args.rungs}")
+    for value, name in ((args.epochs, "epochs"), (args.seed, "seed")):  # TrainConfig's ranges, checked now
+        resolve({name: value})
+    if args.output:
+        check_destination(args.output)
+        plot.check_available()  # before the training, not after it
+    engine = args.engine or ladder.default_engine()
+    if engine == "c":
+        cengine.library(np.float64)  # says why it cannot run before any work is done
+    dataset = load_mnist(args.data)
+    if not args.json:
+        print(f"{engine} engine, {_count(args.epochs, 'epoch')} a rung, seed {args.seed}, data {dataset.source}")
+        print(f"{'rung':<16} {'test':>7} {'loss':>7} {'seconds':>8} {'change':>7}  what changed", flush=True)
+    done = []
+    for result in ladder.climb(dataset, engine, args.epochs, args.seed, args.rungs, args.keep,
+                               progress=sys.stderr.isatty() and not args.json):
+        done.append(result)
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+            continue
+        gain = "" if result.gain is None else f"{100 * result.gain:+.2f}"
+        print(f"{result.rung:>2} {result.name:<13} {_percent(result.test_accuracy):>7} {result.loss:7.4f} "
+              f"{result.seconds:8.2f} {gain:>7}  {result.change}", flush=True)
+    if args.output:
+        plot.ladder(done, args.output, f"the ToDo ladder: {engine} engine, {_count(args.epochs, 'epoch')} a rung, "
+                    f"seed {args.seed}")
+        if not args.json:
+            print(f"wrote {args.output}")
+    if args.keep and not args.json:
+        print(f"kept each rung's checkpoint in {args.keep}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
