@@ -19,6 +19,7 @@ from scratchnet import (
     __version__,
     cengine,
     checkpoint,
+    compare,
     data,
     engines,
     explorer,
@@ -274,6 +275,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object per rung instead of the table")
     p.set_defaults(run=cmd_ladder)
 
+    p = commands.add_parser("compare", help="C against Python on this machine: speed of every engine, type, batch "
+                            "and thread count", description="Time the training of the original 784-20-10 network "
+                            "per sample and in batches of 32, with the NumPy and the C engine, in float64 and "
+                            "float32, on one thread and on every core, and part of an epoch of --preset best on "
+                            "each engine (plus PyTorch if it is installed, and --script). Each row is the fastest "
+                            "of several repetitions, alternating, so another process spoils a repetition, not a "
+                            "row: seconds per epoch, samples/s, GFLOP/s (the count is printed) and the speed-up "
+                            "over NumPy per sample, with NumPy's SGEMM rate measured in the same run as the "
+                            "ceiling, then a verdict per comparison worded from the figures. About 1 minute "
+                            "(--quick: 10 s) on 2 cores. Writes nothing unless asked (-o).")
+    p.add_argument("--data", help="as for train")
+    p.add_argument("--quick", action="store_true", help=f"{compare.QUICK.repetitions} repetitions of fewer samples "
+                   "and a smaller SGEMM: a rougher figure in a quarter of the time")
+    p.add_argument("--script", metavar="PATH", help="also time this training script (e.g. the post's nn2.py), run "
+                    "with this Python in a temporary folder: the fastest gap between the lines it prints that say "
+                    "'epoch N' is its epoch")
+    p.add_argument("--script-timeout", type=_number, default=600.0, metavar="SECONDS",
+                   help="stop --script after this long (default: 600)")
+    p.add_argument("-o", "--output", metavar="PNG", help="draw samples per second of every row as bars to this file "
+                   "(needs matplotlib: pip install 'scratchnet[plot]')")
+    p.add_argument("--json", action="store_true", help="print one JSON object (machine, ceiling, rows, verdicts) "
+                   "instead of the table")
+    p.set_defaults(run=cmd_compare)
+
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
                             description="What this installation runs on: the engines (and why the C engine is "
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
@@ -378,6 +403,29 @@ def cmd_ladder(args: argparse.Namespace) -> int:
             print(f"wrote {args.output}")
     if args.keep and not args.json:
         print(f"kept each rung's checkpoint in {args.keep}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    if args.output:
+        check_destination(args.output)
+        plot.check_available()  # before the timing, not after it
+    if args.script and not Path(args.script).is_file():
+        raise ScratchnetError(f"--script {args.script}: no such file")
+    dataset = load_mnist(args.data)
+    say = (lambda message: print(f"scratchnet: {message}", file=sys.stderr, flush=True)) if sys.stderr.isatty() \
+        else None
+    result = compare.run(dataset, compare.QUICK if args.quick else compare.DEFAULT, args.script, args.script_timeout,
+                         say)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print("\n".join(compare.table(result)))
+    if args.output:
+        plot.compare(result.to_dict()["rows"], args.output, f"scratchnet compare: {result.machine['cpu']}, "
+                     f"{result.machine['cores']} cores, {result.machine['date']}")
+        if not args.json:
+            print(f"wrote {args.output}")
     return 0
 
 

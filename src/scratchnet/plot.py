@@ -138,3 +138,23 @@ def ladder(rungs: list, path: str | os.PathLike, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the lines bunch up
     _save(fig, path)
+
+
+def compare(rows: list[dict], path: str | os.PathLike, title: str) -> None:
+    """Samples per second of each row of ``scratchnet compare`` (compare.Comparison.to_dict's rows), a bar
+    each, log scale, coloured by engine."""
+    plt = _pyplot()
+    colours = {"numpy": "tab:blue", "c": "tab:red", "torch": "tab:purple", "script": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(rows)))
+    names = [("best: " if r["network"] == "best" else "") + r["label"] for r in rows]
+    rates = [r["samples_per_second"] for r in rows]
+    ax.barh(range(len(rows)), rates, color=[colours[r["engine"]] for r in rows])
+    for i, rate in enumerate(rates):
+        ax.text(rate * 1.05, i, f"{rate:,.0f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
+    ax.set_xscale("log")
+    ax.set_xlim(min(rates) / 2, max(rates) * 4)
+    ax.set(xlabel="training samples per second (log scale; longer is faster)", title=title)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    _save(fig, path)
