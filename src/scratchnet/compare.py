@@ -439,10 +439,9 @@ def table(comparison: Comparison) -> list[str]:
         lines.append(f"| {network_name} | {row.label()} | {row.samples:,} | {row.epoch_seconds(comparison.n_train):.3g} "
                      f"| {row.samples_per_second:,.0f} | {row.gflops:.2f} | "
                      f"{'' if speedup is None else f'{speedup:.3g}x'} |")
-    lines += ["", f"s/epoch: the fastest of the repetitions, scaled to an epoch of {comparison.n_train:,} samples; "
-              "GFLOP/s: 6 n_in n_out per sample and layer above the first, 4 n_in n_out for the first (forward, "
-              "weights' gradient, error below; scratchnet.compare)."]
-    lines += [f"- {line}" for line in [*(["Notes: " + "; ".join(r.note for r in comparison.rows if r.note)]
-                                          if any(r.note for r in comparison.rows) else []), *comparison.skipped]]
+    lines += ["", (f"s/epoch: the fastest of the repetitions, scaled to an epoch of {comparison.n_train:,} samples; "
+                   "GFLOP/s: 6 n_in n_out per sample and layer above the first, 4 n_in n_out for the first (forward, "
+                   "weights' gradient, error below; scratchnet.compare)."), ""]
+    lines += [f"- {note}" for note in [*(r.note for r in comparison.rows if r.note), *comparison.skipped]]
     lines += ["", *comparison.verdicts]
     return lines
