@@ -7,12 +7,10 @@ against NumPy, the seed and the peers). Progress goes to stderr, results to stdo
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
 import itertools
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -27,11 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchnet import compare
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data" / "mnist"  # the original IDX files, which every engine reads
 SEED_HELP = ("the seed's script nn2.py, with its data.py beside it (the listings of the post scratchnet grew "
              "from; bench/README.md says where it is published); without it the seed's row is skipped")
-DEFAULT_OUT = REPO / "bench" / "results"
+
+
+def add_out(parser, files: str) -> None:
+    """--out DIR: where ``files`` go. Without it nothing is written (the table is printed), so that running a
+    benchmark never dirties a checkout; --out bench/results updates the committed results."""
+    parser.add_argument("--out", type=Path, metavar="DIR", help=f"write {files} to DIR (e.g. bench/results, the "
+                        "committed results); default: write nothing, print the table only")
 
 SEED_EPOCH_LINE = re.compile(r"Epoch (\d+), Accuracy: ([\d.]+)%")
 
@@ -102,29 +108,15 @@ def tail(path: Path, lines: int = 5) -> str:
 
 
 def machine(**versions: str | None) -> dict:
-    """What the numbers were measured on; ``versions`` adds packages' versions (None: left out)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """What the numbers were measured on (scratchnet.compare.machine's description, as `scratchnet compare`
+    prints it) and the commit; ``versions`` adds packages' versions (None: left out)."""
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        **{name: version for name, version in versions.items() if version},
-        "commit": commit,
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-    }
+    return {**compare.machine(), **{name: version for name, version in versions.items() if version},
+            "commit": commit}
 
 
 def machine_line(info: dict, labels: dict[str, str] | None = None) -> str:
@@ -359,8 +351,10 @@ def accuracy_chart(panels: list[tuple[str, list[Curve], tuple[float, float]]], p
     return ""
 
 
-def write_results(out: Path, stem: str, table: str, raw: dict) -> None:
-    """OUT/STEM.md (the table) and OUT/STEM.json (the raw numbers, with portable paths)."""
+def write_results(out: Path | None, stem: str, table: str, raw: dict) -> None:
+    """OUT/STEM.md (the table) and OUT/STEM.json (the raw numbers, with portable paths); nothing without --out."""
+    if out is None:
+        return
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(table)
     (out / f"{stem}.json").write_text(json.dumps(portable(raw), indent=2) + "\n")

@@ -41,12 +41,12 @@ from pathlib import Path
 import numpy as np
 from common import (
     DATA,
-    DEFAULT_OUT,
     REPO,
     SEED_HELP,
     BenchError,
     Run,
     SeedRun,
+    add_out,
     entry_point,
     json_lines,
     judge,
@@ -534,8 +534,7 @@ def main() -> int:
                         "(threadpoolctl); default: theirs, one per core")
     parser.add_argument("--c-program", type=Path, default=C_PROGRAM, help="the standalone C program "
                         "(default csrc/scratchnet-c)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder for engines.md, engines.json and engines.png (default: bench/results)")
+    add_out(parser, "engines.md, engines.json and engines.png")
     args = parser.parse_args()
     if args.quick:
         args.epochs = 1
@@ -569,8 +568,10 @@ def main() -> int:
 
     targets = evaluate({row.name: row for row in rows})
     table = markdown(info, rows, targets, args, n_train)
-    args.out.mkdir(parents=True, exist_ok=True)
-    chart_note = chart(rows, args.out / "engines.png", info)
+    chart_note = ""
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        chart_note = chart(rows, args.out / "engines.png", info)
     if chart_note:
         table += f"\n({chart_note})\n"
     print(table, end="")

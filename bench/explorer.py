@@ -22,7 +22,7 @@ Playwright, in a 1280x900 window.
   with every handler in place (``scratchnet.readyAt``, performance.now() there), the median of
   ``--repeats`` fresh loads; target 1 s.
 
-Prints PASS/FAIL per target; writes bench/results/explorer.md and .json. The numbers depend on the
+Prints PASS/FAIL per target; writes explorer.md and .json to --out DIR (e.g. bench/results). The numbers depend on the
 machine's load (reported beside them): the browser shares the cores with everything else.
 """
 
@@ -143,7 +143,7 @@ def time_to_interactive(browser, url: str, repeats: int) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=common.DEFAULT_OUT, help="folder of the results")
+    common.add_out(parser, "explorer.md and .json")
     parser.add_argument("--repeats", type=int, default=5, help="fresh loads timed (default 5)")
     parser.add_argument("--rounds", type=int, default=2, help="times the four digits are drawn per network (default 2)")
     args = parser.parse_args()

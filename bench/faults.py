@@ -1847,7 +1847,8 @@ def main(argv: list[str] | None = None) -> int:
     speed.add_argument("--long", action="store_const", dest="mode", const="long",
                        help="every command on every checkpoint, more kills and random inputs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random moments and inputs (default: 0)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"Markdown report (default: {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, metavar="FILE", help=f"also write the Markdown report to FILE (e.g. "
+                        f"{DEFAULT_OUT.relative_to(REPO)}, the committed one); default: print it only")
     parser.add_argument("--only", metavar="TEXT", help="only the cases and scenarios whose family or name contains TEXT")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="cases run at once (default: the number of cores); the fault scenarios run one at a time")
@@ -1929,8 +1930,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(text)
     print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), file=sys.stderr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
     return 1 if any(r.problems for r in rows) else 0
 
 

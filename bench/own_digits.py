@@ -6,7 +6,7 @@ generates the set (a fixed seed: the same files every time) in a temporary folde
 DIR), then reports, for each network, the accuracy of ``scratchnet predict --image``'s
 preprocessing (src/scratchnet/preprocess.py) next to the naive approach (the greyscale resized to
 28x28, inverted if light), per style; and the time and memory of preprocessing a 4000x3000 photo.
-Writes bench/results/own_digits.md and .json. ``--generate-only DIR`` just writes the images.
+Writes own_digits.md and .json to --out DIR (e.g. bench/results). ``--generate-only DIR`` just writes the images.
 
 The set: half the digits are rendered from the TrueType fonts Debian ships (DejaVu, Liberation),
 half drawn as strokes of several widths from hand-made templates with random jitter, slant and
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_OUT, REPO, entry_point, machine, machine_line, progress, temporary_folder, write_results
+from common import REPO, add_out, entry_point, machine, machine_line, progress, temporary_folder, write_results
 
 sys.path.insert(0, str(REPO / "src"))
 import scratchnet
@@ -271,7 +271,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=300, help="images to generate (default: 300)")
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     parser.add_argument("--generate-only", type=Path, metavar="DIR", help="only write the images into DIR")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the results go")
+    add_out(parser, "own_digits.md and .json")
     args = parser.parse_args()
     if args.generate_only:
         generate(args.generate_only, args.count)

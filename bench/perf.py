@@ -26,11 +26,9 @@ numbers to OUT/perf.json, with the machine, its load, the date and the commit.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +36,6 @@ from common import (
     ACCURATE_ACCURACY,
     ACCURATE_SECONDS,
     DATA,
-    DEFAULT_OUT,
     FAST_ACCURACY,
     FAST_SHARE,
     PEAK_MB,
@@ -49,6 +46,7 @@ from common import (
     Run,
     SeedRun,
     accuracy_chart,
+    add_out,
     entry_point,
     judge,
     machine,
@@ -60,8 +58,8 @@ from common import (
     write_results,
 )
 from engines import C_PROGRAM, Row, cell, measure, plan, unavailable, version
-from threadpoolctl import threadpool_limits
 
+from scratchnet import compare
 from scratchnet.config import PRESETS, resolve
 from scratchnet.data import load_dataset
 
@@ -82,29 +80,18 @@ ENGINE_COLORS = {"seed": "tab:gray", "numpy": "tab:blue", "c": "tab:red", "torch
 
 
 def sgemm_rate(threads: int) -> dict:
-    """NumPy's float32 product of two SGEMM_SIZE-square matrices on ``threads`` BLAS threads: the best of
-    SGEMM_RUNS, in FLOP/s (2 n^3 FLOP a product)."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.random((SGEMM_SIZE, SGEMM_SIZE), dtype=np.float32) for _ in range(2))
-    times = []
-    with threadpool_limits(limits=threads, user_api="blas"):
-        a @ b  # warm-up: the BLAS starts its threads
-        for _ in range(SGEMM_RUNS):
-            began = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - began)
-    return {"size": SGEMM_SIZE, "threads": threads, "seconds": times, "flops": 2 * SGEMM_SIZE**3 / min(times)}
+    """NumPy's float32 product of two SGEMM_SIZE-square matrices on ``threads`` BLAS threads (scratchnet.compare's,
+    as `scratchnet compare` measures its ceiling): the best of SGEMM_RUNS, in FLOP/s."""
+    return compare.sgemm_rate(SGEMM_SIZE, SGEMM_RUNS, threads)
 
 
 def best_flops(mean_nonzero: float) -> dict:
     """FLOP per training sample of `--preset best`: the recipe's (every product dense, as PyTorch and NumPy
-    compute it: forward, the weights' gradients, the error sent below every layer but the first) and the C
-    engine's (the first layer's forward and gradient over the non-zero pixels only)."""
+    compute it; scratchnet.compare's count) and the C engine's (the first layer's forward and gradient over the
+    non-zero pixels only)."""
     sizes = resolve({}, "best").layers
-    layers = list(itertools.pairwise(sizes))
-    dense = sum(2 * n_in * n_out * (2 if index == 0 else 3) for index, (n_in, n_out) in enumerate(layers))
-    first_in, first_out = layers[0]
-    return {"recipe": dense, "c": dense - 4 * first_in * first_out + 4 * mean_nonzero * first_out}
+    return {"recipe": compare.flops_per_sample(sizes),
+            "c": compare.sparse_flops_per_sample(sizes, mean_nonzero / sizes[0])}
 
 
 def fastest(seconds: list[float]) -> float:
@@ -308,8 +295,7 @@ def main() -> int:
     parser.add_argument("--fast-preset", default="fast", metavar="NAME", help="target 4's preset (default fast)")
     parser.add_argument("--accurate-preset", default="accurate", metavar="NAME",
                         help="target 5's preset (default accurate)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder for perf.md and perf.json (default: bench/results)")
+    add_out(parser, "perf.md, perf.json and perf.png")
     args = parser.parse_args()
     if args.threads < 1 or args.rounds < 1:
         parser.error("--threads and --rounds must be at least 1")
@@ -404,8 +390,10 @@ def main() -> int:
                        errors, skipped, args.fast_preset, args.accurate_preset)
     table = markdown(info, rows, extra, sgemm, flops, targets, args, load)
     print(table, end="")
-    args.out.mkdir(parents=True, exist_ok=True)
-    chart_note = chart(rows, extra, args.out / "perf.png", info)
+    chart_note = "no chart: no --out"
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        chart_note = chart(rows, extra, args.out / "perf.png", info)
     if chart_note:
         progress(chart_note)
     raw = {

@@ -36,7 +36,6 @@ from common import (
     ACCURATE_SECONDS,
     COLORS,
     DATA,
-    DEFAULT_OUT,
     FAST_ACCURACY,
     FAST_SHARE,
     PEAK_MB,
@@ -45,6 +44,7 @@ from common import (
     Curve,
     Run,
     accuracy_chart,
+    add_out,
     entry_point,
     machine,
     machine_line,
@@ -185,8 +185,7 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS), help="presets to run")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of fast and accurate (default: 3)")
     parser.add_argument("--quick", action="store_true", help="for development: 1 epoch, 1 seed each")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder for presets.md, .json and .png (default: bench/results)")
+    add_out(parser, "presets.md, .json and .png")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"presets.py: {DATA} is missing", file=sys.stderr)
@@ -217,8 +216,10 @@ def main() -> int:
     notes = [f"- `{p}`: an epoch's images (shifts, distortions) take {m['images_seconds']:.2f} s, not counted in "
              f"its training seconds; its median epoch trains in {m['median_epoch_seconds']:.2f} s "
              f"({100 * m['images_seconds'] / m['median_epoch_seconds']:.0f}%)" for p, m in making.items()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    why_no_chart = chart(runs, args.out / "presets.png", info) if runs else "no chart: nothing was measured"
+    why_no_chart = "no chart: no --out" if not args.out else "no chart: nothing was measured"
+    if args.out and runs:
+        args.out.mkdir(parents=True, exist_ok=True)
+        why_no_chart = chart(runs, args.out / "presets.png", info)
     table = "\n".join(["# scratchnet presets", "", machine_line(info) + (" — **quick mode**" if args.quick else ""),
                        "", *target_lines(rows), "", *curve_lines(runs, loads), "", *notes, "",
                        why_no_chart or "![test accuracy against training time](presets.png)", ""])

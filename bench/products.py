@@ -9,7 +9,7 @@ OpenMP threads spin between products here (OMP_WAIT_POLICY=active), as OpenBLAS'
 setting, passive, puts them to sleep after every product, and waking one on this virtual machine costs
 about as much as a product of these sizes (half the 2-thread rate, measured), which is not the kernel's.
 
-    python bench/products.py        # about a minute; writes bench/results/products.md and .json
+    python bench/products.py --out bench/results   # about a minute; writes products.md and .json there
     python bench/products.py --quick --threads 1   # a run or two each, no square: checks the script works
 """
 
@@ -21,10 +21,9 @@ import functools
 import itertools
 import os
 import time
-from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_OUT, BenchError, entry_point, machine, machine_line, progress, write_results
+from common import BenchError, add_out, entry_point, machine, machine_line, progress, write_results
 from threadpoolctl import threadpool_limits
 
 from scratchnet import cengine
@@ -108,7 +107,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", default="1,2", help="thread counts to measure, comma-separated (default 1,2)")
     parser.add_argument("--quick", action="store_true", help="one run of each product, no square (checks the script)")
-    parser.add_argument("--out", default=DEFAULT_OUT, help="folder for products.md and .json (default bench/results)")
+    add_out(parser, "products.md and .json")
     args = parser.parse_args()
     info = machine()
     rows = [row for threads in map(int, args.threads.split(",")) for row in measure(threads, args.quick)]
@@ -120,7 +119,7 @@ def main() -> int:
                      f"{row['numpy_gflops']:.0f} | {row['c_gflops']:.0f} | {row['c_gflops'] / row['numpy_gflops']:.2f} |")
     table = "\n".join(lines) + "\n"
     print(table)
-    write_results(Path(args.out), "products", table, {"machine": info, "quick": args.quick, "runs": RUNS, "rows": rows})
+    write_results(args.out, "products", table, {"machine": info, "quick": args.quick, "runs": RUNS, "rows": rows})
     return 0
 
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 from common import (
     DATA,
-    DEFAULT_OUT,
     SEED_HELP,
     BenchError,
     Run,
     SeedRun,
+    add_out,
     entry_point,
     judge,
     machine,
@@ -141,8 +141,7 @@ def main() -> int:
     parser.add_argument("--seed-script", type=Path, metavar="PATH/nn2.py", help=SEED_HELP + " (target 4)")
     parser.add_argument("--skip-seed", action="store_true", help="do not run the seed's nn2.py (target 4)")
     parser.add_argument("--skip-best", action="store_true", help="do not train --preset best (target 3)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder for targets.md and targets.json (default: bench/results)")
+    add_out(parser, "targets.md and targets.json")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"targets.py: {DATA} is missing", file=sys.stderr)

@@ -17,7 +17,7 @@ on the quiet machine no slower than `before` (within QUIET_MARGIN). Each measure
 process (`threads.py measure PRESET ENGINE MODE`: the median of REPEATS runs after a warm-up);
 the load average at the start of each condition is recorded, as this machine may not be quiet.
 
-    python bench/threads.py           # about 2-4 minutes; writes bench/results/threads.md and .json
+    python bench/threads.py --out bench/results   # about 2-4 minutes; writes threads.md and .json there
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import DATA, DEFAULT_OUT, entry_point, machine, machine_line, progress, target_lines, write_results
+from common import DATA, add_out, entry_point, machine, machine_line, progress, target_lines, write_results
 
 BUSY_SLOWDOWN = 2.5
 QUIET_MARGIN = 1.10  # `now` on a quiet machine within 10% of `before` counts as no slower (timing noise)
@@ -151,8 +151,7 @@ def main() -> int:
         print(json.dumps(measure(*sys.argv[2:5])))
         return 0
     parser = argparse.ArgumentParser(description="Training speed on a quiet and on a busy machine (Markdown table).")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for threads.md and threads.json "
-                        "(default: bench/results)")
+    add_out(parser, "threads.md and threads.json")
     args = parser.parse_args()
     from scratchnet import threads
 

@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 import scratchnet
-from scratchnet import datasets, engines, learn, preprocess, run
+from scratchnet import compare, datasets, engines, ladder, learn, preprocess, run
 
 OUTPUT = REPO / "docs" / "API.md"
 
@@ -116,6 +116,22 @@ def render() -> str:
     lines += ["## Pictures: `scratchnet.preprocess`", "", inspect.getdoc(preprocess), ""]
     for name in ("to_mnist", "decode", "find_images", "label_from_name"):
         lines += entry(f"scratchnet.preprocess.{name}", getattr(preprocess, name))
+    lines += ["## The post's experiments: `scratchnet.ladder` and `scratchnet.compare`", "",
+              "What `scratchnet ladder` and `scratchnet compare` run, from Python.", "",
+              "### `scratchnet.ladder`", "", inspect.getdoc(ladder), "",
+              "`ladder.RUNGS` is the table of rungs, one `Rung(name, change, overrides)` each:", "",
+              "| rung | name | what changes | settings changed |", "|---|---|---|---|",
+              *(f"| {n} | `{r.name}` | {r.change} | `{r.overrides}` |" for n, r in enumerate(ladder.RUNGS, 1)), ""]
+    lines += entry("scratchnet.ladder.climb", ladder.climb)
+    lines += ["### `scratchnet.ladder.RungResult` (what `climb` yields)", "", *fields(ladder.RungResult),
+              *methods(ladder.RungResult, ["test_accuracy", "loss", "seconds"])]
+    lines += ["### `scratchnet.compare`", "", inspect.getdoc(compare), ""]
+    lines += entry("scratchnet.compare.run", compare.run)
+    lines += ["### `scratchnet.compare.Comparison` (what `run` returns)", "", *fields(compare.Comparison),
+              *methods(compare.Comparison, ["speedup", "to_dict"])]
+    lines += ["### `scratchnet.compare.Row`", "", *fields(compare.Row)]
+    for name in ("table", "flops_per_sample", "sgemm_rate", "time_script"):
+        lines += entry(f"scratchnet.compare.{name}", getattr(compare, name))
     lines += ["## Errors", "", "### `scratchnet.ScratchnetError`", "", inspect.getdoc(scratchnet.ScratchnetError), ""]
     return "\n".join(lines).rstrip() + "\n"
 

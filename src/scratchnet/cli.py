@@ -19,10 +19,12 @@ from scratchnet import (
     __version__,
     cengine,
     checkpoint,
+    compare,
     data,
     engines,
     c_header,
     explorer,
+    ladder,
     learn,
     lock,
     network,
@@ -34,7 +36,7 @@ from scratchnet import (
     threads,
 )
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
-from scratchnet.config import PRESETS, TrainConfig
+from scratchnet.config import PRESETS, TrainConfig, resolve
 from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError
 from scratchnet.model import load
@@ -271,6 +273,55 @@ def build_parser() -> argparse.ArgumentParser:
     _add_new_data(p)
     p.set_defaults(run=cmd_serve)
 
+    p = commands.add_parser("ladder", help="the post's ToDos one at a time: what each buys in test accuracy",
+                            description="Train the original program (784-20-10 sigmoid, uniform(-0.5, 0.5) init, "
+                            "per-sample SGD at lr 0.005, images in file order), then one change per rung, each rung "
+                            "keeping the ones before, all with the same seed and epochs: Xavier init, shuffling, "
+                            "mini-batches with vectorised backprop, momentum, learning-rate decay, softmax with "
+                            "cross-entropy, then relu with He init, a wider layer and regularisation "
+                            "(src/scratchnet/ladder.py, RUNGS, says each rung's settings and how its learning rate "
+                            "is chosen). Prints a line per rung as it finishes: test accuracy, the last epoch's "
+                            "training loss (bce or cross-entropy), seconds of training, the change in accuracy "
+                            "from the rung before. Rung 1 is bit for bit `scratchnet train --fresh` with the same "
+                            "--seed and --epochs. Nothing is written unless asked (--keep, -o).")
+    p.add_argument("--data", help="as for train")
+    p.add_argument("--engine", choices=engines.ENGINES, help="numpy, or c (default: c where it is built, else numpy)")
+    p.add_argument("--threads", type=_threads, metavar="N", help="as for train")
+    p.add_argument("--epochs", type=_whole, default=5, help="epochs of every rung (default: 5)")
+    p.add_argument("--seed", type=_whole, default=0, help="random seed of every rung (default: 0)")
+    p.add_argument("--rungs", type=_whole, metavar="N", help=f"climb only the first N rungs (default: all "
+                   f"{len(ladder.RUNGS)})")
+    p.add_argument("--keep", metavar="DIR", help="keep each rung's checkpoint in DIR (new or empty; made if missing) "
+                   "as NN-NAME.npz, to open in serve, evaluate or plot")
+    p.add_argument("-o", "--output", metavar="PNG", help="draw test accuracy per epoch of every rung to this file "
+                   "(needs matplotlib: pip install 'scratchnet[plot]')")
+    p.add_argument("--json", action="store_true", help="print a JSON object per rung instead of the table")
+    p.set_defaults(run=cmd_ladder)
+
+    p = commands.add_parser("compare", help="C against Python on this machine: speed of every engine, type, batch "
+                            "and thread count", description="Time the training of the original 784-20-10 network "
+                            "per sample and in batches of 32, with the NumPy and the C engine, in float64 and "
+                            "float32, on one thread and on every core, and part of an epoch of --preset best on "
+                            "each engine (plus PyTorch if it is installed, and --script). Each row is the fastest "
+                            "of several repetitions, alternating, so another process spoils a repetition, not a "
+                            "row: seconds per epoch, samples/s, GFLOP/s (the count is printed) and the speed-up "
+                            "over NumPy per sample, with NumPy's SGEMM rate measured in the same run as the "
+                            "ceiling, then a verdict per comparison worded from the figures. About 1 minute "
+                            "(--quick: 10 s) on 2 cores. Writes nothing unless asked (-o).")
+    p.add_argument("--data", help="as for train")
+    p.add_argument("--quick", action="store_true", help=f"{compare.QUICK.repetitions} repetitions of fewer samples "
+                   "and a smaller SGEMM: a rougher figure in a quarter of the time")
+    p.add_argument("--script", metavar="PATH", help="also time this training script (e.g. the post's nn2.py), run "
+                    "with this Python in a temporary folder: the fastest gap between the lines it prints that say "
+                    "'epoch N' is its epoch")
+    p.add_argument("--script-timeout", type=_number, default=600.0, metavar="SECONDS",
+                   help="stop --script after this long (default: 600)")
+    p.add_argument("-o", "--output", metavar="PNG", help="draw samples per second of every row as bars to this file "
+                   "(needs matplotlib: pip install 'scratchnet[plot]')")
+    p.add_argument("--json", action="store_true", help="print one JSON object (machine, ceiling, rows, verdicts) "
+                   "instead of the table")
+    p.set_defaults(run=cmd_compare)
+
     p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
                             description="What this installation runs on: the engines (and why the C engine is "
                             "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
@@ -381,6 +432,64 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
         return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
                 f"epoch {ckpt.epochs_done + 1} from its start.")
     return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    if args.rungs is not None and not 1 <= args.rungs <= len(ladder.RUNGS):
+        raise ScratchnetError(f"--rungs must be from 1 to {len(ladder.RUNGS)}, got {args.rungs}")
+    for value, name in ((args.epochs, "epochs"), (args.seed, "seed")):  # TrainConfig's ranges, checked now
+        resolve({name: value})
+    if args.output:
+        check_destination(args.output)
+        plot.check_available()  # before the training, not after it
+    engine = args.engine or ladder.default_engine()
+    if engine == "c":
+        cengine.library(np.float64)  # says why it cannot run before any work is done
+    dataset = load_mnist(args.data)
+    if not args.json:
+        print(f"{engine} engine, {_count(args.epochs, 'epoch')} a rung, seed {args.seed}, data {dataset.source}")
+        print(f"{'rung':<16} {'test':>7} {'loss':>7} {'seconds':>8} {'change':>7}  what changed", flush=True)
+    done = []
+    for result in ladder.climb(dataset, engine, args.epochs, args.seed, args.rungs, args.keep,
+                               progress=sys.stderr.isatty() and not args.json):
+        done.append(result)
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+            continue
+        gain = "" if result.gain is None else f"{100 * result.gain:+.2f}"
+        print(f"{result.rung:>2} {result.name:<13} {_percent(result.test_accuracy):>7} {result.loss:7.4f} "
+              f"{result.seconds:8.2f} {gain:>7}  {result.change}", flush=True)
+    if args.output:
+        plot.ladder(done, args.output, f"the ToDo ladder: {engine} engine, {_count(args.epochs, 'epoch')} a rung, "
+                    f"seed {args.seed}")
+        if not args.json:
+            print(f"wrote {args.output}")
+    if args.keep and not args.json:
+        print(f"kept each rung's checkpoint in {args.keep}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    if args.output:
+        check_destination(args.output)
+        plot.check_available()  # before the timing, not after it
+    if args.script and not Path(args.script).is_file():
+        raise ScratchnetError(f"--script {args.script}: no such file")
+    dataset = load_mnist(args.data)
+    say = (lambda message: print(f"scratchnet: {message}", file=sys.stderr, flush=True)) if sys.stderr.isatty() \
+        else None
+    result = compare.run(dataset, compare.QUICK if args.quick else compare.DEFAULT, args.script, args.script_timeout,
+                         say)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print("\n".join(compare.table(result)))
+    if args.output:
+        plot.compare(result.to_dict()["rows"], args.output, f"scratchnet compare: {result.machine['cpu']}, "
+                     f"{result.machine['cores']} cores, {result.machine['date']}")
+        if not args.json:
+            print(f"wrote {args.output}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

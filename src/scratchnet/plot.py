@@ -28,6 +28,11 @@ def _pyplot():
     return plt
 
 
+def check_available() -> None:
+    """Raise now, before long work, if matplotlib is missing."""
+    _pyplot()
+
+
 def _save(fig, path: str | os.PathLike) -> None:
     """Save as the suffix says (PNG without one), atomically: a failure leaves the old picture whole."""
     try:
@@ -115,4 +120,41 @@ def misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
         ax.imshow(images[i], cmap="gray_r")
         ax.set_title(f"#{i}: {predicted[i]} ({confidence[i]:.2f})\ntrue {labels[i]}", fontsize=7, color="firebrick")
     fig.suptitle(f"{int((predicted != labels).sum())} of {len(labels)} images wrong; the first {len(wrong)}")
+    _save(fig, path)
+
+
+def ladder(rungs: list, path: str | os.PathLike, title: str) -> None:
+    """Test accuracy after each epoch of every rung of the ToDo ladder (ladder.RungResult), a line each."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.cm.viridis(np.linspace(0, 0.95, max(len(rungs), 2)))
+    for rung, colour in zip(rungs, colours):
+        epochs = [h["epoch"] for h in rung.history]
+        accuracy = [100 * h["test_accuracy"] for h in rung.history]
+        ax.plot(epochs, accuracy, marker="o", color=colour,
+                label=f"{rung.rung}. {rung.name}: {accuracy[-1]:.2f}%")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the lines bunch up
+    _save(fig, path)
+
+
+def compare(rows: list[dict], path: str | os.PathLike, title: str) -> None:
+    """Samples per second of each row of ``scratchnet compare`` (compare.Comparison.to_dict's rows), a bar
+    each, log scale, coloured by engine."""
+    plt = _pyplot()
+    colours = {"numpy": "tab:blue", "c": "tab:red", "torch": "tab:purple", "script": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(rows)))
+    names = [("best: " if r["network"] == "best" else "") + r["label"] for r in rows]
+    rates = [r["samples_per_second"] for r in rows]
+    ax.barh(range(len(rows)), rates, color=[colours[r["engine"]] for r in rows])
+    for i, rate in enumerate(rates):
+        ax.text(rate * 1.05, i, f"{rate:,.0f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
+    ax.set_xscale("log")
+    ax.set_xlim(min(rates) / 2, max(rates) * 4)
+    ax.set(xlabel="training samples per second (log scale; longer is faster)", title=title)
+    ax.grid(axis="x", which="both", alpha=0.3)
     _save(fig, path)
