@@ -1546,8 +1546,8 @@
 
   function learnEdgeSpec(l) {
     const s = learn.step, id = stageName(), known = knownFrom();
-    const contribution = (W, a) => ({ W, a, d: null, scale: p99Sample(W) * (maxAbs(a) || 1), faint: FAINT });
-    // (p99Sample: the after-step weights' scale, once per step)
+    // before and after the step on one scale (the weights' before it), so that the two compare
+    const contribution = (W, a) => ({ W, a, d: null, scale: scales[l] * (maxAbs(a) || 1), faint: FAINT });
     if (id === 'forward' || id === 'loss') return contribution(net.W[l], l ? s.activations[l - 1] : s.inputs);
     if (id === 'after') return contribution(s.after.W[l], l ? s.activations_after[l - 1] : s.inputs);
     if (id === 'gradients') {
@@ -1556,13 +1556,7 @@
     }
     if (id === 'update') return { W: learn.changes.W[l], a: null, d: null, scale: learn.changeScales.W[l], faint: 0 };
     if (l === 0 || l <= known) return null;  // 'output', 'back': the connections an error went back through
-    return { W: backWeights(l), a: null, d: s.errors[l], scale: p99Sample(backWeights(l)) * maxAbs(s.errors[l]), faint: 0 };
-  }
-
-  const p99Cache = new WeakMap();  // p99 of a layer's weights, once per array
-  function p99Sample(W) {
-    if (!p99Cache.has(W)) p99Cache.set(W, p99(W));
-    return p99Cache.get(W);
+    return { W: backWeights(l), a: null, d: s.errors[l], scale: scales[l] * maxAbs(s.errors[l]), faint: 0 };
   }
 
   function outputLabel(j, a) {

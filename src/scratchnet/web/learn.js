@@ -108,9 +108,13 @@
       W: nt.W.map((w) => Float64Array.from(w)), b: nt.b.map((b) => Float64Array.from(b)) };
   }
 
-  function outer(a, d) {
+  function outer(a, d, round) {  // dL/dw[i, j] = a_i * delta_j
     const g = new Float64Array(a.length * d.length);
-    for (let i = 0, k = 0; i < a.length; i++) for (let j = 0; j < d.length; j++, k++) g[k] = a[i] * d[j];
+    for (let i = 0, k = 0; i < a.length; i++) {
+      const ai = a[i];
+      if (ai === 0) { k += d.length; continue; }
+      for (let j = 0; j < d.length; j++, k++) g[k] = round(ai * d[j]);
+    }
     return g;
   }
 
@@ -187,7 +191,7 @@
     const target = new Float64Array(n[L]);
     target[label] = 1;
     const before = forward(nt, x), activations = before.activations;
-    const after = copyNet(nt), errors = new Array(L);
+    const after = copyNet(nt), errors = new Array(L), gradients = new Array(L);
     let delta = outputDelta(o.loss, nt.output, before.outputs, target).map(round);
     let optimizerAfter = null, optimizer = 'sgd';
     if (o.order === 'per-sample') {  // each layer updated as soon as its error is known, then sent back through it
@@ -209,10 +213,17 @@
       optimizer = o.optimizer;
       const opt = { kind: o.optimizer, momentum: o.momentum, ...optimizerState(nt, o.optimizer, o.state) };
       opt.steps += 1;
+      const slot = (k) => Object.fromEntries(Object.entries(opt.slots).map(([name, arrays]) => [name, arrays[k]]));
       for (let l = 0; l < L; l++) {
-        let g = outer(activations[l], errors[l]).map(round);
-        if (o.weightDecay) g = g.map((v, k) => round(v + round(o.weightDecay * nt.W[l][k])));
-        const slot = (k) => Object.fromEntries(Object.entries(opt.slots).map(([name, arrays]) => [name, arrays[k]]));
+        let g = outer(activations[l], errors[l], round);
+        if (o.weightDecay) {  // L2 on the weights, not the biases: a new array, the gradient itself is kept
+          const W = nt.W[l], decayed = new Float64Array(g.length);
+          for (let k = 0; k < g.length; k++) decayed[k] = round(g[k] + round(o.weightDecay * W[k]));
+          gradients[l] = g;
+          g = decayed;
+        } else {
+          gradients[l] = g;
+        }
         applyUpdate(opt, after.W[l], g, slot(2 * l), o.lr, round);
         applyUpdate(opt, after.b[l], errors[l], slot(2 * l + 1), o.lr, round);
       }
@@ -224,7 +235,8 @@
       order: o.order, optimizer, lr: o.lr, loss_name: o.loss, label, target, inputs: x,
       zs: before.zs, activations: activations.slice(1), outputs: before.outputs,
       loss: lossPerSample(o.loss, before.zs[L - 1], before.outputs, target), errors,
-      grad_weights: activations.slice(0, L).map((a, l) => outer(a, errors[l])), grad_biases: errors,
+      grad_weights: activations.slice(0, L).map((a, l) => gradients[l] || outer(a, errors[l], round)),
+      grad_biases: errors,
       weights_after: after.W, biases_after: after.b, after, optimizer_after: optimizerAfter,
       zs_after: again.zs, activations_after: again.activations.slice(1), outputs_after: again.outputs,
       loss_after: lossPerSample(o.loss, again.zs[L - 1], again.outputs, target),
