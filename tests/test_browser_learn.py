@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -173,7 +174,8 @@ def test_the_stages_draw_and_hover_shows_the_formula(tab, tmp_path, small):
         page.click("#stage-next")
         settle(page)
     assert stages == ["forward", "loss", "output", "back", "gradients", "update", "after"]
-    assert f"{step.loss_after:.6g}"[:4] in page.inner_text("#stage-text").replace("…", "") or True
+    shown = re.match(r"Loss (\S+) → (\S+);", page.inner_text("#stage-text"))  # the last stage: before and after
+    assert shown and [float(v) for v in shown.groups()] == pytest.approx([step.loss, step.loss_after], rel=1e-12)
     rows = page.locator("#learn-outputs tr").count()
     assert rows == 11
     page.click("#stage-close")
@@ -221,6 +223,19 @@ def test_bad_input_is_one_line_and_changes_nothing(tab, tmp_path, small):
     assert "blank.png: no digit found" in page.inner_text("#pad-error")
     assert page.evaluate("scratchnet.state.source") == "test"
     assert page.evaluate("scratchnet.toText()") == before
+
+
+def test_a_network_too_large_to_step_is_refused_in_the_page(tab, tmp_path, small, monkeypatch):
+    ckpt = run.start(tmp_path / "net.npz", {"layers": (784, 20, 10), "epochs": 0})
+    monkeypatch.setattr(learn, "MAX_STEP_PARAMETERS", 15_000)  # 784-20-10 has 15,910
+    page = tab(page_file(ckpt, small, tmp_path / "net.html"))
+    message = page.evaluate("async (x) => { try { await scratchnet.step(x, 1); } catch (e) { return e.message; } }",
+                            inputs_of(small.test_images[0]))
+    assert message == "a 784-20-10 network is too large to step here: at most 15,000 parameters"
+    page.click("#learn-step")
+    assert page.inner_text("#learn-error") == message and page.evaluate("scratchnet.learn.stage") is None
+    page.click("#why-go")  # explaining and dreaming need no step: they go on
+    assert "the logit z =" in page.inner_text("#why-sum")
 
 
 def test_a_dropped_picture_is_preprocessed_as_python_does(tab, tmp_path, small):

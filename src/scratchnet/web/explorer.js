@@ -1852,7 +1852,10 @@
     }
   }
   $('learn-load').addEventListener('click', loadImage);
-  if (!SERVER) $('learn-set').options[1].disabled = true;
+  if (!SERVER) {
+    $('learn-set').options[1].disabled = true;
+    $('learn-set').title = 'This file holds only its test images: training images need scratchnet serve';
+  }
 
   // ---------------------------------------------------------------------------------------------
   // why this answer: learn.js's explain of the input shown
