@@ -1503,7 +1503,7 @@
       zs: after ? s.zs_after : s.zs, outputs: after ? s.outputs_after : s.outputs };
   }
   function shownNet() {
-    return learnView() && ['update', 'after'].includes(stageName()) ? learn.step.after : net;
+    return learnView() && stageName() === 'after' ? learn.step.after : net;
   }
 
   // The stages of a step: the forward pass, the loss, the output's error, each hidden layer's error
@@ -1881,8 +1881,10 @@
       const shown = order.length > 12 ? [...order.slice(0, 8), ...order.slice(-4)] : order;
       const below = L - 1, W = net.W[L - 1], nOut = nOutputs;
       box.textContent = '';
+      const hidden = below ? forward(net, currentInputs()).activations[below] : e.inputs;
       for (const j of shown) {
-        const li = document.createElement('li'), a = currentShown(below)[j], w = W[j * nOut + e.digit];
+        const li = document.createElement('li'), a = hidden[j], w = W[j * nOut + e.digit];
+        li.value = order.indexOf(j) + 1;  // its rank
         if (below > 0) {
           const canvas = document.createElement('canvas'), tw = incoming(below, j);
           paintTile(canvas, tw, maxAbs(tw) || 1, 2);
@@ -1903,9 +1905,6 @@
       setText($('why-error'), err.message);
       return null;
     }
-  }
-  function currentShown(l) {
-    return forward(net, currentInputs()).activations[l];
   }
   $('why-go').addEventListener('click', explainShown);
   $('why-digit').addEventListener('change', explainShown);
