@@ -117,13 +117,19 @@ def until(page, expression: str, timeout: float = 60) -> None:
         page.wait_for_timeout(20)
 
 
-def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
-    """Per pointer event, ms: to its frame rendered (latency), to that frame's start (wait: the browser
-    delivers pointer moves with the next frame), and the frame's work in the page (work)."""
+def quiet_page(browser, url: str):
+    """The page at ``url``, loaded, its test set's predictions done: a quiet page to time."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
     until(page, "window.scratchnet && scratchnet.ready")
-    until(page, "scratchnet.evaluation !== null")  # the test set's predictions are done: a quiet page
+    until(page, "scratchnet.evaluation !== null")
+    return page
+
+
+def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
+    """Per pointer event, ms: to its frame rendered (latency), to that frame's start (wait: the browser
+    delivers pointer moves with the next frame), and the frame's work in the page (work)."""
+    page = quiet_page(browser, url)
     page.evaluate("scratchnet.perf.reset()")
     for _ in range(rounds):
         for strokes in DIGITS:
@@ -136,9 +142,7 @@ def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
 
 def learn_view(browser, url: str, rounds: int) -> dict[str, list[float]]:
     """ms to compute a step and draw its first stage ("step"), to draw each stage (stage k), over ``rounds``."""
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(url)
-    until(page, "window.scratchnet && scratchnet.ready && scratchnet.evaluation !== null")
+    page = quiet_page(browser, url)
     times: dict[str, list[float]] = {}
     for _ in range(rounds):
         times.setdefault("step", []).append(page.evaluate(
@@ -154,9 +158,7 @@ def learn_view(browser, url: str, rounds: int) -> dict[str, list[float]]:
 
 def dream_times(browser, url: str, rounds: int) -> dict[str, list[float]]:
     """ms of a 200-step dream: animated on the pad ("animated"), and scratchnet.dream alone ("computed")."""
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(url)
-    until(page, "window.scratchnet && scratchnet.ready && scratchnet.evaluation !== null")
+    page = quiet_page(browser, url)
     times: dict[str, list[float]] = {"animated": [], "computed": []}
     for digit in range(rounds):
         page.evaluate(f"window.benchDream = scratchnet.learn.startDream(false, {{}}, {digit % 10})")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_browser import browser, served, settle, tab, wait_until  # noqa: F401  (fixtures)
 
-from scratchnet import checkpoint, data, explorer, learn, run
+from scratchnet import checkpoint, data, explorer, learn, run, textformat
 from scratchnet.checkpoint import Checkpoint
 
 IMAGES = (0, 7, 42)  # training images stepped on
@@ -178,6 +178,13 @@ def test_the_stages_draw_and_hover_shows_the_formula(tab, tmp_path, small):
     assert shown and [float(v) for v in shown.groups()] == pytest.approx([step.loss, step.loss_after], rel=1e-12)
     rows = page.locator("#learn-outputs tr").count()
     assert rows == 11
+    page.click("#learn-apply")  # a file: the step becomes the page's network, and its text file says so
+    wait_until(page, "scratchnet.learn.history.length === 2")
+    text = page.evaluate("scratchnet.toText()")
+    assert "# 1 training step(s) applied in the scratchnet explorer's Learn view" in text
+    for got, want in zip(textformat.from_text(text).network.weights, step.after.weights, strict=True):
+        assert_close(got, want, F64, "weights applied")
+    assert page.evaluate("scratchnet.learn.history")[1] == pytest.approx(step.outputs_after[label], rel=1e-12)
     page.click("#stage-close")
     assert page.is_hidden("#stage-bar")
     page.click("#why-go")

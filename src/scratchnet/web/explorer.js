@@ -1228,6 +1228,7 @@
     if (edits.length) {
       lines.push(`# edited by hand in the scratchnet explorer: ${edits.map((e) => targetName(e.target)).join(', ')}`);
     }
+    if (learn.applied) lines.push(`# ${learn.applied} training step(s) applied in the scratchnet explorer's Learn view`);
     for (let l = 0; l < L; l++) {
       const nIn = net.sizes[l], nOut = net.sizes[l + 1], W = net.W[l];
       lines.push('', `layer ${l + 1} inputs ${nIn} neurons ${nOut}`,
@@ -1245,7 +1246,7 @@
   const stem = String(DATA.params || 'network').replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '') || 'network';
   $('save-txt').addEventListener('click', () => {
     const url = URL.createObjectURL(new Blob([toText()], { type: 'text/plain' }));
-    const name = `${stem}${edits.length ? '-edited' : ''}.txt`;
+    const name = `${stem}${edits.length || learn.applied ? '-edited' : ''}.txt`;
     const a = Object.assign(document.createElement('a'), { href: url, download: name });
     document.body.appendChild(a);
     a.click();
@@ -1484,6 +1485,7 @@
     x: null, label: null, key: null,  // the input stepped; key names it (a repeated step keeps the history)
     history: [],  // the label's output after each applied step on the same input and label
     optimizer: null,  // the server's optimizer state {version, steps, slots}, fetched when a step needs it
+    applied: 0,  // no server: steps applied here (the text file says so)
     local: null,  // no server: the optimizer state that applied steps advanced (fresh at first)
     changes: null, changeScales: null,  // after - before of each layer's weights and biases
   };
@@ -1784,6 +1786,7 @@
         net.W = s.after.W.map((w) => Float64Array.from(w));
         net.b = s.after.b.map((b) => Float64Array.from(b));
         if (s.optimizer_after) learn.local = s.optimizer_after;
+        learn.applied++;
         networkChanged('all');
       }
     } catch (err) {
