@@ -190,6 +190,12 @@ def test_the_stages_draw_and_hover_shows_the_formula(tab, tmp_path, small):
     page.click("#why-go")
     assert "the logit z =" in page.inner_text("#why-sum")
     assert page.locator("#why-hidden li").count() == 12
+    page.select_option("#dream-digit", "3")  # a dream, animated on the pad, becomes the input
+    page.click("#dream-blank")
+    wait_until(page, "!scratchnet.learn.dreaming && scratchnet.state.source === 'dream'")
+    dream = learn.dream(textformat.from_text(text).network, 3)
+    assert np.abs(np.array(page.evaluate("scratchnet.state.inputs")) - dream.image).max() <= 1e-9
+    assert f"the network answers {dream.prediction}" in page.inner_text("#dream-status")
 
 
 def test_bad_input_is_one_line_and_changes_nothing(tab, tmp_path, small):

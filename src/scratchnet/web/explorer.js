@@ -242,6 +242,7 @@
   const padCtx = pad.getContext('2d', { willReadFrequently: true });
   const strokes = [];
   let stroke = null;
+  let dreaming = null;  // a dream being drawn on the pad (see "dream a digit")
 
   function padPoint(e) {
     const r = pad.getBoundingClientRect();
@@ -266,6 +267,10 @@
 
   function padChanged(e) {
     if (e) perf.pending.push(e.timeStamp);
+    if (dreaming) {  // the pen takes the pad back from a dream
+      dreaming.cancelled = true;
+      dreaming = null;
+    }
     if (e && (state.source === 'picture' || state.source === 'dream')) {  // drawing over a picture or a dream: a new drawing
       strokes.splice(0, strokes.length - 1);
       replayPad();
@@ -1917,7 +1922,6 @@
 
   for (let j = 0; j < nOutputs; j++) $('dream-digit').add(new Option(String(j), j));
   const DREAM_STEPS_PER_FRAME = 4;  // 200 steps in 50 frames: under a second to watch
-  let dreaming = null;
 
   function paintPad(values, scale) {  // a picture of numbers in [0, scale] on the pad, pixel blocks
     const c = document.createElement('canvas');
