@@ -21,6 +21,12 @@ Playwright, in a 1280x900 window.
 - Time to interactive of that file: from the start of the navigation to the end of the first frame
   with every handler in place (``scratchnet.readyAt``, performance.now() there), the median of
   ``--repeats`` fresh loads; target 1 s.
+- The Learn view (issue 17): a training step on test image 0 ("Step": computing it and drawing its
+  first stage), then each stage shown in turn, timed from the click's handler to the frame rendered
+  (as above); the slowest stage's median over ``--rounds`` passes; targets 100 ms (784-20-10) and
+  500 ms (784-800-800-10). And a 200-step dream of 784-20-10 from a blank picture, animated on the
+  pad as "from blank" runs it, from the click to its last frame; target 2 s (the computation alone,
+  scratchnet.dream, is reported beside it).
 
 Prints PASS/FAIL per target; writes explorer.md and .json to --out DIR (e.g. bench/results). The numbers depend on the
 machine's load (reported beside them): the browser shares the cores with everything else.
@@ -55,6 +61,11 @@ DIGITS = [
     [[(0.5 + 0.2 * np.sin(t), 0.5 - 0.3 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 33)]],  # 0
 ]
 TARGETS = {"small": 16.0, "big": 50.0}  # ms, median and 95th percentile
+STAGE_TARGETS = {"small": 100.0, "big": 500.0}  # ms, the slowest stage of a step
+MAX_DREAM = 2000.0  # ms, a 200-step dream of 784-20-10 animated
+# a promise that resolves once the frame after now has been rendered (see the latency above)
+RENDERED = ("new Promise(done => requestAnimationFrame(() => { const c = new MessageChannel(); "
+            "c.port1.onmessage = () => done(performance.now()); c.port2.postMessage(0); }))")
 MAX_BYTES = 3_000_000
 MAX_TTI = 1000.0  # ms
 
@@ -106,13 +117,19 @@ def until(page, expression: str, timeout: float = 60) -> None:
         page.wait_for_timeout(20)
 
 
-def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
-    """Per pointer event, ms: to its frame rendered (latency), to that frame's start (wait: the browser
-    delivers pointer moves with the next frame), and the frame's work in the page (work)."""
+def quiet_page(browser, url: str):
+    """The page at ``url``, loaded, its test set's predictions done: a quiet page to time."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
     until(page, "window.scratchnet && scratchnet.ready")
-    until(page, "scratchnet.evaluation !== null")  # the test set's predictions are done: a quiet page
+    until(page, "scratchnet.evaluation !== null")
+    return page
+
+
+def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
+    """Per pointer event, ms: to its frame rendered (latency), to that frame's start (wait: the browser
+    delivers pointer moves with the next frame), and the frame's work in the page (work)."""
+    page = quiet_page(browser, url)
     page.evaluate("scratchnet.perf.reset()")
     for _ in range(rounds):
         for strokes in DIGITS:
@@ -121,6 +138,36 @@ def latency(browser, url: str, rounds: int) -> dict[str, list[float]]:
     samples = page.evaluate("scratchnet.perf.samples")
     page.close()
     return samples
+
+
+def learn_view(browser, url: str, rounds: int) -> dict[str, list[float]]:
+    """ms to compute a step and draw its first stage ("step"), to draw each stage (stage k), over ``rounds``."""
+    page = quiet_page(browser, url)
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        times.setdefault("step", []).append(page.evaluate(
+            f"async () => {{ const t = performance.now(); await scratchnet.learn.stepShown(); "
+            f"return (await {RENDERED}) - t; }}"))
+        for k, stage in enumerate(page.evaluate("scratchnet.learn.stages")):
+            times.setdefault(f"stage {k + 1} ({stage})", []).append(page.evaluate(
+                f"async () => {{ const t = performance.now(); scratchnet.learn.setStage({k}); "
+                f"return (await {RENDERED}) - t; }}"))
+    page.close()
+    return times
+
+
+def dream_times(browser, url: str, rounds: int) -> dict[str, list[float]]:
+    """ms of a 200-step dream: animated on the pad ("animated"), and scratchnet.dream alone ("computed")."""
+    page = quiet_page(browser, url)
+    times: dict[str, list[float]] = {"animated": [], "computed": []}
+    for digit in range(rounds):
+        page.evaluate(f"window.benchDream = scratchnet.learn.startDream(false, {{}}, {digit % 10})")
+        until(page, "window.benchDream.done === true")
+        times["animated"].append(page.evaluate("window.benchDream.ms"))
+        times["computed"].append(page.evaluate(
+            f"(() => {{ const t = performance.now(); scratchnet.dream({digit % 10}); return performance.now() - t; }})()"))
+    page.close()
+    return times
 
 
 def summary(values: list[float]) -> dict:
@@ -170,6 +217,12 @@ def main() -> int:
                 raw["latency_ms"][name] = latency(browser, path.as_uri(), args.rounds)
             common.progress("opening the 784-20-10 page")
             raw["tti_ms"] = time_to_interactive(browser, pages["small"].as_uri(), args.repeats)
+            raw["learn_ms"] = {}
+            for name, path in pages.items():
+                common.progress(f"stepping through a training step on the {name} network's page")
+                raw["learn_ms"][name] = learn_view(browser, path.as_uri(), args.rounds + 1)
+            common.progress("dreaming on the 784-20-10 page")
+            raw["dream_ms"] = dream_times(browser, pages["small"].as_uri(), args.repeats)
         finally:
             browser.close()
             playwright.stop()
@@ -195,6 +248,19 @@ def main() -> int:
     targets.append({"target": 4, "description": "exported 784-20-10 HTML interactive within 1 s of opening",
                     "measured": f"median {tti:.0f} ms of {len(raw['tti_ms'])} loads (max {max(raw['tti_ms']):.0f} ms)",
                     "status": "PASS" if tti < MAX_TTI else "FAIL"})
+    for number, (name, shape) in enumerate((("small", "784-20-10"), ("big", "784-800-800-10")), start=5):
+        medians = {stage: float(np.median(v)) for stage, v in raw["learn_ms"][name].items()}
+        slowest = max(medians, key=medians.get)
+        limit = STAGE_TARGETS[name]
+        targets.append({"target": number, "description": f"Learn view with {shape}: each stage of a step drawn "
+                        f"within {limit:g} ms", "measured": f"slowest {slowest}: median {medians[slowest]:.0f} ms; "
+                        + ", ".join(f"{stage} {ms:.0f}" for stage, ms in medians.items()),
+                        "status": "PASS" if medians[slowest] <= limit else "FAIL"})
+    animated, computed = (statistics.median(raw["dream_ms"][k]) for k in ("animated", "computed"))
+    targets.append({"target": 7, "description": "a 200-step dream of 784-20-10, animated on the pad, within 2 s",
+                    "measured": f"median {animated:.0f} ms animated ({len(raw['dream_ms']['animated'])} dreams); "
+                                f"the computation alone {computed:.0f} ms",
+                    "status": "PASS" if animated <= MAX_DREAM else "FAIL"})
     raw["targets"] = targets
     raw["latency_ms"] = {name: {key: summary(v) for key, v in parts.items()}
                          for name, parts in raw["latency_ms"].items()}

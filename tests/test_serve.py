@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from scratchnet import cengine, checkpoint, cli, data, engines, lock, run, serve, textformat
+from scratchnet import cengine, checkpoint, cli, data, engines, learn, lock, run, serve, textformat
 from scratchnet.errors import ScratchnetError
 from scratchnet.explorer import VERSION as PAGE_DATA_VERSION
 
@@ -247,7 +247,7 @@ def test_an_edit_of_a_float32_network_rounds_once(tmp_path, explorer):
     (b'{"kind": "weight", "layer": 0, "input": 784, "neuron": 0, "value": 1}', "input must be from 0 to 783"),
     (b'{"kind": "weight", "layer": 0, "neuron": 0, "value": 1}', "lacks the field 'input'"),
     (b'{"kind": "bias", "layer": -1, "neuron": 0, "value": 1}', "layer must be from 0"),
-    (b'{"kind": ["weight"], "layer": 0, "neuron": 0, "value": 1}', "kind must be weight or bias, not a list"),
+    (b'{"kind": ["weight"], "layer": 0, "neuron": 0, "value": 1}', "kind must be weight, bias or step, not a list"),
     (b'{"kind": "bias", "layer": 0, "neuron": 0, "value": 1, "x": 1}', "unknown field 'x'"),
     (b"[" * 30000 + b"]" * 30000, "not valid JSON"),
     (b'{"kind": "bias", "layer": 0, "neuron": 0, "value": 1' + b"0" * 5000 + b"}", "not valid JSON"),
@@ -527,3 +527,54 @@ def test_the_command_on_all_addresses_warns_opens_and_stops_cleanly(tmp_path, sm
     assert proc.returncode == 0, err
     assert "warning: listening on 0.0.0.0, not only on this machine" in err and "Traceback" not in err
     assert not (tmp_path / "net.npz").exists()
+
+
+def test_a_step_edit_is_learn_step_and_advances_the_optimizer(tmp_path, small, explorer):
+    params = tmp_path / "net.npz"
+    ckpt = run.start(params, {"layers": (784, 12, 10), "batch_size": 8, "optimizer": "momentum", "lr": 0.05,
+                              "epochs": 1})
+    assert run.train(ckpt, small, params)
+    ckpt = checkpoint.load(params)
+    client = explorer(params)
+    image = client.get("/api/train-image", params={"index": 3}).json()
+    assert image["label"] == small.train_labels[3] and image["count"] == len(small.train_labels)
+    assert image["pixels"] == small.train_images[3].ravel().tolist()
+    state = client.get("/api/optimizer").json()
+    assert state["optimizer"] == "momentum" and state["steps"] == ckpt.optimizer_state["optimizer.steps"]
+    assert state["slots"]["velocity"][2] == ckpt.optimizer_state["optimizer.velocity.weights.1"].ravel().tolist()
+    inputs = data.inputs(small.train_images[3][None])[0]
+    answer = client.post("/api/edit", json={"kind": "step", "inputs": inputs.tolist(), "label": 5})
+    assert answer.status_code == 200, answer.text
+    stepped = learn.stepped(ckpt, learn.step(ckpt, small.train_images[3], 5))
+    shown = client.app.state.explorer.ckpt
+    for a, b in zip(shown.network.weights + shown.network.biases, stepped.network.weights + stepped.network.biases):
+        assert np.array_equal(a, b)
+    for name, value in stepped.optimizer_state.items():
+        assert np.array_equal(shown.optimizer_state[name], value), name
+    assert client.app.state.explorer.status()["edited"] is True
+    assert client.get("/api/optimizer").json()["steps"] == state["steps"] + 1
+
+
+@pytest.mark.parametrize("request_,fragment", [
+    (("post", "/api/edit", {"kind": "step", "inputs": [0.5] * 784, "label": 10}), "label 10 is not a class"),
+    (("post", "/api/edit", {"kind": "step", "inputs": [0.5] * 783, "label": 1}), "takes 784 inputs, not 783"),
+    (("post", "/api/edit", {"kind": "step", "inputs": [1.5] * 784, "label": 1}), "inputs[0] must be from 0 to 1"),
+    (("post", "/api/edit", {"kind": "step", "inputs": [0.5] * 784}), "lacks the field 'label'"),
+    (("get", "/api/train-image?index=2000", None), "index must be a whole number from 0 to 1999, not '2000'"),
+    (("get", "/api/train-image?index=-1", None), "not '-1'"),
+    (("get", "/api/train-image", None), "not ''"),
+])
+def test_bad_steps_and_images_are_one_line_and_change_nothing(tmp_path, explorer, request_, fragment):
+    client = explorer(tmp_path / "net.npz")
+    method, path, body = request_
+    assert_error(getattr(client, method)(path, **({"json": body} if body else {})), 400, fragment)
+    assert client.app.state.explorer.status()["edited"] is False
+
+
+def test_a_network_too_large_to_step_is_refused(tmp_path, explorer, monkeypatch):
+    monkeypatch.setattr(learn, "MAX_STEP_PARAMETERS", 1000)
+    client = explorer(tmp_path / "net.npz")
+    assert_error(client.get("/api/optimizer"), 409, "too large to step here: at most 1,000 parameters")
+    assert_error(client.post("/api/edit", json={"kind": "step", "inputs": [0.0] * 784, "label": 1}), 400,
+                 "too large to step here")
+    assert client.app.state.explorer.status()["edited"] is False

@@ -4,8 +4,10 @@
 
 Trains 784-20-10 for 3 epochs on data/mnist (seconds), then photographs in Debian's chromium (driven
 by Playwright): the exported file with a drawn 3 and a connection hovered (explorer.png), a neuron
-opened (neuron.png), the test images and the confusion matrix (test-images.png), a phone
-(phone.png), and `scratchnet serve` after one more epoch trained from the page (training.png).
+opened (neuron.png), the test images and the confusion matrix (test-images.png), a training step on
+test image 3 at its update stage with a connection's formula hovered, and its panel (learn.png), why
+it answers (why.png), a dream of a 3 (dream.png), a phone (phone.png), and `scratchnet serve` after one
+more epoch trained from the page (training.png).
 Each is reduced to 256 colours, to keep the repository small.
 """
 
@@ -65,6 +67,48 @@ def draw(page, stroke, touch: bool = False) -> None:
     page.mouse.up()
 
 
+def stack(pngs: list[bytes]) -> bytes:
+    """Pictures one above the other, as one PNG."""
+    images = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), (17, 19, 23))
+    y = 0
+    for image in images:
+        out.paste(image, (0, y))
+        y += image.height
+    buffer = io.BytesIO()
+    out.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def learn_shots(page) -> None:
+    """learn.png: a step on test image 3 at its update stage, the largest change's formula hovered, over
+    the Learn panel; why.png: why it answers; dream.png: a dream of a 3 on the pad."""
+    page.fill("#learn-index", "3")
+    page.click("#learn-load")
+    page.click("#learn-step")
+    stages = page.evaluate("scratchnet.learn.stages")
+    page.evaluate(f"scratchnet.learn.setStage({stages.index('update')})")
+    label = int(page.input_value("#learn-label"))
+    hidden = np.array(page.evaluate("scratchnet.forward(scratchnet.state.pixels).activations[1]"))
+    i = int(hidden.argmax())  # dL/dw = delta_label * a_i: the largest a_i, the largest change into the label
+    page.locator("#net-panel").scroll_into_view_if_needed()
+    spot = page.evaluate(f"scratchnet.locate({{kind: 'weight', layer: 1, i: {i}, j: {label}}})")
+    page.mouse.move(spot["x"], spot["y"])
+    page.wait_for_timeout(100)
+    network = page.locator("#net-panel").screenshot()
+    page.mouse.move(1, 1)
+    save(stack([network, page.locator("#learn-panel").screenshot()]), "learn.png")
+    page.click("#stage-close")
+    page.click("#why-go")
+    save(page.locator("#why-panel").screenshot(), "why.png")
+    page.select_option("#dream-digit", "3")
+    page.click("#dream-blank")
+    until(page, "!scratchnet.learn.dreaming")
+    page.wait_for_timeout(100)
+    save(page.locator("#draw-panel").screenshot(), "dream.png")
+    page.click("#clear")
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -101,6 +145,7 @@ def main() -> None:
         page.click("#confusion button[aria-label^='true 4, predicted 9:']")
         page.click("#miss-next")
         save(page.locator("#test-panel").screenshot(), "test-images.png")
+        learn_shots(page)
 
         phone = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
         phone.goto(html.as_uri())

@@ -14,13 +14,14 @@ from importlib import resources
 
 import numpy as np
 
+from scratchnet import learn, network, train
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS
 from scratchnet.network import Network
 
 FORMAT = "scratchnet-explorer"
 VERSION = 1
-SCRIPTS = ("preprocess.js", "explorer.js")  # inlined in this order
+SCRIPTS = ("preprocess.js", "learn.js", "explorer.js")  # inlined in this order
 MARKERS = {"css": "/* scratchnet:css */", "data": "/* scratchnet:data */", "js": "/* scratchnet:js */"}
 
 
@@ -47,6 +48,25 @@ def images_data(images: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def learn_data(ckpt: Checkpoint) -> dict:
+    """How the page steps, explains and dreams as learn.py does: the step's learning rate, loss, order and
+    optimizer (its state is not here: the server sends it when a step is asked for), and the dream's
+    settings."""
+    config = ckpt.config
+    return {
+        "lr": learn.step_learning_rate(ckpt),
+        "loss": config.loss,
+        "order": "per-sample" if train.uses_sample_step(config) else "batch",
+        "optimizer": config.optimizer,
+        "momentum": config.momentum,
+        "weight_decay": config.weight_decay,
+        "parameters": network.count_parameters(ckpt.network.sizes),
+        "max_step_parameters": learn.MAX_STEP_PARAMETERS,
+        "dream": {"steps": learn.DREAM_STEPS, "rate": learn.DREAM_RATE, "kernel": learn.DREAM_BLUR.tolist(),
+                  "sigma": learn.DREAM_WINDOW_SIGMA},
+    }
+
+
 def page_data(ckpt: Checkpoint, name: str, server: bool, test: dict | None = None) -> dict:
     """What the page starts from: the network, its run so far, and (for a file) test images."""
     return {
@@ -59,6 +79,7 @@ def page_data(ckpt: Checkpoint, name: str, server: bool, test: dict | None = Non
         "history": ckpt.history,
         "config": ckpt.config.to_dict(),
         "presets": list(PRESETS),  # what the page's training form offers
+        "learn": learn_data(ckpt),
         "test": test,
     }
 

@@ -11,16 +11,22 @@ change anything must come from the server's own page (Origin), bodies are bounde
 is served: the page is built in memory (explorer.page).
 
 The API: JSON; a refusal is a 4xx with {"error": "one line"}. Layers and neurons count from 0.
-    GET  /                  the page (explorer.page_data with server true, and network_version: the version shown)
+    GET  /                  the page (explorer.page_data with server true, network_version: the version shown, and
+                            train_count: the training images the page may ask for)
     GET  /api/network       {version, network (explorer.network_data), epochs_done, history, config}
     GET  /api/test          the test set (explorer.images_data)
     GET  /api/evaluation    NumPy on the test set: {version, accuracy, predictions, confidence, confusion}
     GET  /api/download      ?format=npz|txt|json: the network shown, edits included, as a file
+    GET  /api/train-image   ?index=N: training image N {index, count, label, pixels (uint8, row-major)}
+    GET  /api/optimizer     the optimizer's state a step of the network shown starts from (learn.step):
+                            {version, optimizer, steps, slots: {name: [w0, b0, w1, b1, ...] flat}}
     GET  /api/events        Server-Sent Events: status {state, error, epochs_done, edited, version}, progress
                             {epoch, samples, total}, epoch (run.EpochResult), network {version}
     POST /api/train         {preset, epochs, lr, batch_size, engine, fresh}, each optional: 202
     POST /api/stop          the run stops at its next batch and saves, as Ctrl-C on train
-    POST /api/edit          {kind: weight|bias, layer, input (weights), neuron, value}: the network shown
+    POST /api/edit          {kind: weight|bias, layer, input (weights), neuron, value}: the network shown;
+                            {kind: step, inputs (sizes[0] numbers in [0, 1]), label}: one training step
+                            (learn.step), the optimizer's state advanced too
     POST /api/save          the network shown, edits included, to --params; POST /api/revert: drop the edits
 """
 
@@ -56,12 +62,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scratchnet import cengine, checkpoint, engines, explorer, lock, run, schema, textformat
+from scratchnet import cengine, checkpoint, engines, explorer, learn, lock, run, schema, textformat
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS, resolve
 from scratchnet.data import Dataset
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
+from scratchnet.optim import Optimizer
 
 MAX_BODY = 64 * 1024  # bytes of a request body: an edit or a training request needs a few dozen
 # seconds between two copies of the network shown while training, per 100,000 parameters (at least one
@@ -114,7 +121,17 @@ def _edit_body(kind: str) -> schema.Check:
     return schema.record({**fields, "input": index} if kind == "weight" else fields)
 
 
+def _input(value: Any) -> float:
+    """An input of a step: a JSON number in [0, 1], read exactly (parse_float=Decimal) and rounded once."""
+    return schema.number(0, 1)(float(value) if type(value) is Decimal else value)
+
+
 EDIT_BODIES = {kind: _edit_body(kind) for kind in ("weight", "bias")}
+EDIT_BODIES["step"] = schema.record({
+    "kind": schema.Field(schema.choice(("step",))),
+    "inputs": schema.Field(schema.list_of(_input, 1, MAX_LAYER_SIZE)),
+    "label": schema.Field(schema.integer(0, MAX_LAYER_SIZE - 1)),
+})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +223,8 @@ class Explorer:
 
         def make() -> bytes:
             data = explorer.page_data(ckpt, Path(self.params).name, server=True)
-            return explorer.page({**data, "network_version": version}).encode()
+            return explorer.page({**data, "network_version": version,
+                                  "train_count": len(self.dataset.train_labels)}).encode()
 
         return self._cached("page", version, make)
 
@@ -214,7 +232,7 @@ class Explorer:
         version, ckpt = self.current()
         return self._cached("network", version, lambda: _json({
             "version": version, "network": explorer.network_data(ckpt.network), "epochs_done": ckpt.epochs_done,
-            "history": ckpt.history, "config": ckpt.config.to_dict(),
+            "history": ckpt.history, "config": ckpt.config.to_dict(), "learn": explorer.learn_data(ckpt),
         }))
 
     def test(self) -> bytes:
@@ -238,6 +256,30 @@ class Explorer:
                           "confusion": result.confusion})
 
         return self._cached("evaluation", version, make)
+
+    def train_image(self, index: str) -> bytes:
+        """Training image ``index`` for the page's step: its pixels and label."""
+        count = len(self.dataset.train_labels)
+        if not index.isdigit() or int(index) >= count:
+            raise HTTPException(400, f"index must be a whole number from 0 to {count - 1}, not {index!r}")
+        k = int(index)
+        return _json({"index": k, "count": count, "label": int(self.dataset.train_labels[k]),
+                      "pixels": self.dataset.train_images[k].ravel().tolist()})
+
+    def optimizer(self) -> bytes:
+        """The optimizer's state that a step of the network shown starts from, as learn.step reads it."""
+        version, ckpt = self.current()
+        if count_parameters(ckpt.network.sizes) > learn.MAX_STEP_PARAMETERS:
+            raise HTTPException(409, f"a {ckpt.network.describe()} network is too large to step here: at most "
+                                     f"{learn.MAX_STEP_PARAMETERS:,} parameters")
+
+        def make() -> bytes:
+            optimizer = Optimizer(ckpt.config, ckpt.network, ckpt.optimizer_state)
+            slots = {name: [a.astype(np.float64).ravel().tolist() for a in arrays]
+                     for name, arrays in optimizer.slots.items()}
+            return _json({"version": version, "optimizer": optimizer.kind, "steps": optimizer.steps, "slots": slots})
+
+        return self._cached("optimizer", version, make)
 
     def download(self, kind: str) -> tuple[bytes, str]:
         """The network shown, edits included, as a file: (content, file name)."""
@@ -266,11 +308,13 @@ class Explorer:
             net = self.ckpt.network
             kind = body.get("kind")
             if type(kind) is not str or kind not in EDIT_BODIES:
-                raise HTTPException(400, f"kind must be weight or bias, not {schema.describe(kind)}")
+                raise HTTPException(400, f"kind must be weight, bias or step, not {schema.describe(kind)}")
             try:
                 edit = EDIT_BODIES[kind](body)
             except schema.Invalid as e:
                 raise HTTPException(400, str(e)) from None
+            if kind == "step":
+                return self._step(np.array(edit["inputs"]), edit["label"])
             layer, neuron = edit["layer"], edit["neuron"]
             _check_index("layer", layer, net.n_layers)
             _check_index("neuron", neuron, net.sizes[layer + 1], f" of layer {layer}")
@@ -285,6 +329,15 @@ class Explorer:
             changed[layer][(edit["input"], neuron) if kind == "weight" else neuron] = value
             edited = Network(net.sizes, net.hidden, net.output, weights, biases)
             return {"version": self._show(dataclasses.replace(self.ckpt, network=edited), edited=True)}
+
+    def _step(self, inputs: np.ndarray, label: int) -> dict:
+        """One training step of the network shown (learn.step), its optimizer's state advanced too."""
+        try:
+            result = learn.step(self.ckpt, inputs, label)
+        except ScratchnetError as e:
+            raise HTTPException(400, str(e)) from None
+        version = self._show(learn.stepped(self.ckpt, result), edited=True)
+        return {"version": version, "loss": result.loss, "loss_after": result.loss_after}
 
     def save(self) -> dict:
         """Write the network shown, edits included, to --params, as train saves it: atomically,
@@ -590,6 +643,12 @@ def create_app(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *,
     def evaluation(request: Request) -> Response:
         return Response(state.evaluation(), media_type="application/json")
 
+    def train_image(request: Request) -> Response:
+        return Response(state.train_image(request.query_params.get("index", "")), media_type="application/json")
+
+    def optimizer(request: Request) -> Response:
+        return Response(state.optimizer(), media_type="application/json")
+
     def download(request: Request) -> Response:
         content, name = state.download(request.query_params.get("format", "npz"))
         return Response(content, media_type="application/octet-stream",
@@ -643,6 +702,8 @@ def create_app(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *,
         Route("/api/network", network),
         Route("/api/test", test),
         Route("/api/evaluation", evaluation),
+        Route("/api/train-image", train_image),
+        Route("/api/optimizer", optimizer),
         Route("/api/download", download),
         Route("/api/events", events),
         Route("/api/train", start, methods=["POST"]),

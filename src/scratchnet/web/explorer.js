@@ -1,5 +1,6 @@
-// scratchnet explorer: draw a digit and watch every number of the network (issue 11).
-// A plain script, no modules, no build step: explorer.py inlines it (after preprocess.js) with the
+// scratchnet explorer: draw a digit and watch every number of the network (issue 11), one training step
+// of it, why it answers and what it imagines (issue 17).
+// A plain script, no modules, no build step: explorer.py inlines it (after preprocess.js and learn.js) with the
 // page's data. It works the same from `scratchnet serve` (data.server true: the API below is there)
 // and from a file exported with `scratchnet export --format html` (no server: no training).
 (function () {
@@ -86,39 +87,8 @@
     };
   }
 
-  function activate(name, z) {
-    const n = z.length;
-    if (name === 'sigmoid') for (let j = 0; j < n; j++) z[j] = 1 / (1 + Math.exp(-z[j]));
-    else if (name === 'tanh') for (let j = 0; j < n; j++) z[j] = Math.tanh(z[j]);
-    else if (name === 'relu') for (let j = 0; j < n; j++) z[j] = z[j] > 0 ? z[j] : 0;
-    else {  // softmax, shifted by the largest as network.softmax: exp never overflows
-      let top = -Infinity, sum = 0;
-      for (let j = 0; j < n; j++) top = Math.max(top, z[j]);
-      for (let j = 0; j < n; j++) sum += (z[j] = Math.exp(z[j] - top));
-      for (let j = 0; j < n; j++) z[j] /= sum;
-    }
-    return z;
-  }
-
-  function forward(nt, x) {
-    const activations = [x], zs = [];
-    let a = x;
-    for (let l = 0; l < nt.W.length; l++) {
-      const nIn = nt.sizes[l], nOut = nt.sizes[l + 1], W = nt.W[l], b = nt.b[l];
-      const z = new Float64Array(nOut);
-      for (let i = 0; i < nIn; i++) {
-        const ai = a[i];
-        if (ai === 0) continue;  // adds nothing: most pixels of a digit are 0
-        const row = i * nOut;
-        for (let j = 0; j < nOut; j++) z[j] += ai * W[row + j];
-      }
-      for (let j = 0; j < nOut; j++) z[j] += b[j];
-      zs.push(z);
-      a = activate(l < nt.W.length - 1 ? nt.hidden : nt.output, Float64Array.from(z));
-      activations.push(a);
-    }
-    return { activations, zs, outputs: a };
-  }
+  // forward(nt, x): {activations (inputs first), zs, outputs}; learn.js holds the network's math
+  const Learn = window.ScratchnetLearn, forward = Learn.forward;
 
   function inputsOf(pixels) {
     const x = new Float64Array(pixels.length);
@@ -193,8 +163,9 @@
   const drawable = net.sizes[0] === 784;  // the pad makes 28x28 inputs
 
   const state = {
-    source: 'none',  // 'pad', 'test' or 'none'
+    source: 'none',  // 'pad', 'test', 'train', 'picture' (a file dropped or pasted), 'dream' or 'none'
     pixels: null,  // Uint8Array of the input's pixels (0..255)
+    x: null,  // a dream's inputs (numbers in [0, 1], no pixels), else null
     result: null,  // forward(): activations (inputs first), zs, outputs
     message: drawable ? 'Draw a digit in the box above.'
       : `This network takes ${net.sizes[0]} inputs: the pad makes 784.`,
@@ -245,7 +216,7 @@
     framePending = false;
     if (dirty.pixels) readInput();
     if (dirty.pixels || dirty.forward) {
-      state.result = state.pixels ? forward(net, inputsOf(state.pixels)) : null;
+      state.result = state.pixels || state.x ? forward(net, currentInputs()) : null;
       drawInput28();
       showScores();
       showNeuron();
@@ -271,6 +242,7 @@
   const padCtx = pad.getContext('2d', { willReadFrequently: true });
   const strokes = [];
   let stroke = null;
+  let dreaming = null;  // a dream being drawn on the pad (see "dream a digit")
 
   function padPoint(e) {
     const r = pad.getBoundingClientRect();
@@ -295,6 +267,15 @@
 
   function padChanged(e) {
     if (e) perf.pending.push(e.timeStamp);
+    if (dreaming) {  // the pen takes the pad back from a dream
+      dreaming.cancelled = true;
+      dreaming = null;
+    }
+    if (e && (state.source === 'picture' || state.source === 'dream')) {  // drawing over a picture or a dream: a new drawing
+      strokes.splice(0, strokes.length - 1);
+      replayPad();
+    }
+    inputChanged();
     state.source = strokes.length ? 'pad' : 'none';
     if (!strokes.length) state.message = 'Draw a digit in the box above.';
     schedule({ pixels: true });
@@ -348,6 +329,7 @@
   });
 
   function readInput() {
+    if (state.source !== 'dream') state.x = null;
     if (state.source === 'pad') {
       try {  // preprocess.js: the command line's preprocessing, in JavaScript
         state.pixels = window.ScratchnetPreprocess.toMnist(padCtx.getImageData(0, 0, PAD, PAD).data, PAD, PAD);
@@ -360,9 +342,9 @@
       const n = test.rows * test.cols, k = state.testIndex;
       state.pixels = test.images.subarray(k * n, (k + 1) * n);
       state.message = `Test image #${k} (label ${test.labels[k]}).`;
-    } else {
+    } else if (state.source === 'none') {
       state.pixels = null;
-    }
+    }  // 'train', 'picture' and 'dream' set their pixels (or x) and message themselves
     setText($('source'), state.message);
   }
 
@@ -370,9 +352,10 @@
   function drawInput28() {
     const ctx = input28.getContext('2d');
     const img = ctx.createImageData(28, 28);
-    if (state.pixels && state.pixels.length === 784) {
+    const shown = state.pixels || state.x;
+    if (shown && shown.length === 784) {
       for (let i = 0; i < 784; i++) {
-        const v = state.pixels[i];
+        const v = state.pixels ? state.pixels[i] : Math.round(255 * state.x[i]);
         img.data.set([v, v, v, 255], i * 4);
       }
     }
@@ -475,7 +458,7 @@
 
   // The activations of layer l (0: the inputs) and the value they reach at full brightness.
   function activationRange(l) {
-    const a = state.result ? state.result.activations[l] : null;
+    const r = shownResult(), a = r ? r.activations[l] : null;
     const name = l === 0 ? 'input' : l < L ? net.hidden : net.output;
     if (name !== 'relu') return { a, name, lo: name === 'tanh' ? -1 : 0, hi: 1 };
     let hi = 0;
@@ -489,19 +472,29 @@
     return mode === 'weight' ? scales[l] : scales[l] * Math.max(Math.abs(activationRange(l).lo), activationRange(l).hi);
   }
 
+  // What colours layer l's connections: value = W[i, j] * a[i] * d[j] (a missing factor is 1), full
+  // colour at |value| = scale, values below `faint` shades not drawn; null: none drawn.
+  function edgeSpec(l) {
+    if (learnView()) return learnEdgeSpec(l);
+    if (mode === 'weight') return { W: net.W[l], a: null, d: null, scale: edgeScale(l), faint: 0 };
+    const a = activationRange(l).a;
+    return a ? { W: net.W[l], a, d: null, scale: edgeScale(l), faint: FAINT } : null;
+  }
+
   function drawEdges() {
     const ctx = context(edgeCanvas);
     for (let l = 0; l < L; l++) {
-      const E = edges[l], W = net.W[l], nOut = net.sizes[l + 1], n = E.from.length;
-      const a = mode === 'contribution' ? activationRange(l).a : null;
+      const E = edges[l], nOut = net.sizes[l + 1], n = E.from.length;
+      const spec = edgeSpec(l);
       E.shade.fill(0);
-      if (mode === 'contribution' && !a) continue;
-      const s = edgeScale(l), X0 = view.X[l], Y0 = view.Y[l], X1 = view.X[l + 1], Y1 = view.Y[l + 1];
+      if (!spec) continue;
+      const { W, a, d, faint } = spec, s = spec.scale || 1;
+      const X0 = view.X[l], Y0 = view.Y[l], X1 = view.X[l + 1], Y1 = view.Y[l + 1];
       const starts = new Int32Array(2 * LEVELS + 2);  // lines of each shade, then where each shade begins
       for (let e = 0; e < n; e++) {
-        const i = E.from[e], v = W[i * nOut + E.to[e]] * (a ? a[i] : 1);
+        const i = E.from[e], j = E.to[e], v = (W ? W[i * nOut + j] : 1) * (a ? a[i] : 1) * (d ? d[j] : 1);
         const level = Math.min(LEVELS, Math.round(Math.abs(v) / s * LEVELS));
-        if (level > (a ? FAINT : 0)) E.shade[e] = v < 0 ? level : LEVELS + level;
+        if (level > faint) E.shade[e] = v < 0 ? level : LEVELS + level;
         starts[E.shade[e] + 1]++;
       }
       const visible = n - starts[1];
@@ -540,7 +533,7 @@
     const ctx = context(nodeCanvas);
     if (view.grid) {  // the inputs as the picture they are
       const g = view.grid, gctx = gridImage.getContext('2d'), img = gctx.createImageData(side, side);
-      const a = state.result ? state.result.activations[0] : null;
+      const r = shownResult(), a = r ? r.activations[0] : null;
       for (let i = 0; i < side * side; i++) {
         const v = a ? Math.round(255 * a[i]) : 0;
         img.data.set([v, v, v, 255], i * 4);
@@ -552,13 +545,14 @@
       ctx.lineWidth = 1;
       ctx.strokeRect(g.x - 0.5, g.y - 0.5, g.size + 1, g.size + 1);
     }
-    const top = state.result ? argmax(state.result.outputs) : -1;
+    const shown = shownResult(), top = shown ? argmax(shown.outputs) : -1;
     for (let l = view.grid ? 1 : 0; l <= L; l++) {
       const { a, lo, hi } = activationRange(l), X = view.X[l], Y = view.Y[l], r = view.R[l], n = X.length;
-      const b = l ? net.b[l - 1] : null, bs = b ? maxAbs(b) || 1 : 1;
+      const b = l ? shownNet().b[l - 1] : null, bs = b ? maxAbs(b) || 1 : 1;
+      const error = l ? learnNodeValues(l) : null;  // the learn view's: each neuron's error or change
       for (let j = 0; j < n; j++) {
         const t = a ? clamp((a[j] - lo) / (hi - lo), 0, 1) : 0, g = Math.round(30 + 225 * t);
-        ctx.fillStyle = a ? `rgb(${g},${g},${g})` : '#000';
+        ctx.fillStyle = error ? rgb(diverge(error.values[j] / error.scale)) : a ? `rgb(${g},${g},${g})` : '#000';
         if (r >= 2) {
           ctx.beginPath();
           ctx.arc(X[j], Y[j], r, 0, 2 * Math.PI);
@@ -575,7 +569,7 @@
         ctx.textBaseline = 'middle';
         for (let j = 0; j < n; j++) {
           ctx.fillStyle = j === top ? rgb(POS) : '#c8ccd4';
-          ctx.fillText(String(j) + (a ? '  ' + sig3(a[j]) : ''), X[j] + r + 6, Y[j]);
+          ctx.fillText(String(j) + (a ? '  ' + outputLabel(j, a) : ''), X[j] + r + 6, Y[j]);
         }
       }
     }
@@ -603,7 +597,7 @@
     };
     mark(selected, getComputedStyle(document.documentElement).getPropertyValue('--focus').trim() || '#ffd400', 3);
     if (hover && hover.kind === 'weight') {
-      const v = net.W[hover.layer][hover.i * net.sizes[hover.layer + 1] + hover.j];
+      const v = shownNet().W[hover.layer][hover.i * net.sizes[hover.layer + 1] + hover.j];
       mark(hover, '#fff', 5);
       mark(hover, rgb(v < 0 ? NEG : POS), 3);
     } else {
@@ -662,11 +656,17 @@
 
   // The exact numbers behind what the pointer is on, one fact a line.
   function describe(hit) {
-    const r = state.result;
+    const text = describeLive(hit), more = learnView() ? learnDescribe(hit) : [];
+    return more.length ? text + '\n' + more.join('\n') : text;
+  }
+
+  function describeLive(hit) {
+    const r = shownResult(), net = shownNet();
     if (hit.kind === 'pixel' || (hit.kind === 'neuron' && hit.layer === 0)) {
       const i = hit.kind === 'pixel' ? hit.i : hit.j;
       const lines = [sourceName(0, i)];
-      if (state.pixels) lines.push(`x[${i}] = ${state.pixels[i]} × (1/255) = ${exact(r.activations[0][i])}`);
+      if (state.pixels && !learnView()) lines.push(`x[${i}] = ${state.pixels[i]} × (1/255) = ${exact(r.activations[0][i])}`);
+      else if (r) lines.push(`x[${i}] = ${exact(r.activations[0][i])}`);
       return lines.join('\n');
     }
     if (hit.kind === 'neuron') {
@@ -787,6 +787,10 @@
       span.append(before, canvas, after);
       el.appendChild(span);
     };
+    if (learnView()) {
+      learnLegend(item);
+      return;
+    }
     const what = mode === 'weight' ? 'weight w' : 'contribution w·a';
     const at = net.W.map((_, l) => {  // a relu layer's scale follows this input's largest activation
       const relu = mode === 'contribution' && l && net.hidden === 'relu';
@@ -1171,6 +1175,7 @@
       scales[layer] = p99(net.W[layer]);
       if (edges[layer].k !== null) edges = thinning(net);  // the strongest may be others now
     }
+    learnNetworkChanged();
     showEditTarget();
     showLegend();
     showTiles();
@@ -1228,6 +1233,7 @@
     if (edits.length) {
       lines.push(`# edited by hand in the scratchnet explorer: ${edits.map((e) => targetName(e.target)).join(', ')}`);
     }
+    if (learn.applied) lines.push(`# ${learn.applied} training step(s) applied in the scratchnet explorer's Learn view`);
     for (let l = 0; l < L; l++) {
       const nIn = net.sizes[l], nOut = net.sizes[l + 1], W = net.W[l];
       lines.push('', `layer ${l + 1} inputs ${nIn} neurons ${nOut}`,
@@ -1245,7 +1251,7 @@
   const stem = String(DATA.params || 'network').replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '') || 'network';
   $('save-txt').addEventListener('click', () => {
     const url = URL.createObjectURL(new Blob([toText()], { type: 'text/plain' }));
-    const name = `${stem}${edits.length ? '-edited' : ''}.txt`;
+    const name = `${stem}${edits.length || learn.applied ? '-edited' : ''}.txt`;
     const a = Object.assign(document.createElement('a'), { href: url, download: name });
     document.body.appendChild(a);
     a.click();
@@ -1368,7 +1374,7 @@
 
   // A large network's JSON is megabytes: while training streams new versions, the page fetches the latest
   // after a pause three times as long as the last fetch took, and stays responsive.
-  const refreshNetwork = oneAtATime(async () => {
+  async function fetchNetwork() {
     let d;
     try {
       d = await api('network');
@@ -1378,6 +1384,7 @@
     }
     if (d.version === netVersion) return;
     netVersion = d.version;
+    learnInfo = d.learn;
     const fresh = makeNet(d.network);
     if (fresh.sizes.join() !== net.sizes.join()) {  // trained afresh in another shape: the page is built for one
       location.reload();
@@ -1389,7 +1396,8 @@
     showConfig(d.config);
     showCurves();
     networkChanged('all');
-  }, 3);
+  }
+  const refreshNetwork = oneAtATime(fetchNetwork, 3);
 
   function showConfig(cfg) {  // what training goes on with unless the form says otherwise
     $('train-lr').placeholder = `as saved: ${cfg.lr}`;
@@ -1402,6 +1410,7 @@
     $('train-start').disabled = training || s.edited;  // the server would refuse: training goes on from the file
     $('train-stop').disabled = s.state !== 'training';
     $('edit-apply').disabled = training;
+    $('learn-apply').disabled = training || !learn.step;
     for (const id of ['save-server', 'revert-server']) $(id).disabled = training;
     const words = { idle: 'Idle', training: 'Training', stopping: 'Stopping at the next batch' };
     const epochs = `${s.epochs_done} epoch${s.epochs_done === 1 ? '' : 's'}`;
@@ -1472,6 +1481,571 @@
   }
 
   // ---------------------------------------------------------------------------------------------
+  // learn: one training step, stage by stage (learn.js computes it as learn.step does)
+
+  let learnInfo = DATA.learn;  // the step's rate, loss, order and optimizer; the dream's settings
+  const learn = {
+    step: null,  // learn.js's step of the network shown, on `x` with `label`
+    stage: 0, stages: [], on: false,  // on: the network view shows the stage
+    x: null, label: null, key: null,  // the input stepped; key names it (a repeated step keeps the history)
+    history: [],  // the label's output after each applied step on the same input and label
+    optimizer: null,  // the server's optimizer state {version, steps, slots}, fetched when a step needs it
+    applied: 0,  // no server: steps applied here (the text file says so)
+    local: null,  // no server: the optimizer state that applied steps advanced (fresh at first)
+    changes: null, changeScales: null,  // after - before of each layer's weights and biases
+  };
+
+  const learnView = () => learn.on && learn.step !== null;
+  const stageName = () => learn.stages[learn.stage].id;
+
+  function currentInputs() {
+    return state.x || inputsOf(state.pixels);
+  }
+
+  // The numbers the network view shows: the step's (before, or after the update) or the live input's.
+  function shownResult() {
+    if (!learnView()) return state.result;
+    const s = learn.step, after = stageName() === 'after';
+    return { activations: [s.inputs, ...(after ? s.activations_after : s.activations)],
+      zs: after ? s.zs_after : s.zs, outputs: after ? s.outputs_after : s.outputs };
+  }
+  function shownNet() {
+    return learnView() && stageName() === 'after' ? learn.step.after : net;
+  }
+
+  // The stages of a step: the forward pass, the loss, the output's error, each hidden layer's error
+  // (the last first), the gradients, the update, the forward pass again.
+  function stagesOf(step) {
+    const stages = [{ id: 'forward', title: 'Forward pass: each layer’s z = a·W + b, then a = f(z)' },
+      { id: 'loss', title: `Loss (${step.loss_name})` },
+      { id: 'output', title: 'Output error δ = dL/dz of the output layer' }];
+    for (let l = L - 1; l >= 1; l--) {
+      stages.push({ id: 'back', layer: l, title: `Error of layer ${l} (hidden), sent back through w[${l}]` +
+        (step.order === 'per-sample' ? ' as just updated' : '') });
+    }
+    stages.push({ id: 'gradients', title: 'Gradients: dL/dw = δ_j × a_i, dL/db = δ_j' },
+      { id: 'update', title: step.optimizer === 'sgd' ? `Update: w ← w − lr × dL/dw (lr = ${exact(step.lr)})`
+        : `Update by ${step.optimizer} (lr = ${exact(step.lr)}), from its state` },
+      { id: 'after', title: 'Forward pass again: the outputs before and after' });
+    return stages;
+  }
+
+  // The layer (0-based, of weights) whose error is the lowest known at this stage; L: none yet
+  function knownFrom() {
+    const st = learn.stages[learn.stage];
+    if (['forward', 'loss'].includes(st.id)) return L;
+    if (st.id === 'output') return L - 1;
+    if (st.id === 'back') return st.layer - 1;
+    return 0;
+  }
+
+  // The learn view's colour of each neuron of layer l (1-based): its error, or its bias's change
+  function learnNodeValues(l) {
+    if (!learnView()) return null;
+    const id = stageName(), s = learn.step;
+    if (id === 'update') return { values: learn.changes.b[l - 1], scale: learn.changeScales.b[l - 1] || 1 };
+    if (id === 'forward' || id === 'loss' || id === 'after' || l - 1 < knownFrom()) return null;
+    return { values: s.errors[l - 1], scale: maxAbs(s.errors[l - 1]) || 1 };
+  }
+
+  // The weights an error is sent back through: updated first in the per-sample order
+  const backWeights = (l) => (learn.step.order === 'per-sample' ? learn.step.after.W[l] : net.W[l]);
+
+  function learnEdgeSpec(l) {
+    const s = learn.step, id = stageName(), known = knownFrom();
+    // before and after the step on one scale (the weights' before it), so that the two compare
+    const contribution = (W, a) => ({ W, a, d: null, scale: scales[l] * (maxAbs(a) || 1), faint: FAINT });
+    if (id === 'forward' || id === 'loss') return contribution(net.W[l], l ? s.activations[l - 1] : s.inputs);
+    if (id === 'after') return contribution(s.after.W[l], l ? s.activations_after[l - 1] : s.inputs);
+    if (id === 'gradients') {
+      const a = l ? s.activations[l - 1] : s.inputs;
+      return { W: null, a, d: s.errors[l], scale: maxAbs(a) * maxAbs(s.errors[l]), faint: 0 };
+    }
+    if (id === 'update') return { W: learn.changes.W[l], a: null, d: null, scale: learn.changeScales.W[l], faint: 0 };
+    if (l === 0 || l <= known) return null;  // 'output', 'back': the connections an error went back through
+    return { W: backWeights(l), a: null, d: s.errors[l], scale: scales[l] * maxAbs(s.errors[l]), faint: 0 };
+  }
+
+  function outputLabel(j, a) {
+    if (!learnView()) return sig3(a[j]);
+    const s = learn.step, id = stageName();
+    if (id === 'after') return `${sig3(s.outputs[j])} → ${sig3(s.outputs_after[j])}`;
+    if (['forward', 'loss'].includes(id)) return sig3(a[j]) + (j === s.label ? ' (target 1)' : '');
+    return `δ ${sig3(s.errors[L - 1][j])}`;
+  }
+
+  const fName = (l) => (l === L ? net.output : net.hidden);
+  function derivativeText(l, j) {
+    const a = exact(learn.step.activations[l - 1][j]), name = fName(l);
+    return name === 'sigmoid' ? `a(1 − a) = ${a} × (1 − ${a})` : name === 'tanh' ? `1 − a² = 1 − ${a}²`
+      : `(a > 0 ? 1 : 0) with a = ${a}`;
+  }
+
+  // The formula behind what the pointer is on, with this step's numbers
+  function learnDescribe(hit) {
+    const s = learn.step, id = stageName(), lines = [], known = knownFrom();
+    if (hit.kind === 'neuron' && hit.layer > 0) {
+      const l = hit.layer, j = hit.j, d = s.errors[l - 1][j];
+      if (l - 1 >= known) {
+        if (l === L) {
+          const o = exact(s.outputs[j]), y = j === s.label ? 1 : 0;
+          lines.push(s.loss_name === { sigmoid: 'bce', softmax: 'cross_entropy' }[net.output]
+            ? `δ_${j} = dL/dz = o − y = ${o} − ${y} = ${exact(d)}`
+            : `δ_${j} = dL/dz = (o − y) × f'(z) through ${net.output} (mse) = ${exact(d)}`);
+        } else {
+          const W = backWeights(l), nOut = net.sizes[l + 1], below = s.errors[l];
+          let sum = 0;
+          for (let k = 0; k < nOut; k++) sum += W[j * nOut + k] * below[k];
+          lines.push(`δ_${j} = (Σ_k w[${l}][${j}→k] × δ_k) × f'(z) = ${exact(sum)} × ${derivativeText(l, j)} = ${exact(d)}`);
+        }
+      }
+      if (id === 'gradients' || id === 'update') {
+        const b0 = net.b[l - 1][j], b1 = s.after.b[l - 1][j];
+        lines.push(`dL/db[${l - 1}][${j}] = δ_${j} = ${exact(d)}`);
+        lines.push(s.optimizer === 'sgd' ? `b = ${param(b0)} − ${exact(s.lr)} × ${exact(d)} = ${param(b1)}`
+          : `b: ${param(b0)} → ${param(b1)} (${s.optimizer}, change ${exact(b1 - b0)})`);
+      }
+    } else if (hit.kind === 'weight') {
+      const l = hit.layer, i = hit.i, j = hit.j, nOut = net.sizes[l + 1], k = i * nOut + j;
+      const a = l ? s.activations[l - 1][i] : s.inputs[i], d = s.errors[l][j];
+      if ((id === 'output' || id === 'back') && l > known) {
+        const w = backWeights(l)[k];
+        lines.push(`sends back w × δ_${j} = ${param(w)} × ${exact(d)} = ${exact(w * d)} to ${sourceName(l, i)}`);
+      }
+      if (id === 'gradients' || id === 'update') {
+        const w0 = net.W[l][k], w1 = s.after.W[l][k];
+        lines.push(`dL/dw[${l}][${i}→${j}] = δ_${j} × a_${i} = ${exact(d)} × ${exact(a)} = ${exact(d * a)}`);
+        lines.push(s.optimizer === 'sgd' ? `w = ${param(w0)} − ${exact(s.lr)} × ${exact(d * a)} = ${param(w1)}`
+          : `w: ${param(w0)} → ${param(w1)} (${s.optimizer}, change ${exact(w1 - w0)})`);
+      }
+    }
+    return lines;
+  }
+
+  function learnLegend(item) {
+    const s = learn.step, id = stageName();
+    const bar = () => gradientCanvas([rgb(NEG), rgb(ZERO), rgb(POS)]);
+    const atScales = (f) => net.W.map((_, l) => f(l)).map((v, l) => `${v === null ? '–' : sig3(v)} (into layer ${l + 1})`).join(', ');
+    const spec = (l) => { const e = learnEdgeSpec(l); return e ? e.scale : null; };
+    const what = { forward: 'contribution w·a', loss: 'contribution w·a', after: 'contribution w·a with the new weights',
+      gradients: 'gradient dL/dw = δ_j × a_i', update: 'change of the weight (new − old)' }[id] ||
+      'error sent back, w × δ_j';
+    item(`Connections: ${what}: −`, bar(), `+ full colour at ${atScales(spec)}`);
+    const neurons = id === 'update' ? 'bias change (new − old)' : ['forward', 'loss', 'after'].includes(id) ? null
+      : 'error δ = dL/dz (where known; the others show their activation)';
+    if (neurons) item(`Neurons: ${neurons}: −`, bar(), '+ full colour at each layer’s largest |value|');
+    else item('Neurons: activation 0', gradientCanvas(['rgb(30,30,30)', '#fff']), '1');
+    $('thinning').textContent = `Showing stage ${learn.stage + 1} of ${learn.stages.length} of a training step on ` +
+      `${s.label === null ? '' : 'label ' + s.label}: hover or tap a neuron or connection for its formula.`;
+  }
+
+  // The step needs the optimizer's state (batch order, not plain SGD): the server's, fetched now, or
+  // (a file) a fresh one advanced by the steps applied here.
+  async function stepOptions(overrides = {}) {
+    const info = learnInfo, o = { order: info.order, loss: info.loss, lr: info.lr, optimizer: info.optimizer,
+      momentum: info.momentum, weightDecay: info.weight_decay, state: null, ...overrides };
+    if (o.order === 'batch' && o.optimizer !== 'sgd' && !overrides.state) {
+      if (SERVER) {
+        if (!learn.optimizer || learn.optimizer.version !== netVersion) learn.optimizer = await api('optimizer');
+        o.state = learn.optimizer;
+      } else {
+        o.state = learn.local;
+      }
+    }
+    return o;
+  }
+
+  function checkStepSize() {
+    if (learnInfo.parameters > learnInfo.max_step_parameters) {
+      throw new Error(`a ${net.sizes.join('-')} network is too large to step here: at most ` +
+        `${thousands(learnInfo.max_step_parameters)} parameters`);
+    }
+  }
+
+  async function takeStep(inputs, label, overrides) {
+    checkStepSize();
+    return Learn.step(net, inputs, label, await stepOptions(overrides));
+  }
+
+  function learnError(text) {
+    setText($('learn-error'), text);
+  }
+
+  function readLabel() {
+    const text = $('learn-label').value.trim(), v = text === '' ? NaN : Number(text);
+    if (!Number.isInteger(v) || v < 0 || v >= nOutputs) {
+      throw new Error(`the label "${text}" is not a class of this network: give 0 to ${nOutputs - 1}`);
+    }
+    return v;
+  }
+
+  // A step on the input shown with the label given: computed, shown from its first stage
+  async function stepShown(keepStage = false) {
+    let label, x;
+    try {
+      label = readLabel();
+      if (!state.pixels && !state.x) throw new Error('there is no input: draw a digit or pick an image first');
+      x = currentInputs();
+      const step = await takeStep(x, label);
+      const key = `${state.source}:${state.source === 'test' ? state.testIndex : ''}:${label}:${Array.from(x).join()}`;
+      if (key !== learn.key) learn.history = [step.outputs[label]];
+      const stages = stagesOf(step);
+      Object.assign(learn, { step, x, label, key, stages, on: true,
+        stage: keepStage ? Math.min(learn.stage, stages.length - 1) : 0 });
+      learn.changes = { W: step.after.W.map((w, l) => w.map((v, k) => v - net.W[l][k])),
+        b: step.after.b.map((b, l) => b.map((v, k) => v - net.b[l][k])) };
+      learn.changeScales = { W: learn.changes.W.map(maxAbs), b: learn.changes.b.map(maxAbs) };
+      learnError('');
+    } catch (err) {
+      learnError(err.message);
+      return;
+    }
+    showLearn();
+  }
+
+  function showStage() {
+    const st = learn.stages[learn.stage], s = learn.step;
+    setText($('stage-title'), `Stage ${learn.stage + 1} of ${learn.stages.length}: ${st.title}`);
+    $('stage-prev').disabled = learn.stage === 0;
+    $('stage-next').disabled = learn.stage === learn.stages.length - 1;
+    const y = (j) => (j === s.label ? 1 : 0), big = (v, n = 3) => Array.from(v.keys())
+      .sort((p, q) => Math.abs(v[q]) - Math.abs(v[p])).slice(0, n);
+    let text = '';
+    if (st.id === 'forward') {
+      text = `The answer before the step: ${s.prediction} (output ${sig3(s.outputs[s.prediction])}); the label ` +
+        `${s.label}’s output is ${exact(s.outputs[s.label])}. Hover a neuron for its z and a.`;
+    } else if (st.id === 'loss') {
+      const z = s.zs[L - 1];
+      text = s.loss_name === 'bce' ? `L = Σ_j [log(1 + e^z_j) − y_j z_j] over the ${nOutputs} outputs = ${exact(s.loss)}`
+        : s.loss_name === 'cross_entropy' ? `L = log Σ_j e^z_j − z_${s.label} = ${exact(s.loss + z[s.label])} − ` +
+          `${exact(z[s.label])} = ${exact(s.loss)}` : `L = ½ Σ_j (o_j − y_j)² = ${exact(s.loss)}`;
+    } else if (st.id === 'output') {
+      const d = s.errors[L - 1];
+      text = big(d).map((j) => `δ_${j} = ${sig3(d[j])} (o = ${sig3(s.outputs[j])}, y = ${y(j)})`).join('; ') +
+        '. The largest three; δ > 0 (orange): z should go down, δ < 0 (blue): up.';
+    } else if (st.id === 'back') {
+      const d = s.errors[st.layer - 1];
+      text = `Largest errors of layer ${st.layer}: ` + big(d).map((j) => `δ_${j} = ${sig3(d[j])}`).join(', ') +
+        '. Hover a neuron for its formula.';
+    } else if (st.id === 'gradients') {
+      text = s.errors.map((d, l) => {
+        const a = l ? s.activations[l - 1] : s.inputs;
+        return `w[${l}]: largest |dL/dw| ${sig3(maxAbs(a) * maxAbs(d))}`;
+      }).join('; ') + '. A pixel that is 0 gets no gradient: its connections stay dark.';
+    } else if (st.id === 'update') {
+      text = learn.changeScales.W.map((c, l) => `w[${l}]: largest change ${sig3(c)}`).join('; ') +
+        (s.order === 'per-sample' ? '. The per-sample order: each layer was updated as soon as its error was known.'
+          : `. ${s.optimizer} on a batch of one, as training with these settings does.`);
+    } else {
+      text = `Loss ${exact(s.loss)} → ${exact(s.loss_after)}; the label ${s.label}’s output ` +
+        `${exact(s.outputs[s.label])} → ${exact(s.outputs_after[s.label])}; the answer ${s.prediction} → ${s.prediction_after}.`;
+    }
+    setText($('stage-text'), text);
+    showLegend();
+    setHover(null, 0, 0);
+    schedule({ edges: true, nodes: true, overlay: true });
+  }
+
+  function showLearn() {
+    const s = learn.step;
+    $('stage-bar').hidden = !learnView();
+    $('learn-detail').hidden = !s;
+    $('learn-apply').disabled = !s || training;
+    if (!s) { showLegend(); schedule({ edges: true, nodes: true, overlay: true }); return; }
+    if (learnView()) showStage(); else { showLegend(); schedule({ edges: true, nodes: true, overlay: true }); }
+    const table = $('learn-outputs');
+    table.textContent = '';
+    const head = table.insertRow();
+    for (const h of ['output', 'target y', 'before', 'δ = dL/dz', 'after']) {
+      head.appendChild(Object.assign(document.createElement('th'), { textContent: h, scope: 'col' }));
+    }
+    for (let j = 0; j < nOutputs; j++) {
+      const row = table.insertRow();
+      row.className = j === s.label ? 'label' : '';
+      for (const v of [j, j === s.label ? 1 : 0, sig3(s.outputs[j]), sig3(s.errors[L - 1][j]), sig3(s.outputs_after[j])]) {
+        row.insertCell().textContent = v;
+      }
+      row.title = `output ${j}: ${exact(s.outputs[j])} → ${exact(s.outputs_after[j])}`;
+    }
+    setText($('learn-summary'), `${s.order === 'per-sample' ? 'Per-sample SGD (train.sgd_sample_step)'
+      : `${s.optimizer} on a batch of one (train.batch_step)`}, lr ${exact(s.lr)}, loss ${s.loss_name}: ` +
+      `loss ${sig3(s.loss)} → ${sig3(s.loss_after)}, answer ${s.prediction} → ${s.prediction_after}.` +
+      (!SERVER && s.order === 'batch' && s.optimizer !== 'sgd'
+        ? ' This file has no server: the optimizer starts from a fresh state (zero velocity), not the checkpoint’s.' : ''));
+    setText($('learn-history'), `Output ${s.label} over the steps applied: ` +
+      learn.history.map(sig3).join(' → ') + ` (this step: → ${sig3(s.outputs_after[s.label])})`);
+  }
+
+  // The step becomes the network shown: the server's own step (its optimizer state advances too), or here
+  async function applyStep() {
+    const s = learn.step;
+    if (!s) return;
+    try {
+      if (SERVER) {
+        const inputs = Array.from(learn.x, exact).join(',');
+        const answer = await api('edit', `{"kind":"step","label":${learn.label},"inputs":[${inputs}]}`);
+        learn.applying = true;
+        if (answer.version !== netVersion) await fetchNetwork();
+      } else {
+        learn.applying = true;
+        net.W = s.after.W.map((w) => Float64Array.from(w));
+        net.b = s.after.b.map((b) => Float64Array.from(b));
+        if (s.optimizer_after) learn.local = s.optimizer_after;
+        learn.applied++;
+        networkChanged('all');
+      }
+    } catch (err) {
+      learnError(err.message);
+      return;
+    } finally {
+      learn.applying = false;
+    }
+    learn.history.push(s.outputs_after[learn.label]);
+    await stepShown(true);
+  }
+
+  // The input or the network changed: a step shown is of another; the view goes back to the live one
+  function inputChanged() {
+    if (learn.on) {
+      learn.on = false;
+      showLearn();
+    }
+  }
+  function learnNetworkChanged() {
+    if (learn.applying || !learn.step) return;
+    learn.step = null;
+    learn.on = false;
+    learnError('The network changed: press Step for a step of the new one.');
+    showLearn();
+  }
+
+  $('learn-step').addEventListener('click', () => stepShown());
+  $('learn-apply').addEventListener('click', applyStep);
+  $('stage-prev').addEventListener('click', () => { learn.stage = Math.max(0, learn.stage - 1); showStage(); });
+  $('stage-next').addEventListener('click', () => {
+    learn.stage = Math.min(learn.stages.length - 1, learn.stage + 1);
+    showStage();
+  });
+  $('stage-close').addEventListener('click', () => { learn.on = false; showLearn(); });
+  $('learn-show').addEventListener('click', () => { if (learn.step) { learn.on = true; showLearn(); } });
+
+  // Images to step on: a test image (the test panel's), or a training image from the server
+  async function loadImage() {
+    const set = $('learn-set').value, k = Number($('learn-index').value);
+    try {
+      if (set === 'test') {
+        if (!test.count) throw new Error('there are no test images here');
+        if (!Number.isInteger(k) || k < 0 || k >= test.count) {
+          throw new Error(`index must be a whole number from 0 to ${test.count - 1}, not ${$('learn-index').value}`);
+        }
+        showTest(k);
+        $('learn-label').value = test.labels[k];
+      } else {
+        if (!SERVER) throw new Error('training images need the server: this file holds only its test images');
+        if (!Number.isInteger(k) || k < 0 || k >= DATA.train_count) {
+          throw new Error(`index must be a whole number from 0 to ${DATA.train_count - 1}, not ${$('learn-index').value}`);
+        }
+        const t = await api(`train-image?index=${k}`);
+        state.pixels = Uint8Array.from(t.pixels);
+        state.source = 'train';
+        state.message = `Training image #${t.index} (label ${t.label}).`;
+        $('learn-label').value = t.label;
+        inputChanged();
+        schedule({ pixels: true });
+        requestAnimationFrame(announce);
+      }
+      learnError('');
+    } catch (err) {
+      learnError(err.message);
+    }
+  }
+  $('learn-load').addEventListener('click', loadImage);
+  if (!SERVER) {
+    $('learn-set').options[1].disabled = true;
+    $('learn-set').title = 'This file holds only its test images: training images need scratchnet serve';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // why this answer: learn.js's explain of the input shown
+
+  for (let j = 0; j < nOutputs; j++) $('why-digit').add(new Option(String(j), j));
+
+  function explainShown() {
+    const box = $('why-hidden'), digitText = $('why-digit').value;
+    try {
+      if (!state.pixels && !state.x) throw new Error('there is no input: draw a digit or pick an image first');
+      const e = Learn.explain(net, currentInputs(), digitText === '' ? null : Number(digitText));
+      $('why-detail').hidden = false;
+      setText($('why-error'), '');
+      setText($('why-title'), `Output ${e.digit} (the answer is ${e.prediction}): its logit z = ${exact(e.logit)}, ` +
+        `output ${exact(e.outputs[e.digit])}.`);
+      const map = e.pixel_contributions, ms = maxAbs(map) || 1;
+      if (square) paintTile($('why-map'), map, ms, 6);
+      let sum = 0;
+      for (let i = 0; i < map.length; i++) sum += map[i];
+      setText($('why-map-cap'), `x_i × dz/dx_i per pixel: orange pixels raise z, blue lower it (full colour at ` +
+        `±${sig3(ms)}; in all ${sig3(sum)}, a first-order estimate, not z).`);
+      const c = e.hidden_contributions, order = Array.from(c.keys()).sort((p, q) => c[q] - c[p] || p - q);
+      const shown = order.length > 12 ? [...order.slice(0, 8), ...order.slice(-4)] : order;
+      const below = L - 1, W = net.W[L - 1], nOut = nOutputs;
+      box.textContent = '';
+      const hidden = below ? forward(net, currentInputs()).activations[below] : e.inputs;
+      for (const j of shown) {
+        const li = document.createElement('li'), a = hidden[j], w = W[j * nOut + e.digit];
+        li.value = order.indexOf(j) + 1;  // its rank
+        if (below > 0) {
+          const canvas = document.createElement('canvas'), tw = incoming(below, j);
+          paintTile(canvas, tw, maxAbs(tw) || 1, 2);
+          canvas.setAttribute('aria-hidden', 'true');
+          li.appendChild(canvas);
+        }
+        li.append(`${sourceName(below, j)}: w·a = ${sig3(w)} × ${sig3(a)} = ${sig3(c[j])}`);
+        li.title = `w[${L - 1}][${j}→${e.digit}] · a = ${param(w)} × ${exact(a)} = ${exact(c[j])}`;
+        box.appendChild(li);
+      }
+      let total = 0;
+      for (let j = 0; j < c.length; j++) total += c[j];
+      setText($('why-sum'), `All ${c.length} contributions add to ${exact(total)}; with the bias ${param(e.bias)}: ` +
+        `${exact(total)} + ${param(e.bias)} = ${exact(total + e.bias)}, the logit z = ${exact(e.logit)}` +
+        (order.length > shown.length ? ` (the largest 8 and the smallest 4 of ${order.length} shown).` : '.'));
+      return e;
+    } catch (err) {
+      setText($('why-error'), err.message);
+      return null;
+    }
+  }
+  $('why-go').addEventListener('click', explainShown);
+  $('why-digit').addEventListener('change', explainShown);
+
+  // ---------------------------------------------------------------------------------------------
+  // dream a digit: learn.js's dream, a few steps a frame, drawn on the pad
+
+  for (let j = 0; j < nOutputs; j++) $('dream-digit').add(new Option(String(j), j));
+  const DREAM_STEPS_PER_FRAME = 4;  // 200 steps in 50 frames: under a second to watch
+
+  function paintPad(values, scale) {  // a picture of numbers in [0, scale] on the pad, pixel blocks
+    const c = document.createElement('canvas');
+    c.width = c.height = 28;
+    const ctx = c.getContext('2d'), img = ctx.createImageData(28, 28);
+    for (let i = 0; i < 784; i++) {
+      const v = Math.round(255 * values[i] / scale);
+      img.data.set([v, v, v, 255], i * 4);
+    }
+    ctx.putImageData(img, 0, 0);
+    padCtx.imageSmoothingEnabled = false;
+    padCtx.drawImage(c, 0, 0, PAD, PAD);
+  }
+
+  // Dream of `digit` (default: the one chosen) from a blank picture or the input shown, animated on the pad;
+  // returns the run ({dreamer, done, ms}) or null when it cannot start (the reason shown in the page)
+  function startDream(fromInput, options = {}, digit = Number($('dream-digit').value)) {
+    const d = learnInfo.dream;
+    if (dreaming) dreaming.cancelled = true;
+    let dreamer;
+    try {
+      if (!drawable) throw new Error(`dreams are drawn on the pad, which makes 784 inputs; this network takes ${net.sizes[0]}`);
+      if (fromInput && !state.pixels && !state.x) throw new Error('there is no input to start from: draw a digit first');
+      dreamer = new Learn.Dreamer(net, digit, { steps: d.steps, rate: d.rate, kernel: d.kernel, sigma: d.sigma,
+        start: fromInput ? currentInputs() : null, ...options });
+    } catch (err) {
+      setText($('dream-status'), err.message);
+      return null;
+    }
+    const run = { dreamer, cancelled: false, began: performance.now() };
+    dreaming = run;
+    strokes.length = 0;
+    inputChanged();
+    const frame = () => {
+      if (run.cancelled) return;
+      for (let k = 0; k < DREAM_STEPS_PER_FRAME && dreamer.next(); k++);
+      paintPad(dreamer.x, 1);
+      setText($('dream-status'), `Dreaming ${digit}: step ${dreamer.t} of ${dreamer.steps}, ` +
+        `log p(${digit}) = ${sig3(dreamer.score)}`);
+      if (!dreamer.done) { requestAnimationFrame(frame); return; }
+      run.ms = performance.now() - run.began;
+      dreaming = null;
+      state.source = 'dream';
+      state.x = dreamer.x;
+      state.pixels = null;
+      state.message = `A dream of ${digit}, ${dreamer.steps} steps of gradient ascent.`;
+      const out = dreamer.outputs, top = argmax(out);
+      setText($('dream-status'), `Dreamed ${digit} in ${dreamer.steps} steps: the network answers ${top} ` +
+        `(${sig3(out[top])}), log p(${digit}) = ${sig3(dreamer.score)}.`);
+      schedule({ forward: true });
+      setText($('source'), state.message);
+      requestAnimationFrame(announce);
+      run.done = true;
+    };
+    requestAnimationFrame(frame);
+    return run;
+  }
+  $('dream-blank').addEventListener('click', () => startDream(false));
+  $('dream-input').addEventListener('click', () => startDream(true));
+
+  // ---------------------------------------------------------------------------------------------
+  // a picture dropped or pasted on the pad: preprocess.js, as `scratchnet predict --image`
+
+  async function usePicture(file) {
+    try {
+      if (!drawable) throw new Error(`this network takes ${net.sizes[0]} inputs: a picture makes 784`);
+      if (!file || !/^image\//.test(file.type)) throw new Error(`${file ? file.name || 'that' : 'nothing'} is not a picture file`);
+      let bitmap;
+      try {
+        bitmap = await createImageBitmap(file);
+      } catch (err) {
+        throw new Error(`${file.name || 'the picture'}: the browser cannot decode it`);
+      }
+      const c = document.createElement('canvas');
+      c.width = bitmap.width;
+      c.height = bitmap.height;
+      const ctx = c.getContext('2d', { willReadFrequently: true });
+      ctx.drawImage(bitmap, 0, 0);
+      const rgba = ctx.getImageData(0, 0, c.width, c.height).data;
+      let pixels;
+      try {
+        pixels = window.ScratchnetPreprocess.toMnist(rgba, c.width, c.height);
+      } catch (err) {
+        throw new Error(`${file.name || 'the picture'}: ${String(err.message || err).replace(/^image: /, '')}`);
+      }
+      if (dreaming) dreaming.cancelled = true;
+      strokes.length = 0;
+      padCtx.fillStyle = '#000';
+      padCtx.fillRect(0, 0, PAD, PAD);
+      const k = Math.min(PAD / c.width, PAD / c.height);
+      padCtx.imageSmoothingEnabled = true;
+      padCtx.drawImage(bitmap, (PAD - c.width * k) / 2, (PAD - c.height * k) / 2, c.width * k, c.height * k);
+      Object.assign(state, { source: 'picture', pixels, x: null,
+        message: `${file.name || 'The picture'}, preprocessed as scratchnet predict --image does.` });
+      setText($('pad-error'), '');
+      inputChanged();
+      schedule({ pixels: true });
+      requestAnimationFrame(announce);
+    } catch (err) {
+      setText($('pad-error'), err.message);
+    }
+  }
+  pad.addEventListener('dragover', (e) => { e.preventDefault(); pad.classList.add('drop'); });
+  pad.addEventListener('dragleave', () => pad.classList.remove('drop'));
+  pad.addEventListener('drop', (e) => {
+    e.preventDefault();
+    pad.classList.remove('drop');
+    usePicture(e.dataTransfer.files[0]);
+  });
+  document.addEventListener('paste', (e) => {
+    const item = Array.from(e.clipboardData ? e.clipboardData.items : []).find((i) => i.kind === 'file');
+    if (!item) return;
+    e.preventDefault();
+    usePicture(item.getAsFile());
+  });
+
+  // plain arrays of a learn.js result, for the page API
+  function plain(value) {
+    if (value instanceof Float64Array || value instanceof Uint8Array) return Array.from(value);
+    if (Array.isArray(value)) return value.map(plain);
+    return value;
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // start
 
   replayPad();
@@ -1498,13 +2072,51 @@
 
   // For tests and the benchmark (tests/test_browser.py, bench/explorer.py).
   window.scratchnet = {
-    forward(pixels) {
+    forward(pixels) {  // pixels 0..255, as the pad makes them
       const r = forward(net, inputsOf(pixels));
       return { activations: r.activations, outputs: r.outputs };
+    },
+    // One training step of the network shown on `inputs` (sizes[0] numbers in [0, 1]) with true class
+    // `label`, as learn.step takes it; options {lr, state}: another learning rate, another optimizer state
+    // ({steps, slots: {name: [w0, b0, w1, ...]}}). Changes nothing. A promise: the server's optimizer state
+    // may have to be fetched.
+    async step(inputs, label, options = {}) {
+      const s = await takeStep(inputs, label, options);
+      const keys = ['order', 'optimizer', 'lr', 'loss_name', 'label', 'inputs', 'zs', 'activations', 'loss', 'errors',
+        'grad_weights', 'grad_biases', 'weights_after', 'biases_after', 'outputs_after', 'loss_after', 'prediction',
+        'prediction_after'];
+      const out = Object.fromEntries(keys.map((k) => [k, plain(s[k])]));
+      out.outputs = plain(s.outputs);
+      out.optimizer_after = s.optimizer_after && { steps: s.optimizer_after.steps,
+        slots: Object.fromEntries(Object.entries(s.optimizer_after.slots).map(([k, v]) => [k, plain(v)])) };
+      return out;
+    },
+    // Why output `digit` (default: the answer) has its value for `inputs`, as learn.explain
+    explain(inputs, digit = null) {
+      const e = Learn.explain(net, inputs, digit);
+      return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, plain(v)]));
+    },
+    // What the network imagines `digit` looks like, as learn.dream; options {steps, rate, start (inputs)}
+    dream(digit, options = {}) {
+      const d = learnInfo.dream;
+      const r = Learn.dream(net, digit, { steps: d.steps, rate: d.rate, kernel: d.kernel, sigma: d.sigma, start: null,
+        ...options });
+      return { digit, steps: r.steps, image: Array.from(r.x), scores: r.scores.slice(), outputs: Array.from(r.outputs),
+        prediction: argmax(r.outputs) };
+    },
+    // The page's own controls, for tests and the benchmark
+    learn: {
+      stepShown, applyStep, explainShown, startDream, usePicture,
+      get stage() { return learnView() ? { index: learn.stage, id: stageName(), count: learn.stages.length } : null; },
+      get stages() { return learn.stages.map((st) => st.id); },
+      setStage(k) { learn.stage = clamp(k, 0, learn.stages.length - 1); showStage(); },
+      get history() { return learn.history.slice(); },
+      get dreaming() { return dreaming !== null; },
     },
     get state() {
       const r = state.result;
       return { source: state.source, message: state.message, pixels: state.pixels ? Array.from(state.pixels) : null,
+        inputs: state.pixels || state.x ? Array.from(currentInputs()) : null,
         outputs: r ? Array.from(r.outputs) : null, prediction: r ? argmax(r.outputs) : null,
         testIndex: state.testIndex };
     },
