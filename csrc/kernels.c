@@ -447,14 +447,17 @@ void sn_pixels_update(int n_in, int n, real *matrix, const uint64_t *mask, const
 
 /* a dense layer's per-sample step: W[i] -= a[i] change (not fused, as NumPy), then below[i] = W[i] . delta
    through the new row, summed from j = 0 up with fused multiply-adds (a matrix product's). Four rows at a
-   time: their four sums are independent chains, so each fused add need not wait for the one before. */
+   time: their four sums are independent chains, so each fused add need not wait for the one before; each
+   new weight goes into its sum as it is made, so a row is read once. */
 KERNEL void dense_rows_block(int count, int n_out, real *restrict rows, const real *restrict a,
                              const real *restrict change, const real *restrict delta, real *restrict below) {
-    for (int r = 0; r < count; r++)
-        for (int j = 0; j < n_out; j++) rows[r * n_out + j] = rows[r * n_out + j] - a[r] * change[j];
     real dot[4] = {0, 0, 0, 0};
     for (int j = 0; j < n_out; j++)
-        for (int r = 0; r < count; r++) dot[r] = FMA(rows[r * n_out + j], delta[j], dot[r]);
+        for (int r = 0; r < count; r++) {
+            const real updated = rows[r * n_out + j] - a[r] * change[j];
+            rows[r * n_out + j] = updated;
+            dot[r] = FMA(updated, delta[j], dot[r]);
+        }
     for (int r = 0; r < count; r++) below[r] = dot[r];
 }
 

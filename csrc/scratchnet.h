@@ -90,8 +90,8 @@ int sn_parse_idx(const uint8_t *bytes, size_t len, const char *name, uint8_t **d
 /* The text parameter format of docs/FORMAT.md. sn_read_params allocates the parameters (free
  * with sn_free_net) and sets *epochs. Numbers are read with strtod (strtof in the float32 build);
  * a file whose dtype is not this build's `real` is refused with a message saying so.
- * sn_write_params writes numbers in the shortest form that reads back exactly ("%.17g" trimmed
- * to the shortest of %.1g..%.17g that round-trips; %.9g for float), with the build's dtype. */
+ * sn_write_params writes numbers as the shortest decimals that read back exactly, as Python's repr
+ * and NumPy's str (params.c: Schubfach), with the build's dtype: the bytes textformat.py writes. */
 int sn_read_params(const char *path, sn_net *net, int *epochs);
 int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net, int *epochs);
 int sn_write_params(const char *path, const sn_net *net, int epochs); /* atomic: temp + rename */
