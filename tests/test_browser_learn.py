@@ -263,13 +263,21 @@ def test_a_dropped_picture_is_preprocessed_as_python_does(tab, tmp_path, small):
     picture[20:28, 40:58] = 30
     png = io.BytesIO()
     Image.fromarray(picture).save(png, format="PNG")
-    page.evaluate("async (b64) => { const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0)); "
-                  "await scratchnet.learn.usePicture(new File([bytes], 'one.png', {type: 'image/png'})); }",
-                  base64.b64encode(png.getvalue()).decode())
-    settle(page)
-    state = page.evaluate("scratchnet.state")
-    assert state["source"] == "picture" and page.inner_text("#pad-error") == ""
-    assert state["pixels"] == preprocess.to_mnist(Image.open(io.BytesIO(png.getvalue()))).ravel().tolist()
+    want = preprocess.to_mnist(Image.open(io.BytesIO(png.getvalue()))).ravel().tolist()
+    for event in ("drop", "paste"):  # dropped on the pad, pasted
+        page.click("#clear")
+        page.evaluate("([b64, kind]) => { const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0)); "
+                      "const files = new DataTransfer(), how = {bubbles: true, cancelable: true}; "
+                      "files.items.add(new File([bytes], 'one.png', {type: 'image/png'})); "
+                      "document.getElementById('pad').dispatchEvent(kind === 'drop' "
+                      "? new DragEvent('drop', {...how, dataTransfer: files}) "
+                      ": new ClipboardEvent('paste', {...how, clipboardData: files})); }",
+                      [base64.b64encode(png.getvalue()).decode(), event])
+        wait_until(page, "scratchnet.state.source === 'picture'")
+        settle(page)
+        state = page.evaluate("scratchnet.state")
+        assert page.inner_text("#pad-error") == "" and state["pixels"] == want, event
+        assert "one.png, preprocessed" in page.inner_text("#source")
 
 
 def test_a_served_step_applied_is_learn_stepped_bit_for_bit(served, tab, tmp_path, small, small_npz):
