@@ -288,8 +288,21 @@ def test_scratchnet_c_keeps_a_file_changed_under_it(program, small_idx, tmp_path
     params = tmp_path / "net.txt"
     c = started([program, "train", "--data", small_idx, "--params", params, "--epochs", "100000"])
     theirs = fresh(TrainConfig(layers=(784, 5, 10)))
-    checkpoint.save(params, checkpoint.Checkpoint(theirs, TrainConfig(layers=(784, 5, 10)), epochs_done=7))
-    _, err = finish(c)
+
+    def write_theirs() -> None:
+        checkpoint.save(params, checkpoint.Checkpoint(theirs, TrainConfig(layers=(784, 5, 10)), epochs_done=7))
+
+    write_theirs()
+    c.send_signal(signal.SIGCONT)
+    for _ in range(60):
+        try:
+            _, err = c.communicate(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            # Frozen between its check and its rename, the program saved over ours without seeing it (its
+            # epochs take milliseconds, and nothing but the lock, which we do not take, can prevent that):
+            # ours is a change it has not seen yet, as the test means it to be.
+            write_theirs()
     sibling = tmp_path / f"net.conflict-{c.pid}.txt"
     assert c.returncode == 1 and err == (
         f"scratchnet-c: error: {params} changed on disk while this run was training it (another program wrote it?): "
