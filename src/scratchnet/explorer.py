@@ -21,7 +21,10 @@ from scratchnet.network import Network
 
 FORMAT = "scratchnet-explorer"
 VERSION = 1
-SCRIPTS = ("preprocess.js", "learn.js", "explorer.js")  # inlined in this order
+SCRIPTS = ("preprocess.js", "learn.js")  # inlined in this order, each its own closure, before the explorer's
+# The explorer's files (web/explorer/), a file per job, inlined in this order inside one closure: they share its names.
+EXPLORER = ("core.js", "pad.js", "network_view.js", "test_images.js", "server.js", "editing.js", "training.js",
+            "step_view.js", "explain_dream.js", "start.js")
 MARKERS = {"css": "/* scratchnet:css */", "data": "/* scratchnet:data */", "js": "/* scratchnet:js */"}
 
 
@@ -84,15 +87,16 @@ def page_data(ckpt: Checkpoint, name: str, server: bool, test: dict | None = Non
     }
 
 
-def _asset(name: str) -> str:
-    return resources.files("scratchnet").joinpath("web", name).read_text(encoding="utf-8")
+def _asset(*path: str) -> str:
+    return resources.files("scratchnet").joinpath("web", *path).read_text(encoding="utf-8")
 
 
 def page(data: dict) -> str:
     """The whole page as one HTML document, with ``data`` inside."""
     # "</" inside a <script> would end it early: JSON allows "<" escaped as \u003c.
     blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
-    scripts = "\n".join(_asset(name) for name in SCRIPTS)
+    explorer = "\n".join(_asset("explorer", name) for name in EXPLORER)
+    scripts = "\n".join([*(_asset(name) for name in SCRIPTS), f"(function () {{\n  'use strict';\n\n{explorer}}})();\n"])
     html = _asset("index.html")
     for marker, content in ((MARKERS["css"], _asset("explorer.css")), (MARKERS["data"], blob), (MARKERS["js"], scripts)):
         if html.count(marker) != 1:
