@@ -680,9 +680,9 @@ def json_stdout(o: Outcome, folder: Path) -> str | None:
 
 
 def stops_before_training(o: Outcome, folder: Path) -> str | None:
-    """The training header (`784-20-10 ..., new network: 1 epochs, lr ...`) comes just before the
-    first epoch: a run that prints it and then fails to save has trained for nothing."""
-    started = re.search(r": \d+ epochs, lr ", o.stdout.decode(errors="replace"))
+    """The training header (`784-20-10 ..., new network: 1 epoch, lr 0.005, batch 1, ...`) comes just before
+    the first epoch: a run that prints it and then fails to save has trained for nothing."""
+    started = re.search(r", lr [^,\s]+, batch \d+, ", o.stdout.decode(errors="replace"))
     return "started training, then failed to save: the problem was known before any work" if started else None
 
 

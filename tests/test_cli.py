@@ -306,22 +306,28 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
 
 def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
     monkeypatch.setattr(train, "CHUNK", 500)
-    interrupt(train, [500, 500, 1000, 500])
+    interrupt(train, [500, 500, 1000, None, None, 500])  # None: that run is not stopped
     params = tmp_path / "net.npz"
     code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
-    assert code == 130 and err.strip() == ("scratchnet: interrupted in epoch 1 after 500 of 2,000 samples; saved "
-                                           f"{params}. Run train again to go on from there, as if never stopped.")
-    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
-    assert code == 130 and "resuming epoch 1 after its first 500 samples: 2 epochs" in out
-    assert "interrupted in epoch 1 after 1,000 of 2,000" in err
-    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
-    assert code == 130 and "epoch   1  loss" in out  # the epoch ends at the stop: it is whole
-    assert err.strip() == f"scratchnet: interrupted after epoch 1; saved {params}. Run train again to go on."
+    assert code == 130 and "new network: 2 epochs" in out
+    assert err.strip() == ("scratchnet: interrupted in epoch 1 of 2 after 500 of 2,000 samples; saved "
+                           f"{params}. Run train again to finish the run from there, as if never stopped.")
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params)
+    assert code == 130 and ("finishing the interrupted run of 2 epochs: 2 to go, epoch 1 after its first 500 "
+                            "samples") in out
+    assert "interrupted in epoch 1 of 2 after 1,000 of 2,000" in err
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")  # the same command
+    assert code == 130 and "finishing the interrupted run" in out and "epoch   1  loss" in out  # ends at the stop
+    assert err.strip() == f"scratchnet: interrupted after epoch 1 of 2; saved {params}. Run train again to finish the run."
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params)
+    assert code == 0 and "finishing the interrupted run of 2 epochs: 1 to go" in out and "(2 epochs in all)" in out
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1")
+    assert code == 0 and "resuming after 2 epochs: 1 more, to 3" in out and "(3 epochs in all)" in out
     text = tmp_path / "net.txt"
     code, _, err = run(capsys, "train", "--data", small_npz, "-p", text, "--epochs", "1")
     assert code == 130 and not text.exists()
-    assert err.endswith(f"{text} was not written, as a .txt file has no place in an epoch: the next run trains "
-                        "epoch 1 from its start.\n")
+    assert err.endswith(f"{text} was not written; a .txt file does not record the run: train --epochs 1 finishes "
+                        "it, from the start of epoch 1.\n")
 
 
 def test_a_second_trainer_refuses_while_the_first_runs(tmp_path, small_npz, trainer, capsys):

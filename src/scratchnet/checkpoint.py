@@ -66,6 +66,7 @@ METADATA_SCHEMA = schema.record({
     "output": Field(schema.choice(OUTPUT_ACTIVATIONS)),
     "dtype": Field(schema.choice(DTYPES)),
     "epochs_done": Field(schema.integer(0, MAX_EPOCHS), 0),
+    "planned_epochs": Field(schema.integer(0, MAX_EPOCHS), 0),
     "partial_epoch_samples": Field(schema.integer(0, 2**63 - 1), 0),
     "partial_epoch_loss": Field(schema.number(0), 0.0),
     "partial_epoch_correct": Field(schema.integer(0, 2**63 - 1), 0),
@@ -89,9 +90,14 @@ class Checkpoint:
     partial_epoch_correct: int = 0  # its samples classified right as they were seen
     partial_epoch_seconds: float = 0.0  # its training time
     data: dict[str, str] | None = None  # {"source", "fingerprint"} of the dataset it was trained on
+    # the epoch count the run that wrote it is to end at: above epochs_done after Ctrl-C, when the next
+    # train finishes that run (run.start); 0 when unknown (text files, and checkpoints before it was kept)
+    planned_epochs: int = 0
     # (st_dev, st_ino, st_size, st_mtime_ns) of the file when it was read or last written by this run,
     # None when there was none: a save checks it (run.train), not stored in the file
     on_disk: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    # set by run.start: this run finishes an interrupted one (else it trains config.epochs more); not stored
+    finishes_run: bool = field(default=False, compare=False, repr=False)
 
 
 def _metadata(ckpt: Checkpoint) -> dict:
@@ -105,6 +111,7 @@ def _metadata(ckpt: Checkpoint) -> dict:
         "output": net.output,
         "dtype": str(net.dtype),
         "epochs_done": ckpt.epochs_done,
+        "planned_epochs": ckpt.planned_epochs,
         "partial_epoch_samples": ckpt.partial_epoch_samples,
         "partial_epoch_loss": ckpt.partial_epoch_loss,
         "partial_epoch_correct": ckpt.partial_epoch_correct,
@@ -224,4 +231,4 @@ def _from_archive(path: Path, npz: files.NpzArchive) -> Checkpoint:
     network = Network(sizes, hidden, output, weights, biases)
     return Checkpoint(network, config, meta["epochs_done"], meta["history"], optimizer_state,
                       meta["partial_epoch_samples"], meta["partial_epoch_loss"], meta["partial_epoch_correct"],
-                      meta["partial_epoch_seconds"], meta["data"])
+                      meta["partial_epoch_seconds"], meta["data"], meta["planned_epochs"])

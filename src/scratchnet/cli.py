@@ -282,10 +282,7 @@ def _train(args: argparse.Namespace) -> int:
     dataset = load_mnist(args.data)
     config, net = ckpt.config, ckpt.network
     if not args.json:
-        began = f"resuming after {_count(ckpt.epochs_done, 'epoch')}" if ckpt.epochs_done else "new network"
-        if ckpt.partial_epoch_samples:
-            began = f"resuming epoch {ckpt.epochs_done + 1} after its first {ckpt.partial_epoch_samples:,} samples"
-        print(f"{net.describe()}, {began}: {_count(config.epochs, 'epoch')}, lr {config.lr:g}, batch {config.batch_size}, "
+        print(f"{net.describe()}, {_plan(ckpt)}, lr {config.lr:g}, batch {config.batch_size}, "
               f"{config.optimizer}, {config.schedule} schedule")
         print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
 
@@ -307,17 +304,32 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(ckpt: checkpoint.Checkpoint) -> str:
+    """Which run train does (run.start decided): a new one, the rest of an interrupted one, or epochs more."""
+    done, planned = ckpt.epochs_done, ckpt.planned_epochs
+    within = (f", epoch {done + 1} after its first {ckpt.partial_epoch_samples:,} samples"
+              if ckpt.partial_epoch_samples else "")
+    if ckpt.finishes_run:
+        return f"finishing the interrupted run of {_count(planned, 'epoch')}: {planned - done} to go{within}"
+    if not done and not ckpt.partial_epoch_samples:
+        return f"new network: {_count(planned, 'epoch')}"
+    return f"resuming after {_count(done, 'epoch')}: {planned - done} more, to {planned}{within}"
+
+
 def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     """What Ctrl-C left in ``params`` and what the next run does with it."""
+    done, planned, suffix = ckpt.epochs_done, ckpt.planned_epochs, Path(params).suffix.lower()
+    if suffix in checkpoint.TEXT_FORMATS:  # no room for the run's plan, nor for a place in an epoch: see run.train
+        finish = (f"a {suffix} file does not record the run: train --epochs {planned - done} finishes it"
+                  f"{f', from the start of epoch {done + 1}' if ckpt.partial_epoch_samples else ''}.")
+        if not ckpt.partial_epoch_samples:
+            return f"interrupted after epoch {done} of {planned}; saved {params}; {finish}"
+        kept = f"{params} keeps the network of epoch {done}" if done else f"{params} was not written"
+        return f"interrupted in epoch {done + 1} of {planned}; {kept}; {finish}"
     if not ckpt.partial_epoch_samples:
-        return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
-    where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
-    if Path(params).suffix.lower() in checkpoint.TEXT_FORMATS:  # whole epochs only: see run.train
-        kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
-                f"{params} was not written")
-        return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
-                f"epoch {ckpt.epochs_done + 1} from its start.")
-    return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
+        return f"interrupted after epoch {done} of {planned}; saved {params}. Run train again to finish the run."
+    return (f"interrupted in epoch {done + 1} of {planned} after {ckpt.partial_epoch_samples:,} of {n:,} samples; "
+            f"saved {params}. Run train again to finish the run from there, as if never stopped.")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
