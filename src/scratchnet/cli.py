@@ -126,8 +126,9 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
         parser.add_argument("--engine", choices=engines.ENGINES, default="numpy",
                             help="numpy (default), or c: the C engine built with the package, same results")
         parser.add_argument("--threads", type=_threads, metavar="N",
-                            help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
-                            "one BLAS thread for small matrix products, one per core for large ones)")
+                            help="N threads for NumPy's BLAS on large matrix products (default: 1, whatever "
+                            "the load, as its bits follow its threads) and at most N for the C engine (default: "
+                            "the cores free; its bits do not follow them)")
 
 
 def _add_new_data(parser: argparse.ArgumentParser) -> None:
@@ -538,8 +539,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     except ScratchnetError as e:
         print(f"scratchnet-c: not available: {e}")
     print(f"threads: {threads.cores()} cores, {threads.free_cores()} free now; the BLAS gets 1 thread for matrix "
-          f"products under {threads.BIG_PRODUCT:,} multiply-adds, as many as cores are free for larger ones; the C "
-          f"engine as many as cores are free; --threads N caps both at N")
+          f"products, whatever the load, as its bits follow its threads (--threads N: N for products of "
+          f"{threads.BIG_PRODUCT:,} multiply-adds or more); the C engine as many as cores are free, at most "
+          f"--threads (its bits do not follow them)")
     found = os.environ.get("SCRATCHNET_DATA") or data.found_data_path()
     print(f"data: {found or f'none here: the first command downloads MNIST to {data.cache_path()}'}")
     return 0
