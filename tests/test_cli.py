@@ -13,6 +13,7 @@ import pytest
 
 from scratchnet import checkpoint, cli, network, train
 from scratchnet import run as run_module  # run() below is this file's own helper
+from scratchnet.errors import printable
 
 SEED_SEVEN = [  # test image 0 as the seed post prints it (rows 7 to 11)
     " . . . . . .54B99F973C24 . . . . . . . . . . . . . . . .",
@@ -491,3 +492,23 @@ def test_a_checkpoint_remembers_its_data(trained, small_npz, mnist, tmp_path, ca
     code, _, err = run(capsys, "train", "--data", other, "-p", trained, "--epochs", "1", "--new-data")
     assert code == 0, err
     assert checkpoint.load(trained).data["source"] == str(other)
+
+
+def test_names_in_errors_results_and_usage_are_printed_escaped(tmp_path, small_npz, capsys):
+    params = tmp_path / "a\nscratchnet: saved everything\x1b[31m.npz"
+    params.write_bytes(b"garbage")
+    code, _, err = run(capsys, "evaluate", "-p", params, "--data", small_npz)
+    one_line_error(code, err, "a\\nscratchnet: saved everything\\x1b[31m.npz")
+    code, _, err = run(capsys, "train", "--preset", "\x1b[2Jbest")
+    assert code == 2 and "\x1b" not in err and "\\x1b[2Jbest" in err and len(err.strip().splitlines()) == 1
+    undecodable = os.fsdecode(b"net\xff\x1b.npz")
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", tmp_path / undecodable, "--epochs", "0")
+    assert code == 0, err
+    assert f"saved {tmp_path}/net\\xff\\x1b.npz (0 epochs in all)" in out and "\x1b" not in out
+
+
+@pytest.mark.parametrize("text,shown", [("plain name.png", "plain name.png"), ("a\tb\r\n", "a\\tb\\r\\n"),
+                                        ("\x00\x7f\x9b", "\\x00\\x7f\\x9b"), ("\u2028\u202e\u2066", "\\u2028\\u202e\\u2066"),
+                                        ("café ✓ 七", "café ✓ 七")])
+def test_printable_escapes_only_what_a_terminal_would_obey(text, shown):
+    assert printable(text) == shown

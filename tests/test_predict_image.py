@@ -159,3 +159,24 @@ def test_a_network_that_does_not_take_28x28(capsys, tmp_path, pictures):
     checkpoint.save(params, checkpoint.Checkpoint(net, config))
     code, _, err = run(capsys, "predict", "-p", params, "--image", pictures / "seven.png")
     one_line_error(code, err, "100 inputs")
+
+
+def test_names_with_control_characters_are_printed_escaped_and_json_keeps_them(capsys, trained, tmp_path):
+    """A newline in a name cannot print a fake result line, nor ESC reach the terminal; --json is JSON's."""
+    fake = tmp_path / "seven\nfake.png: prediction 3 (confidence 1.00)"
+    clear = tmp_path / "\x1b[2Jx.png"
+    for path in (fake, clear):
+        drawn(tmp_path / "drawn.png", SEVEN).rename(path)
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", fake, clear)
+    assert code == 0, err
+    answers = [line for line in out.splitlines() if "prediction" in line]
+    assert len(answers) == 2 and "\x1b" not in out + err
+    assert answers[0].startswith(f"{tmp_path}/seven\\nfake.png: prediction 3 (confidence 1.00): prediction ")
+    assert answers[1].startswith(f"{tmp_path}/\\x1b[2Jx.png: prediction ")
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", fake, clear, "--json")
+    assert code == 0 and [json.loads(line)["file"] for line in out.splitlines()] == [str(fake), str(clear)]
+    bad = tmp_path / "\x1b]0;owned\x07\u202eevil.png"
+    bad.write_bytes(b"not a picture")
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", bad)
+    one_line_error(code, err, "\\x1b]0;owned\\x07\\u202eevil.png")
+    assert "\x1b" not in err and "\u202e" not in err

@@ -33,7 +33,7 @@ from scratchnet import (
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig
 from scratchnet.data import Dataset, load_mnist
-from scratchnet.errors import ScratchnetError
+from scratchnet.errors import ScratchnetError, printable
 from scratchnet.model import load
 from scratchnet.network import Network
 
@@ -51,7 +51,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, like every other error."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
     def print_help(self, file=None) -> None:
         (file or sys.stdout).write(self.format_help())  # argparse's own would hide a failed write
@@ -145,7 +145,8 @@ def _locked(args: argparse.Namespace, path: str):
     """Hold ``path``'s lock (scratchnet.lock) while writing it; --wait waits for its holder, saying so."""
     check_destination(path)  # a name that cannot be written has no lock either
     def waiting(holder: str) -> None:
-        print(f"scratchnet: {path} is in use by {holder}: waiting for it to finish", file=sys.stderr, flush=True)
+        print(f"scratchnet: {printable(path)} is in use by {printable(holder)}: waiting for it to finish", file=sys.stderr,
+              flush=True)
 
     return lock.exclusive(path, waiting if args.wait else None)
 
@@ -285,7 +286,7 @@ def _train(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"{net.describe()}, {_plan(ckpt)}, lr {config.lr:g}, batch {config.batch_size}, "
               f"{config.optimizer}, {config.schedule} schedule")
-        print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
+        print(f"data {printable(dataset.source)}, checkpoint {printable(args.params)}", flush=True)
 
     def report(result: run.EpochResult) -> None:
         if args.json:
@@ -298,10 +299,10 @@ def _train(args: argparse.Namespace) -> int:
     finished = run.train(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
     if not finished:
-        print(f"scratchnet: {_interrupted(args.params, ckpt, len(dataset.train_labels))}", file=sys.stderr)
+        print(f"scratchnet: {printable(_interrupted(args.params, ckpt, len(dataset.train_labels)))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.json:
-        print(f"saved {args.params} ({_count(ckpt.epochs_done, 'epoch')} in all)")
+        print(f"saved {printable(args.params)} ({_count(ckpt.epochs_done, 'epoch')} in all)")
     return 0
 
 
@@ -346,15 +347,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_fits(args.params, ckpt, dataset)
     began = f"{_count(ckpt.epochs_done, 'epoch')} trained" if ckpt.on_disk else \
         "a new network, written there when the page trains or saves it"
-    print(f"{args.params}: {ckpt.network.describe()}, {began}")
-    print(f"data {dataset.source}", flush=True)
+    print(f"{printable(args.params)}: {ckpt.network.describe()}, {began}")
+    print(f"data {printable(dataset.source)}", flush=True)
     state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open,
                         new_data=args.new_data)
     if state.busy():  # a second Ctrl-C: the process ends with the run
-        print(f"scratchnet: stopped without waiting for training: {args.params} keeps its last save", file=sys.stderr)
+        print(f"scratchnet: stopped without waiting for training: {printable(args.params)} keeps its last save",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     if state.interrupted:
-        print(f"scratchnet: {_interrupted(args.params, state.interrupted, len(dataset.train_labels))}", file=sys.stderr)
+        print(f"scratchnet: {printable(_interrupted(args.params, state.interrupted, len(dataset.train_labels)))}",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
@@ -377,7 +380,8 @@ def _check_fits(params: str, ckpt: checkpoint.Checkpoint, dataset: Dataset) -> N
         raise ScratchnetError(f"{params}: the network has {net.sizes[-1]} outputs but {dataset.source} has "
                               f"label {top_label}")
     if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint:
-        print(f"scratchnet: warning: {params} was trained on {ckpt.data['source']}, not on {dataset.source}",
+        print(f"scratchnet: warning: {printable(params)} was trained on {printable(ckpt.data['source'])}, not on "
+              f"{printable(dataset.source)}",
               file=sys.stderr)
 
 
@@ -393,7 +397,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
-    print(f"{args.set} accuracy {_percent(result.accuracy)} on {len(labels):,} images ({args.params})")
+    print(f"{args.set} accuracy {_percent(result.accuracy)} on {len(labels):,} images ({printable(args.params)})")
     n = len(result.per_class)
     print("\nclass  accuracy   images")
     for c, (acc, row) in enumerate(zip(result.per_class, result.confusion)):
@@ -420,7 +424,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with atomic_write(output, stdout_ok=True) as f:
         f.write(text.encode())
     if output != STDOUT:  # on standard output the file is all there is to print
-        print(f"wrote {output} ({len(text.encode()):,} bytes)")
+        print(f"wrote {printable(output)} ({len(text.encode()):,} bytes)")
     return 0
 
 
@@ -444,7 +448,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise ScratchnetError(f"{args.output} exists{_what_would_be_lost(args.output)}: pass --force to replace "
                                   f"it, or -o another file")
         checkpoint.save(os.path.realpath(args.output), ckpt)  # through a symlink: the file locked
-    print(f"wrote {args.output}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
+    print(f"wrote {printable(args.output)}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
     return 0
 
 
@@ -469,7 +473,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     ckpt = checkpoint.load(args.params)
     net = ckpt.network
     total = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
-    print(f"{args.params}: {net.describe()}, {total:,} parameters, {ckpt.epochs_done} epochs trained")
+    print(f"{printable(args.params)}: {net.describe()}, {total:,} parameters, {ckpt.epochs_done} epochs trained")
     for layer, (weights, biases) in enumerate(zip(net.weights, net.biases), start=1):
         activation = net.hidden if layer < net.n_layers else net.output
         print(f"\nlayer {layer}: {weights.shape[0]} -> {weights.shape[1]} {activation}, "
@@ -499,7 +503,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         else:
             plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
     if output != STDOUT:
-        print(f"wrote {output}")
+        print(f"wrote {printable(output)}")
     return 0
 
 
@@ -525,7 +529,7 @@ def _index(text: str, count: int, which: str) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(f"scratchnet {__version__} in {Path(__file__).parent} (Python {platform.python_version()})")
+    print(f"scratchnet {__version__} in {printable(Path(__file__).parent)} (Python {platform.python_version()})")
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b.get('architecture') or b['prefix']}, "
                      f"{b['num_threads']} threads)" for b in threads.blas()) or "none found"
     print(f"engine numpy: NumPy {np.__version__}, BLAS {blas}")
@@ -533,17 +537,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         libraries = [cengine.library(dtype)[0]._name for dtype in (np.float64, np.float32)]
         print(f"engine c: {', '.join(libraries)}, {cengine.threads(np.float64)} OpenMP threads")
     except ScratchnetError as e:
-        print(f"engine c: not available: {e}")
+        print(f"engine c: not available: {printable(e)}")
     try:
-        print(f"scratchnet-c: {cengine.program()}")
+        print(f"scratchnet-c: {printable(cengine.program())}")
     except ScratchnetError as e:
-        print(f"scratchnet-c: not available: {e}")
+        print(f"scratchnet-c: not available: {printable(e)}")
     print(f"threads: {threads.cores()} cores, {threads.free_cores()} free now; the BLAS gets 1 thread for matrix "
           f"products, whatever the load, as its bits follow its threads (--threads N: N for products of "
           f"{threads.BIG_PRODUCT:,} multiply-adds or more); the C engine as many as cores are free, at most "
           f"--threads (its bits do not follow them)")
     found = os.environ.get("SCRATCHNET_DATA") or data.found_data_path()
-    print(f"data: {found or f'none here: the first command downloads MNIST to {data.cache_path()}'}")
+    print(f"data: {printable(found or f'none here: the first command downloads MNIST to {data.cache_path()}')}")
     return 0
 
 
@@ -553,7 +557,7 @@ def c_program() -> int:
     try:
         program = cengine.program()
     except ScratchnetError as e:
-        print(f"scratchnet-c: error: {e}", file=sys.stderr)
+        print(f"scratchnet-c: error: {printable(e)}", file=sys.stderr)
         return EXIT_ERROR
     found = data.found_data_path()
     if found and found.is_dir():
@@ -561,7 +565,7 @@ def c_program() -> int:
     try:
         os.execv(program, [str(program), *sys.argv[1:]])
     except OSError as e:
-        print(f"scratchnet-c: error: cannot run {program}: {e.strerror}", file=sys.stderr)
+        print(f"scratchnet-c: error: cannot run {printable(program)}: {e.strerror}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -623,7 +627,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             answer(_index(text, len(images), args.set))
         except ScratchnetError as e:
-            print(f"scratchnet: {e}", file=sys.stderr)
+            print(f"scratchnet: {printable(e)}", file=sys.stderr)
 
 
 def _predict_pictures(args: argparse.Namespace) -> int:
@@ -647,7 +651,7 @@ def _predict_pictures(args: argparse.Namespace) -> int:
         except ScratchnetError as e:
             if len(files) == 1:
                 raise
-            print(f"scratchnet: error: {e}", file=sys.stderr, flush=True)
+            print(f"scratchnet: error: {printable(e)}", file=sys.stderr, flush=True)
             failed += 1
             continue
         answer = model.predict_digit(pixels, preprocessed=True)
@@ -661,7 +665,7 @@ def _predict_pictures(args: argparse.Namespace) -> int:
             verdict = "" if label is None else f"label {label}, "
             mark = "" if label is None else (", right" if label == answer.digit else ", WRONG")
             print(draw(pixels))
-            print(f"{path}: {verdict}prediction {answer.digit} (confidence {answer.confidence:.2f}){mark}; top 3: "
+            print(f"{printable(path)}: {verdict}prediction {answer.digit} (confidence {answer.confidence:.2f}){mark}; top 3: "
                   + ", ".join(f"{d} {score:.2f}" for d, score in answer.top3), flush=True)
         if folder:
             _save_input(folder, path, pixels, saved)
@@ -705,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             sys.stdout.flush()  # a full disk or a closed pipe shows here, not in Python's flush at exit
     except ScratchnetError as e:
-        print(f"scratchnet: error: {e}", file=sys.stderr)
+        print(f"scratchnet: error: {printable(e)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("\nscratchnet: interrupted", file=sys.stderr)
@@ -716,7 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except OSError as e:  # standard output on a full disk (train > /dev/full) or gone
         _drop_stdout()
-        print(f"scratchnet: error: cannot write {e.filename or 'the output'}: {e.strerror or e}", file=sys.stderr)
+        print(f"scratchnet: error: cannot write {printable(e.filename or 'the output')}: {e.strerror or e}",
+              file=sys.stderr)
         return EXIT_ERROR
     except MemoryError:
         print("scratchnet: error: out of memory: try a smaller network or --batch-size", file=sys.stderr)

@@ -60,7 +60,7 @@ from scratchnet import cengine, checkpoint, engines, explorer, lock, run, schema
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS, resolve
 from scratchnet.data import Dataset
-from scratchnet.errors import ScratchnetError
+from scratchnet.errors import ScratchnetError, printable
 from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
 
 MAX_BODY = 64 * 1024  # bytes of a request body: an edit or a training request needs a few dozen
@@ -719,7 +719,7 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     sock = listen(host, port)
     if not ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback:
         print(f"scratchnet: warning: listening on {host}, not only on this machine: anyone who can reach it can "
-              f"see the network, train it and overwrite {params}", file=sys.stderr)
+              f"see the network, train it and overwrite {printable(params)}", file=sys.stderr)
     app = create_app(params, dataset, ckpt, host=host, port=sock.getsockname()[1], new_data=new_data)
     state: Explorer = app.state.explorer
     address = url(sock, host)
