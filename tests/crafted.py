@@ -8,6 +8,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -60,3 +61,17 @@ def run_limited(*argv, limit=1500 << 20):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "scratchnet.cli", *map(str, argv)], check=False, capture_output=True,
                           text=True, preexec_fn=cap, env=env, timeout=120)
+
+
+def run_measured(*argv) -> tuple[subprocess.CompletedProcess, float]:
+    """The command in a subprocess, and its own peak resident memory in MB (from wait4)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "scratchnet.cli", *map(str, argv)], stdout=out, stderr=err,
+                                env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read().decode(), err.read().decode())
+    return done, usage.ru_maxrss / 1024

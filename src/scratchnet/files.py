@@ -55,15 +55,6 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_regular(path: str | os.PathLike) -> bytes:
-    """The whole content of a regular file (see open_regular)."""
-    with open_regular(path) as f:
-        try:
-            return f.read()
-        except OSError as e:
-            raise ScratchnetError(f"{path}: cannot read it ({e.strerror})") from None
-
-
 class NpzArchive:
     """An open .npz file: the names of its .npy members, and read() for one of them."""
 
