@@ -156,8 +156,10 @@ def test_evaluate_text_and_json(trained, small_npz, capsys):
 
 
 def test_evaluate_without_a_checkpoint(tmp_path, small_npz, capsys):
+    """Where it looked, and the command that makes one."""
     code, _, err = run(capsys, "evaluate", "--data", small_npz, "-p", tmp_path / "none.npz")
-    one_line_error(code, err, "none.npz", "no such file")
+    one_line_error(code, err, f"none.npz: no such checkpoint (looked for {tmp_path / 'none.npz'}): train one with "
+                              f"scratchnet train --params {tmp_path / 'none.npz'}, or name another with --params")
 
 
 def test_predict_indices(trained, small_npz, capsys):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from scratchnet.errors import ScratchnetError
+from scratchnet.files import check_name
 
 STDOUT = "-"
 NOT_STDOUT = "cannot write to - (standard output) here: this file is read back later, so give a file name"
@@ -89,6 +90,7 @@ def _mode_for(path: Path) -> int:
 def _refuse_no_name(path: str | os.PathLike) -> None:
     if not str(path):  # Path("") would be the current folder
         raise ScratchnetError("the file name is empty: give a file to write")
+    check_name(path)
 
 
 def check_destination(path: str | os.PathLike) -> None:

@@ -143,6 +143,10 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read and check a checkpoint (.npz, or a .txt/.json parameter file); any problem is a
     one-line ScratchnetError naming the file."""
     path = Path(path)
+    files.check_name(path)
+    if not path.exists() and not path.is_symlink():  # where it looked, and what makes one
+        raise ScratchnetError(f"{path}: no such checkpoint (looked for {path.absolute()}): train one with "
+                              f"scratchnet train --params {path}, or name another with --params")
     if path.suffix.lower() in TEXT_FORMATS:
         params = textformat.read(path)
         net = params.network

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scratchnet import files
 from scratchnet.errors import ScratchnetError
 
 SIZE = 28  # the MNIST field
@@ -160,6 +161,7 @@ def decode(path: str | os.PathLike) -> np.ndarray:
     truncated, unreadable or foreign file is a one-line ScratchnetError naming it.
     """
     name = str(path)
+    files.check_name(path)
     try:
         if os.path.getsize(path) == 0:
             raise ScratchnetError(f"{name}: empty file, not an image")
