@@ -514,3 +514,13 @@ def test_names_in_errors_results_and_usage_are_printed_escaped(tmp_path, small_n
                                         ("café ✓ 七", "café ✓ 七")])
 def test_printable_escapes_only_what_a_terminal_would_obey(text, shown):
     assert printable(text) == shown
+
+
+def test_plot_without_a_display_says_so_and_fails(trained, small_npz, capsys):
+    import matplotlib
+
+    matplotlib.use("agg")  # what matplotlib falls back on where there is no display
+    code, out, err = run(capsys, "predict", "-p", trained, "--data", small_npz, "0", "--plot")
+    one_line_error(code, err, "--plot needs a display to open a window, and there is none here (matplotlib's "
+                              "backend is agg)")
+    assert out == ""  # found out before any work

@@ -44,7 +44,8 @@ def test_one_picture(capsys, trained, pictures):
     code, out, err = run(capsys, "predict", "-p", trained, "--image", pictures / "seven.png")
     assert code == 0, err
     lines = out.splitlines()
-    assert len(lines) == 29  # the 28 rows drawn, then the answer
+    assert len(lines) == 30  # what a sigmoid network's scores are, the 28 rows drawn, then the answer
+    assert lines[0].startswith("(a sigmoid output layer: each digit's score, and so the confidence, is its own output")
     answer = scratchnet.load(trained).predict_digit(pictures / "seven.png")
     assert lines[-1].startswith(f"{pictures / 'seven.png'}: prediction {answer.digit} (confidence {answer.confidence:.2f}); top 3: ")
     assert "accuracy" not in out
@@ -180,3 +181,21 @@ def test_names_with_control_characters_are_printed_escaped_and_json_keeps_them(c
     code, out, err = run(capsys, "predict", "-p", trained, "--image", bad)
     one_line_error(code, err, "\\x1b]0;owned\\x07\\u202eevil.png")
     assert "\x1b" not in err and "\u202e" not in err
+
+
+def test_many_pictures_get_a_line_each_without_drawings(capsys, trained, pictures):
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", pictures)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1 + 4 + 1  # the scores explained, a line per picture, the accuracy
+    assert all(": " in line and "prediction" in line for line in lines[1:5]) and lines[5].startswith("accuracy")
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", pictures / "7_a.png", pictures / "seven.png")
+    assert code == 0 and len(out.splitlines()) == 1 + 2 * 29 + 1  # a few: each drawn; the accuracy
+
+
+def test_a_softmax_network_s_scores_need_no_explaining(capsys, tmp_path, small_npz, pictures):
+    params = tmp_path / "soft.npz"
+    assert run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1", "--layers", "784,5,10",
+               "--output", "softmax")[0] == 0
+    code, out, _ = run(capsys, "predict", "-p", params, "--image", pictures / "seven.png")
+    assert code == 0 and "sigmoid" not in out and len(out.splitlines()) == 29

@@ -113,6 +113,8 @@ def test_training_from_the_page_is_what_train_resumes(tmp_path, small, small_npz
                       "version": client.app.state.explorer.version}
     page = checkpoint.load(params)
     assert page.epochs_done == 1 and client.get("/api/network").json()["epochs_done"] == 1
+    # the terminal is told of each epoch the page trains
+    assert capsys.readouterr().out == f"{params}: {run.EpochResult(**page.history[0]).line()}\n"
     assert cli.main(["train", "--data", str(small_npz), "-p", str(params), "--epochs", "1"]) == 0
     straight = run.start(tmp_path / "straight.npz", {**SETTINGS, "epochs": 2})
     assert run.train(straight, small, tmp_path / "straight.npz")
@@ -515,6 +517,7 @@ def test_the_command_serves_and_ctrl_c_saves_what_train_resumes(tmp_path, small,
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "saved" in err and "Traceback" not in err
+    assert f"warning: {params} does not exist: serving a NEW, UNTRAINED network" in err
     stopped = checkpoint.load(params)
     total = stopped.epochs_done + 1
     assert cli.main(["train", "--data", str(small_npz), "-p", str(params), "--epochs", "1"]) == 0

@@ -44,6 +44,8 @@ PLOTS = ("weights", "history", "confusion", "misclassified")
 WHOLE_OPTION = re.compile(r"[+-]?[0-9]+")
 EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg",
                 "html": "network.html"}
+COMPACT_FROM = 4  # pictures from which predict --image prints one line each, without drawing them
+FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")  # matplotlib's that open no window
 HTML_IMAGES = 1000  # images of --set an exported page holds: 1 MB of its weight
 
 
@@ -292,9 +294,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         else:
-            print(f"epoch {result.epoch:3d}  loss {result.loss:.4f}  train {_percent(result.train_accuracy)}  "
-                  f"test {_percent(result.test_accuracy)}  {result.seconds:6.2f} s  "
-                  f"{result.samples_per_second:9,.0f} samples/s", flush=True)
+            print(result.line(), flush=True)
 
     finished = run.train(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
@@ -578,6 +578,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.plot:
+        _plot_window()
     if args.image:
         return _predict_pictures(args)
     if args.save_input:
@@ -587,6 +589,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise ScratchnetError(f"{text!r} is not an image index: for a picture file, use --image {text}")
     dataset, images, labels = _images(args)
     net = _load_network(args, dataset)
+    explained: list[Network] = []  # once _explain_scores has spoken
 
     def answer(index: int) -> None:
         probabilities = engines.outputs(net, images[index : index + 1], args.engine)[0]
@@ -598,6 +601,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(result), flush=True)
         else:
             verdict = "right" if top[0] == labels[index] else "WRONG"
+            if not explained:
+                _explain_scores(net)
+                explained.append(net)
             print(draw(images[index]))
             print(f"image {index} ({args.set}): label {labels[index]}, prediction {top[0]} "
                   f"(confidence {probabilities[top[0]]:.2f}), {verdict}; top 3: "
@@ -630,6 +636,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"scratchnet: {printable(e)}", file=sys.stderr)
 
 
+def _explain_scores(net: Network) -> None:
+    """What "confidence" means for this network, said once before its answers."""
+    if net.output == "sigmoid":
+        print("(a sigmoid output layer: each digit's score, and so the confidence, is its own output from 0 to 1; "
+              "the scores need not sum to 1, and are not probabilities)")
+
+
 def _predict_pictures(args: argparse.Namespace) -> int:
     """predict --image: each picture preprocessed as MNIST was, then answered; a bad file is reported
     and skipped when there are several."""
@@ -645,6 +658,7 @@ def _predict_pictures(args: argparse.Namespace) -> int:
             raise ScratchnetError(f"--save-input {folder}: cannot make the folder ({e.strerror or e})") from None
     saved: set[str] = set()
     labelled = right = failed = 0
+    explained = False  # once _explain_scores has spoken
     for path in files:
         try:
             pixels = preprocess.to_mnist(path)
@@ -664,7 +678,11 @@ def _predict_pictures(args: argparse.Namespace) -> int:
         else:
             verdict = "" if label is None else f"label {label}, "
             mark = "" if label is None else (", right" if label == answer.digit else ", WRONG")
-            print(draw(pixels))
+            if not explained:
+                _explain_scores(model.network)
+                explained = True
+            if len(files) < COMPACT_FROM:
+                print(draw(pixels))
             print(f"{printable(path)}: {verdict}prediction {answer.digit} (confidence {answer.confidence:.2f}){mark}; top 3: "
                   + ", ".join(f"{d} {score:.2f}" for d, score in answer.top3), flush=True)
         if folder:
@@ -690,11 +708,21 @@ def _save_input(folder: Path, path: Path, pixels: np.ndarray, saved: set[str]) -
         Image.fromarray(pixels).save(f, format="PNG")
 
 
-def _plot(image: np.ndarray, result: dict) -> None:
+def _plot_window():
+    """matplotlib's pyplot, if it can open a window here; else a one-line error, before any work."""
     try:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ScratchnetError("--plot needs matplotlib: pip install 'scratchnet[plot]'") from None
+    backend = plt.get_backend().lower()
+    if backend in FILE_BACKENDS:  # what matplotlib falls back on without a display: show() would do nothing
+        raise ScratchnetError(f"--plot needs a display to open a window, and there is none here (matplotlib's "
+                              f"backend is {backend}): drop --plot (with --image, --save-input DIR saves what the network saw)")
+    return plt
+
+
+def _plot(image: np.ndarray, result: dict) -> None:
+    plt = _plot_window()
     plt.imshow(image, cmap="Blues")
     plt.title(f"Prediction: {result['prediction']} (Confidence: {result['confidence']:.2f})")
     plt.show()

@@ -48,6 +48,11 @@ class EpochResult:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def line(self) -> str:
+        """The epoch as train and serve print it."""
+        return (f"epoch {self.epoch:3d}  loss {self.loss:.4f}  train {100 * self.train_accuracy:.2f}%  "
+                f"test {100 * self.test_accuracy:.2f}%  {self.seconds:6.2f} s  {self.samples_per_second:9,.0f} samples/s")
+
 
 @dataclass
 class PartialEpoch:

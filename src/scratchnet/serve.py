@@ -371,6 +371,7 @@ class Explorer:
                 def on_epoch(result: run.EpochResult) -> None:
                     self._show(_copy(ckpt))
                     self.publish("epoch", result.to_dict())
+                    print(f"{printable(self.params)}: {result.line()}", flush=True)  # the terminal sees the page's run
 
                 finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine,
                                      new_data=self.new_data, stop=stop, on_progress=on_progress)
@@ -724,6 +725,9 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     state: Explorer = app.state.explorer
     address = url(sock, host)
     print(f"scratchnet explorer: {address} (Ctrl-C to stop)", flush=True)
+    if not state.ckpt.on_disk:  # listening: a mistyped name must not pass for the network meant
+        print(f"scratchnet: warning: {printable(params)} does not exist: serving a NEW, UNTRAINED network (check the "
+              f"name; -p names an existing checkpoint)", file=sys.stderr, flush=True)
     if open_browser:  # in a thread: a browser in this terminal (lynx) must not keep the server from starting
         threading.Thread(target=_open, args=(address,), daemon=True).start()
     config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", ws="none",
