@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -63,15 +64,22 @@ def run_limited(*argv, limit=1500 << 20):
                           text=True, preexec_fn=cap, env=env, timeout=120)
 
 
-def run_measured(*argv) -> tuple[subprocess.CompletedProcess, float]:
-    """The command in a subprocess, and its own peak resident memory in MB (from wait4)."""
+def run_measured(*argv, program: list[str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """The command (scratchnet's, or ``program``) in a subprocess, and its own peak resident memory in MB:
+    VmHWM, watched until it ends (wait4's figure would count the test process's memory at the fork)."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
+    command = [*(program or [sys.executable, "-m", "scratchnet.cli"]), *map(str, argv)]
+    peak = 0
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "scratchnet.cli", *map(str, argv)], stdout=out, stderr=err,
-                                env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as status:
+                    peak = max([peak] + [int(line.split()[1]) for line in status if line.startswith("VmHWM:")])
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.002)
         out.seek(0)
         err.seek(0)
-        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read().decode(), err.read().decode())
-    return done, usage.ru_maxrss / 1024
+        done = subprocess.CompletedProcess(command, proc.returncode, out.read().decode(), err.read().decode())
+    return done, peak / 1024

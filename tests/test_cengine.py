@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crafted import run_measured
 from scratchnet import cengine, checkpoint, cli, config, engines, network, optim, run, textformat, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
@@ -483,14 +484,10 @@ def test_the_program_refuses_a_file_beyond_its_networks_bound_as_python_does(pro
     at_bound.write_bytes(text + b"#" * (bound - len(text)))
     over.write_bytes(text + b"#" * (bound + 1 - len(text)))
     for path in (big, over):
-        proc = subprocess.Popen([str(program), "predict", "--params", str(path), "--data", str(small_idx), "0"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        done, peak_mb = run_measured("predict", "--params", path, "--data", small_idx, "0", program=[str(program)])
         with pytest.raises(ScratchnetError) as python:
             textformat.read(path)
-        assert proc.returncode == 1 and err == f"scratchnet-c: error: {python.value}\n"
-        assert usage.ru_maxrss < 300 * 1024  # kB
+        assert done.returncode == 1 and done.stderr == f"scratchnet-c: error: {python.value}\n"
+        assert peak_mb < 300
     done = run_program(program, "predict", "--params", at_bound, "--data", small_idx, "0")
     assert done.returncode == 0, done.stderr
