@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,12 +123,13 @@ def _metadata(ckpt: Checkpoint) -> dict:
     }
 
 
-def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
+def save(path: str | os.PathLike, ckpt: Checkpoint, before_rename: Callable[[int], None] | None = None) -> None:
     """Write ``ckpt`` atomically: .npz holds everything; .txt and .json (docs/FORMAT.md) hold the
-    parameters and the epoch count, so a run resumed from them starts its optimizer afresh."""
+    parameters and the epoch count, so a run resumed from them starts its optimizer afresh.
+    ``before_rename``: as atomic_write's."""
     suffix = Path(path).suffix.lower()
     if suffix in TEXT_FORMATS:
-        with atomic_write(path) as f:
+        with atomic_write(path, before_rename=before_rename) as f:
             f.write(TEXT_FORMATS[suffix](ckpt.network, ckpt.epochs_done, ckpt.history).encode())
         return
     arrays = {"metadata": np.array(json.dumps(_metadata(ckpt)))}
@@ -135,7 +137,7 @@ def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
         arrays[f"weights.{layer}"] = w
         arrays[f"biases.{layer}"] = b
     arrays.update(ckpt.optimizer_state)
-    with atomic_write(path) as f:
+    with atomic_write(path, before_rename=before_rename) as f:
         np.savez(f, **arrays)
 
 

@@ -265,17 +265,30 @@ def conflict_path(params: str | os.PathLike) -> Path:
             return candidate
 
 
+class _ChangedOnDisk(Exception):
+    """save found params changed by another program, with its own file written but not yet renamed."""
+
+
 def save(params: str | os.PathLike, ckpt: Checkpoint) -> None:
     """checkpoint.save, unless ``params`` changed on disk since ``ckpt`` was read or last saved
-    (``ckpt.on_disk``): then nothing overwrites it, ``ckpt`` goes to conflict_path and a
-    ScratchnetError says so, so neither its work nor this run's is lost."""
-    if lock.identity(params) != ckpt.on_disk:
+    (``ckpt.on_disk``), as seen once this save's data is on disk, right before its rename: then nothing
+    overwrites it, ``ckpt`` goes to conflict_path and a ScratchnetError says so, so neither its work nor
+    this run's is lost."""
+    written = []
+
+    def check_then_keep(fd: int) -> None:  # what params will be once renamed, not what a stat after finds
+        if lock.identity(params) != ckpt.on_disk:
+            raise _ChangedOnDisk
+        written.append(lock.identity(fd))
+
+    try:  # through a symlink to the file it names: the one locked
+        checkpoint.save(os.path.realpath(params), ckpt, check_then_keep)
+    except _ChangedOnDisk:
         sibling = conflict_path(params)
         checkpoint.save(sibling, ckpt)
         raise ScratchnetError(f"{params} changed on disk while this run was training it (another program wrote it?): "
                               f"left as it is; this run's network ({ckpt.epochs_done} epochs) is saved in {sibling}")
-    checkpoint.save(os.path.realpath(params), ckpt)  # through a symlink to the file it names: the one locked
-    ckpt.on_disk = lock.identity(params)
+    ckpt.on_disk = written[0] if written else lock.identity(params)  # a device or FIFO is written in place
 
 
 def _resumable(params: str | os.PathLike, partial: PartialEpoch, n: int, same_data: bool) -> PartialEpoch | None:
