@@ -121,7 +121,16 @@ class Folder:
     pass
 
 
-Spec = bytes | File | Link | Fifo | Device | Folder
+@dataclass(frozen=True)
+class Sparse:
+    """A file of ``size`` bytes that takes no disk: ``head``, zeros (a hole), then ``tail`` at its end."""
+
+    size: int
+    head: bytes = b""
+    tail: bytes = b""
+
+
+Spec = bytes | File | Link | Fifo | Device | Folder | Sparse
 # The character devices a private /dev holds, with Linux's numbers (`mknod /dev/null c 1 3`).
 DEV_NODES = {"dev/null": Device(1, 3), "dev/zero": Device(1, 5), "dev/full": Device(1, 7),
              "dev/random": Device(1, 8), "dev/urandom": Device(1, 9)}
@@ -169,6 +178,7 @@ class Outcome:
     stderr: bytes
     peak_rss: int  # bytes
     seconds: float
+    own_peak_rss: int = 0  # bytes, VmHWM as sampled: wait4's peak_rss counts the harness's own at the fork
     hang: bool = False
     memory_killed: bool = False
 
@@ -214,10 +224,11 @@ ENV: dict[str, str] = {}
 
 
 def rss(pid: int) -> int:
+    """The process's peak resident memory since it started its program (VmHWM): a sample misses no peak."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -264,16 +275,33 @@ def run(argv: list[str], cwd: Path, *, stdin: bytes = b"", stdout_to: str | None
             code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             sent=sent, stdout=out.read(), stderr=err.read(), peak_rss=max(peak, usage.ru_maxrss * 1024),
-            seconds=seconds, hang=hang, memory_killed=memory_killed)
+            seconds=seconds, hang=hang, memory_killed=memory_killed, own_peak_rss=peak)
+
+
+# "api CALL NAME...": the Python API on the names (a NUL, which no argv holds, written \\0); its errors
+# printed as the command line prints them, so that anything else is a traceback
+API = """import sys
+import scratchnet
+from scratchnet.errors import ScratchnetError
+call, *names = (arg.replace("\\\\0", "\\0") for arg in sys.argv[1:])
+calls = {"load": lambda: scratchnet.load(names[0]), "fit": lambda: scratchnet.fit(names[0], params=names[1], epochs=1),
+         "predict_digit": lambda: scratchnet.load(names[0]).predict_digit(names[1])}
+try:
+    print(calls[call]())
+except ScratchnetError as e:
+    sys.exit(f"scratchnet: error: {e}")
+"""
+PROGRAMS = {"py": PYTHON, "c": [str(C_PROGRAM)], "api": [sys.executable, "-c", API]}
+SHOWN = {"py": "scratchnet", "c": "csrc/scratchnet-c", "api": "python -c API"}
 
 
 def program(argv: list[str]) -> list[str]:
-    return (PYTHON if argv[0] == "py" else [str(C_PROGRAM)]) + argv[1:]
+    return PROGRAMS[argv[0]] + argv[1:]
 
 
 def shown(argv: list[str], work: Path, stdin: bytes = b"", stdout_to: str | None = None) -> str:
     """The command as a reader would type it, fixtures' paths shortened."""
-    words = ["scratchnet" if argv[0] == "py" else "csrc/scratchnet-c"] + argv[1:]
+    words = [SHOWN[argv[0]]] + argv[1:]
     text = shlex.join(w.replace(f"{work}/", "") for w in words)
     if stdin:
         text += f" <<< {stdin.decode(errors='replace')!r}"
@@ -299,12 +327,40 @@ def materialise(folder: Path, files: dict[str, Spec]) -> None:
             os.mkfifo(path)
         elif isinstance(spec, Device):
             os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(spec.major, spec.minor))
+        elif isinstance(spec, Sparse):
+            with open(path, "wb") as f:
+                f.write(spec.head)
+                f.truncate(spec.size - len(spec.tail))
+                f.seek(0, os.SEEK_END)
+                f.write(spec.tail)
         else:
             path.mkdir(exist_ok=True)
 
 
 KINDS = {stat.S_IFREG: "regular file", stat.S_IFDIR: "folder", stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO",
          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device", stat.S_IFSOCK: "socket"}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's size and of its data, extent by extent: a sparse file's holes are not read
+    (a 4 GiB one costs nothing), and a change anywhere shows."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        digest.update(size.to_bytes(8, "little"))
+        at = 0
+        while at < size:
+            try:
+                start = os.lseek(f.fileno(), at, os.SEEK_DATA)
+            except OSError:  # no data after at: the rest is a hole
+                break
+            end = os.lseek(f.fileno(), start, os.SEEK_HOLE)
+            digest.update(start.to_bytes(8, "little"))
+            f.seek(start)
+            for offset in range(start, end, 1 << 20):
+                digest.update(f.read(min(1 << 20, end - offset)))
+            at = end
+    return digest.hexdigest()
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
@@ -317,11 +373,7 @@ def snapshot(folder: Path) -> dict[str, tuple]:
             st = path.lstat()
             kind = KINDS.get(stat.S_IFMT(st.st_mode), "other")
             if kind == "regular file":
-                digest = hashlib.sha256()
-                with open(path, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-                content = digest.hexdigest()
+                content = file_digest(path)
             elif kind == "symlink":
                 content = os.readlink(path)
             elif kind.endswith("device"):
@@ -688,9 +740,9 @@ def json_stdout(o: Outcome, folder: Path) -> str | None:
 
 
 def stops_before_training(o: Outcome, folder: Path) -> str | None:
-    """The training header (`784-20-10 ..., new network: 1 epochs, lr ...`) comes just before the
-    first epoch: a run that prints it and then fails to save has trained for nothing."""
-    started = re.search(r": \d+ epochs, lr ", o.stdout.decode(errors="replace"))
+    """The training header (`784-20-10 ..., new network: 1 epoch, lr 0.005, batch 1, ...`) comes just before
+    the first epoch: a run that prints it and then fails to save has trained for nothing."""
+    started = re.search(r", lr [^,\s]+, batch \d+, ", o.stdout.decode(errors="replace"))
     return "started training, then failed to save: the problem was known before any work" if started else None
 
 
@@ -883,7 +935,9 @@ def text_cases(cx: Corpus, level: int) -> list[Case]:
         ("CRLF line ends", t.replace("\n", "\r\n"), "ok"),
         ("epochs 10^30", re.sub(r"^epochs \d+", "epochs 1" + "0" * 30, t, count=1, flags=re.MULTILINE), "either"),
         ("epochs -1", re.sub(r"^epochs \d+", "epochs -1", t, count=1, flags=re.MULTILINE), "error"),
-        ("a 5 MB comment line", t.replace("\n", "\n# " + "x" * 5_000_000 + "\n", 1), "ok"),
+        # more than docs/FORMAT.md's bound for 784-20-10 (2 MB): refused before being read
+        ("a 5 MB comment line", t.replace("\n", "\n# " + "x" * 5_000_000 + "\n", 1), "error"),
+        ("a 0.9 MB comment line", t.replace("\n", "\n# " + "x" * 900_000 + "\n", 1), "ok"),
         ("300 layers", header(chain, chain_body), "either"),
         ("a neuron split over two lines", t.replace(line, line.replace(" ", "\n", 8)), "error"),
         ("sizes twice", t.replace("\nhidden ", "\nsizes 784 20 10\nhidden ", 1), "error"),
@@ -1154,6 +1208,81 @@ def bridge_cases(cx: Corpus, level: int) -> list[Case]:
         if content:  # the good files give the checkpoint's accuracy
             cases.append(Case(family, f"{file}, exported: evaluate --json", ["py", "evaluate", "--json", "-p", file,
                               *data], {file: content}, "ok", check=evaluates_to(cx.accuracy)))
+    return cases
+
+
+def under_300_mb(o: Outcome, folder: Path) -> str | None:
+    """Issue 21's target for a hostile file: a peak RSS under 300 MB."""
+    return f"peak RSS {o.own_peak_rss / 1e6:,.0f} MB, more than 300 MB" if o.own_peak_rss > 300e6 else None
+
+
+def shown_safely(o: Outcome, folder: Path) -> str | None:
+    """No control character from a name reaches the terminal raw: no escape, no line that a name began."""
+    text = o.stdout + o.stderr
+    if b"\x1b" in text or b"\x07" in text:
+        return "a name's control characters reached the terminal raw"
+    if any(line.startswith(b"fake.png") for line in text.splitlines()):
+        return "a newline in a name printed a line of its own"
+    return None
+
+
+def trust_cases(cx: Corpus, level: int) -> list[Case]:
+    """Issue 21's hostile inputs: 4 GiB sparse files for every reader, huge comments, names with control
+    characters, NUL in the API's paths, floating-point pictures."""
+    from PIL import Image
+
+    family = "bounds and names"
+    data, base = ["--data", str(cx.small)], str(cx.base_npz)
+    big = Sparse(4 << 30)
+    header_end = cx.txt.index("layer 1 ")  # a comment after the header, before the layers
+    huge_comment = Sparse(600 << 20, (cx.txt[:header_end] + "# ").encode(), ("\n" + cx.txt[header_end:]).encode())
+    first_comment = Sparse(600 << 20, b"# ", ("\n" + cx.txt).encode())
+    in_bound = (cx.txt[:header_end] + "# " + "x" * (1 << 20) + "\n" + cx.txt[header_end:]).encode()
+    seven = Image.fromarray(255 - cx.arrays["x_test"][0]).resize((200, 200))
+    png, tiff = io.BytesIO(), io.BytesIO()
+    seven.save(png, "PNG")
+    Image.fromarray(np.asarray(seven, np.float32) / 255, "F").save(tiff, "TIFF")
+    cases = [
+        Case(family, "a 4 GiB sparse .txt: inspect", ["py", "inspect", "-p", "big.txt"], {"big.txt": big}),
+        Case(family, "a 4 GiB sparse .txt: import", ["py", "import", "big.txt", "-o", "out.npz"], {"big.txt": big}),
+        Case(family, "a 4 GiB sparse .json: inspect", ["py", "inspect", "-p", "big.json"], {"big.json": big}),
+        Case(family, "a 4 GiB sparse .json: import", ["py", "import", "big.json", "-o", "out.npz"], {"big.json": big}),
+        Case(family, "a 4 GiB sparse .npz: evaluate -p", ["py", "evaluate", "-p", "big.npz", *data], {"big.npz": big}),
+        Case(family, "a 4 GiB sparse .npz: --data", ["py", "evaluate", "-p", base, "--data", "big.npz"],
+             {"big.npz": big}),
+        Case(family, "a 4 GiB sparse IDX file: --data", ["py", "evaluate", "-p", base, "--data", "d"],
+             cx.idx_folder({TRAIN_IMAGES: big})),
+        Case(family, "a 4 GiB sparse picture: predict --image", ["py", "predict", "-p", base, "--image", "big.png"],
+             {"big.png": big}),
+        Case(family, "a 600 MB comment in the header: inspect", ["py", "inspect", "-p", "c.txt"], {"c.txt": huge_comment}),
+        Case(family, "a 600 MB comment first: import", ["py", "import", "c.txt", "-o", "out.npz"],
+             {"c.txt": first_comment}),
+        Case(family, "a 1 MB comment, within the bound: import", ["py", "import", "c.txt", "-o", "out.npz"],
+             {"c.txt": in_bound}, "ok", writes=("out.npz",)),
+        Case(family, "a picture named with a newline and a fake result: predict --image",
+             ["py", "predict", "-p", base, "--image", "seven\nfake.png: prediction 3 (confidence 1.00)"],
+             {"seven\nfake.png: prediction 3 (confidence 1.00)": png.getvalue()}, "ok"),
+        Case(family, "a picture named with terminal escapes: predict --image",
+             ["py", "predict", "-p", base, "--image", "\x1b[2J\x1b]0;owned\x07.png"],
+             {"\x1b[2J\x1b]0;owned\x07.png": png.getvalue()}, "ok"),
+        Case(family, "a missing checkpoint named with escapes: evaluate", ["py", "evaluate", "-p", "\x1b[31mnet\n.npz",
+                                                                            *data]),
+        Case(family, "a float TIFF of 0..1: predict --image", ["py", "predict", "-p", base, "--image", "seven.tiff"],
+             {"seven.tiff": tiff.getvalue()}, "ok"),
+        Case(family, "NUL in a path: scratchnet.load", ["api", "load", "good\\0.npz"]),
+        Case(family, "NUL in a path: scratchnet.load of .txt", ["api", "load", "good\\0.txt"]),
+        Case(family, "NUL in params: scratchnet.fit", ["api", "fit", str(cx.small), "x\\0.npz"]),
+        Case(family, "NUL in data: scratchnet.fit", ["api", "fit", "d\\0.npz", "x.npz"]),
+        Case(family, "NUL in a picture's path: predict_digit", ["api", "predict_digit", base, "seven\\0.png"]),
+        Case(family, "a 4 GiB sparse .txt: C predict", ["c", "predict", "--params", "big.txt", "--data", str(cx.idx), "0"],
+             {"big.txt": big}),
+        Case(family, "a 600 MB comment in the header: C predict", ["c", "predict", "--params", "c.txt", "--data",
+                                                                    str(cx.idx), "0"], {"c.txt": huge_comment}),
+        Case(family, "a 4 GiB sparse IDX file: C predict", ["c", "predict", "--params", str(cx.base_txt), "--data", "d",
+                                                              "0"], cx.idx_folder({"t10k-images-idx3-ubyte": big})),
+    ]
+    for case in cases:  # every one of them: within 300 MB, names shown safely
+        case.check = lambda o, folder: under_300_mb(o, folder) or shown_safely(o, folder)
     return cases
 
 
@@ -1870,7 +1999,8 @@ def main(argv: list[str] | None = None) -> int:
         timings = {"fixtures": time.monotonic() - began}
         level = settings["level"]
         cases = [case for build in (checkpoint_cases, text_cases, json_cases, bridge_cases, idx_cases, dataset_cases,
-                                    image_cases, cli_cases, special_cases, mount_cases) for case in build(cx, level)]
+                                    image_cases, cli_cases, special_cases, mount_cases, trust_cases)
+                 for case in build(cx, level)]
         cases += random_cases(cx, settings["randoms"], rng)
 
         def wanted(*names: str) -> bool:

@@ -9,11 +9,14 @@ sessions first; started and stopped by this script). Two ways of choosing thread
   * before: NumPy's BLAS and the C engine's OpenMP on their default thread per core, as scratchnet
     ran until threads.py;
   * now: what `scratchnet train` does, the threads of threads.for_products (NumPy's BLAS: one
-    thread for small matrix products, for large ones as many as cores are free when the epoch
-    starts; the C engine: as many as cores are free, its loops choosing below that).
+    thread, whatever the load, as its bits follow its thread count (issue 21: the same seed, the
+    same bits); the C engine: as many as cores are free, its loops choosing below that, as its bits
+    do not follow them).
 
 Targets: `now` on the busy machine at most BUSY_SLOWDOWN times its time on the quiet one, and `now`
-on the quiet machine no slower than `before` (within QUIET_MARGIN). Each measurement runs in its own
+on the quiet machine no slower than `before` (within QUIET_MARGIN). On a quiet machine best's NumPy
+rows miss the second on purpose: one BLAS thread is the price of the same bits (products.py gives
+the products' own ratio of 1 to 2 threads). Each measurement runs in its own
 process (`threads.py measure PRESET ENGINE MODE`: the median of REPEATS runs after a warm-up);
 the load average at the start of each condition is recorded, as this machine may not be quiet.
 

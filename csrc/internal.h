@@ -35,6 +35,9 @@ char *sn_final_target(const char *path);
 /* What a file that is not a regular one is, for messages ("a named pipe"), as files.py says it. */
 const char *sn_file_kind(unsigned mode);
 
+/* 60000 -> "60,000" (value >= 0), in out. */
+const char *sn_with_commas(long long value, char out[32]);
+
 /* --- network.c: network.py ---------------------------------------------------------------- */
 
 /* check_architecture: 0, or -1 with a message: n_layers, sizes, activations (and the loss, unless

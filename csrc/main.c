@@ -103,19 +103,6 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* 60000 -> "60,000" (value >= 0) */
-static const char *with_commas(long long value, char out[32]) {
-    char digits[24];
-    const int n = snprintf(digits, sizeof digits, "%lld", value);
-    int at = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && (n - i) % 3 == 0) out[at++] = ',';
-        out[at++] = digits[i];
-    }
-    out[at] = 0;
-    return out;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* options */
 
@@ -547,7 +534,7 @@ static int train(const options *o) {
             fflush(stdout);
             fprintf(stderr, PROGRAM ": interrupted in epoch %d after %s of %s samples; %s %s, as a text file has no "
                     "place in an epoch: the next run trains epoch %d from its start.\n", epochs_done + 1,
-                    with_commas(done, done_text), with_commas(train_set.n, all_text), o->params, kept, epochs_done + 1);
+                    sn_with_commas(done, done_text), sn_with_commas(train_set.n, all_text), o->params, kept, epochs_done + 1);
             status = 130;
             break;
         }
@@ -558,7 +545,7 @@ static int train(const options *o) {
         save(o->params, actual, &net, ++epochs_done, &on_disk);
         printf("epoch %3d  loss %.4f  train %.2f%%  test %.2f%%  %6.2f s  %9s samples/s\n", epochs_done, loss,
                100 * train_accuracy, 100 * test_accuracy, seconds,
-               with_commas(llround((double)train_set.n / (seconds > 0 ? seconds : 1e-9)), rate));
+               sn_with_commas(llround((double)train_set.n / (seconds > 0 ? seconds : 1e-9)), rate));
         flush_output();
     }
     if (!status) {

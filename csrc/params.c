@@ -435,12 +435,13 @@ static int end(reader *r, const sn_net *net) {
     return 0;
 }
 
-int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net, int *epochs) {
+/* text[0..len) of a file of file_size bytes (more than len when comments were left out) */
+static int parse(const char *text, size_t len, size_t file_size, const char *name, sn_net *net, int *epochs) {
     memset(net, 0, sizeof *net);
     *epochs = 0;
     if (!text) text = "", len = 0;  /* no pointer arithmetic on NULL */
     size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;  /* a UTF-8 byte-order mark */
-    reader r = {.name = name, .end = text + len, .size = len, .next = text + bom, .next_number = 1};
+    reader r = {.name = name, .end = text + len, .size = file_size, .next = text + bom, .next_number = 1};
     int err = check_characters(&r, text + bom);
     if (!err) err = header(&r, net, epochs);
     for (int l = 0; !err && l < net->n_layers; l++) err = layer(&r, net, l);
@@ -451,6 +452,122 @@ int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net,
         *epochs = 0;
     }
     return err;
+}
+
+int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net, int *epochs) {
+    return parse(text, len, len, name, net, epochs);
+}
+
+/* How large a file may be, as textformat.py (docs/FORMAT.md, "How large"): 1 MiB for the header, comments
+   and blank lines, and 64 bytes for each parameter of the network its sizes declare, the sizes within the
+   first MiB. A larger file is refused before the rest is read. */
+#define MAX_FILE_FIXED ((size_t)1 << 20)
+#define MAX_FILE_PER_PARAMETER 64
+#define READ_CHUNK 65536
+
+/* The layer sizes the first line of s[0..n) that is `sizes` and blank-separated numbers of 1 to 7 digits
+   (then blanks, a comment or the line's end) declares, as textformat.py's SIZES_LINE; their count, 0
+   when there is no such line or it has fewer than 2 or more than SN_MAX_LAYERS + 1. */
+static int declared_sizes(const char *s, size_t n, long long sizes[SN_MAX_LAYERS + 1]) {
+    for (const char *line = s, *end = s + n; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line)), *stop = nl ? nl : end, *p = line;
+        line = nl ? nl + 1 : end;
+        while (p < stop && blank(*p)) p++;
+        if (stop - p < 5 || memcmp(p, "sizes", 5) != 0) continue;
+        int count = 0;
+        for (p += 5; p < stop && blank(*p);) {
+            const char *after_blanks = p;
+            while (p < stop && blank(*p)) p++;
+            const char *digits = p;
+            long long value = 0;
+            while (p < stop && *p >= '0' && *p <= '9' && p - digits < 8) value = 10 * value + (*p++ - '0');
+            if (p == digits) { p = after_blanks; break; }  /* blanks, then no number: the numbers ended */
+            if (p - digits > 7) { count = -1; break; }
+            if (count < SN_MAX_LAYERS + 1) sizes[count] = value;
+            count++;
+        }
+        while (p < stop && (blank(*p) || *p == '\r')) p++;
+        if (count <= 0 || (p < stop && *p != '#')) continue;  /* not such a line: look further */
+        return count >= 2 && count <= SN_MAX_LAYERS + 1 ? count : 0;
+    }
+    return 0;
+}
+
+/* n bytes of a file's content appended to text (of *len bytes so far), each comment's text left out as it
+   streams in ('#' and the line end kept, so lines and columns hold); *in_comment carries over chunks. */
+static void append_without_comments(char *text, size_t *len, const char *chunk, size_t n, int *in_comment) {
+    for (const char *p = chunk, *end = chunk + n; p < end;) {
+        if (*in_comment) {
+            p = memchr(p, '\n', (size_t)(end - p));
+            if (!p) return;
+            *in_comment = 0;
+        }
+        const char *hash = memchr(p, '#', (size_t)(end - p)), *stop = hash ? hash + 1 : end;
+        memcpy(text + *len, p, (size_t)(stop - p));
+        *len += (size_t)(stop - p);
+        p = stop;
+        *in_comment = hash != NULL;
+    }
+}
+
+/* The file's content within the bound, comments' text left out; -1 with a message otherwise. */
+static int read_bounded(const char *path, char **text, size_t *len, size_t *file_size) {
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return sn_fail("%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        int saved = errno;
+        fclose(f);
+        return sn_fail("%s: %s", path, strerror(saved));
+    }
+    size_t size = (size_t)st.st_size, cap = size < MAX_FILE_FIXED ? size : MAX_FILE_FIXED;
+    char *buf = malloc(cap + 1);
+    size_t got = buf ? fread(buf, 1, cap, f) : 0;
+    long long sizes[SN_MAX_LAYERS + 1];
+    int count = buf ? declared_sizes(buf, got, sizes) : 0;
+    unsigned long long parameters = 0;
+    for (int l = 0; l + 1 < count; l++) parameters += (unsigned long long)(sizes[l] + 1) * (unsigned long long)sizes[l + 1];
+    const unsigned long long bound = MAX_FILE_FIXED + MAX_FILE_PER_PARAMETER * parameters;
+    int err = 0;
+    if (!buf) {
+        err = sn_fail("%s: out of memory reading it", path);
+    } else if ((unsigned long long)size > bound) {
+        char network[16 * (SN_MAX_LAYERS + 1) + 64] = "that declares no sizes in its first 1,048,576 bytes";
+        if (count) {
+            int at = snprintf(network, sizeof network, "of a ");
+            for (int l = 0; l < count; l++) at += snprintf(network + at, sizeof network - (size_t)at, "%s%lld", l ? "-" : "", sizes[l]);
+            snprintf(network + at, sizeof network - (size_t)at, " network");
+        }
+        char have[32], may[32];
+        err = sn_fail("%s: %s bytes, more than a parameter file %s may take (%s: 1 MiB and %d bytes a parameter)", path,
+                      sn_with_commas((long long)size, have), network, sn_with_commas((long long)bound, may),
+                      MAX_FILE_PER_PARAMETER);
+    }
+    char *content = err ? NULL : malloc(size + 1);  /* at most the file's bytes, which are within the bound */
+    if (!err && !content) err = sn_fail("%s: out of memory reading it", path);
+    if (!err) {
+        int in_comment = 0;
+        append_without_comments(content, len, buf, got, &in_comment);
+        for (size_t total = got, n; total < size && (n = fread(buf, 1, cap < READ_CHUNK ? cap : READ_CHUNK, f)) > 0;) {
+            if (n > size - total) n = size - total;  /* a file growing as it is read: what fstat saw */
+            append_without_comments(content, len, buf, n, &in_comment);
+            total += n;
+        }
+        if (ferror(f)) err = sn_fail("%s: read error", path);
+        content[*len] = 0;
+    }
+    free(buf);
+    fclose(f);
+    if (err) {
+        free(content);
+        *len = 0;
+        return err;
+    }
+    *text = content;
+    *file_size = size;
+    return 0;
 }
 
 /* Only a regular file, as textformat.py: /dev/zero would be read until memory runs out, a FIFO
@@ -467,13 +584,13 @@ static int check_regular(const char *path) {
 }
 
 int sn_read_params(const char *path, sn_net *net, int *epochs) {
-    uint8_t *bytes;
-    size_t len;
+    char *text;
+    size_t len, size;
     memset(net, 0, sizeof *net);
     *epochs = 0;
-    if (check_regular(path) || sn_read_file(path, &bytes, &len)) return -1;
-    int err = sn_parse_params((const char *)bytes, len, path, net, epochs);
-    free(bytes);
+    if (check_regular(path) || read_bounded(path, &text, &len, &size)) return -1;
+    int err = parse(text, len, size, path, net, epochs);
+    free(text);
     return err;
 }
 

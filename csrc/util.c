@@ -68,3 +68,15 @@ int sn_read_file(const char *path, uint8_t **bytes, size_t *len) {
     *len = used;
     return 0;
 }
+
+const char *sn_with_commas(long long value, char out[32]) {
+    char digits[24];
+    const int n = snprintf(digits, sizeof digits, "%lld", value);
+    int at = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0) out[at++] = ',';
+        out[at++] = digits[i];
+    }
+    out[at] = 0;
+    return out;
+}

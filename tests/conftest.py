@@ -40,12 +40,13 @@ def small_npz(tmp_path_factory, small) -> Path:
     dict(layers=(784, 16, 10)),  # the seed's per-sample SGD
     dict(layers=(784, 16, 10), batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine"),
     dict(layers=(784, 16, 10), batch_size=16, optimizer="adam", lr=0.002, shuffle=True, shift=1, hidden="relu",
-         output="softmax", init="he"),
+         output="softmax", init="he", schedule="step", lr_step=1, lr_gamma=0.5),
     dict(layers=(784, 16, 10), batch_size=32, optimizer="nesterov", lr=0.02, shuffle=True, elastic=34.0,
          hidden="relu", output="softmax", init="he"),
-], ids=["sgd-per-sample", "momentum-32", "adam-16-shuffle-shift", "nesterov-32-elastic"])
+], ids=["sgd-per-sample", "momentum-32-cosine", "adam-16-shuffle-shift-step", "nesterov-32-elastic"])
 def resumable(request) -> dict:
-    """Settings of each kind of update, for the tests of stopping and resuming."""
+    """Settings of each kind of update, and the constant, cosine and step schedules, for the tests of stopping
+    and resuming."""
     return request.param
 
 
@@ -86,8 +87,8 @@ def interrupt(monkeypatch):
 def interrupted_run(interrupt):
     """``interrupted_run(path, dataset, explicit, module, stops, engine="numpy")``: train
     ``explicit["epochs"]`` epochs into ``path`` with ``module``'s engine, stopped after each count of
-    ``stops`` samples (see interrupt) and resumed with the epochs left, as a user would; returns
-    the checkpoint it ends with."""
+    ``stops`` samples (see interrupt) and resumed by a plain train, as a user would (which finishes the
+    run: run.start); returns the checkpoint it ends with."""
     from scratchnet import checkpoint
 
     def interrupted(path, dataset, explicit: dict, module, stops: list[int], engine: str = "numpy"):
@@ -95,7 +96,8 @@ def interrupted_run(interrupt):
         ckpt = run.start(path, explicit)
         for _ in stops:
             assert not run.train(ckpt, dataset, path, engine=engine)
-            ckpt = run.start(path, {"epochs": explicit["epochs"] - checkpoint.load(path).epochs_done})
+            ckpt = run.start(path, {})
+            assert ckpt.finishes_run and ckpt.planned_epochs == explicit["epochs"]
         assert run.train(ckpt, dataset, path, engine=engine)
         return checkpoint.load(path)
 

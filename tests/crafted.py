@@ -8,6 +8,8 @@ import resource
 import struct
 import subprocess
 import sys
+import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -60,3 +62,24 @@ def run_limited(*argv, limit=1500 << 20):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "scratchnet.cli", *map(str, argv)], check=False, capture_output=True,
                           text=True, preexec_fn=cap, env=env, timeout=120)
+
+
+def run_measured(*argv, program: list[str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """The command (scratchnet's, or ``program``) in a subprocess, and its own peak resident memory in MB:
+    VmHWM, watched until it ends (wait4's figure would count the test process's memory at the fork)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OPENBLAS_NUM_THREADS="1")
+    command = [*(program or [sys.executable, "-m", "scratchnet.cli"]), *map(str, argv)]
+    peak = 0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as status:
+                    peak = max([peak] + [int(line.split()[1]) for line in status if line.startswith("VmHWM:")])
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.002)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(command, proc.returncode, out.read().decode(), err.read().decode())
+    return done, peak / 1024

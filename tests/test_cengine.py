@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet import cengine, checkpoint, cli, config, engines, network, optim, run, train
+from crafted import run_measured
+from scratchnet import cengine, checkpoint, cli, config, engines, network, optim, run, textformat, train
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 from test_atomic import device, is_device, temps
@@ -480,3 +481,26 @@ def test_the_c_codes_are_the_headers(enum, codes, names):
     body = re.search(rf"enum {enum} {{(.*?)}};", header).group(1)
     in_c = {name.strip()[3:].lower(): int(code) for name, code in (item.split("=") for item in body.split(","))}
     assert in_c == codes and set(names) == set(codes)
+
+
+def test_the_program_refuses_a_file_beyond_its_networks_bound_as_python_does(program, tmp_path, small_idx):
+    """A 4 GiB sparse file, and a file one byte over the bound of the sizes it declares: refused before
+    being read, with textformat's message, in little memory; a file at the bound with a comment of most of
+    it is read, its comment streamed past."""
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(4 << 30)
+    net = network.create((784, 5, 10), "sigmoid", "sigmoid", "uniform", "float64", np.random.default_rng(0))
+    text = textformat.to_text(net).encode()
+    bound = textformat.max_file_bytes((784, 5, 10))
+    at_bound, over = tmp_path / "at.txt", tmp_path / "over.txt"
+    at_bound.write_bytes(text + b"#" * (bound - len(text)))
+    over.write_bytes(text + b"#" * (bound + 1 - len(text)))
+    for path in (big, over):
+        done, peak_mb = run_measured("predict", "--params", path, "--data", small_idx, "0", program=[str(program)])
+        with pytest.raises(ScratchnetError) as python:
+            textformat.read(path)
+        assert done.returncode == 1 and done.stderr == f"scratchnet-c: error: {python.value}\n"
+        assert peak_mb < 300
+    done = run_program(program, "predict", "--params", at_bound, "--data", small_idx, "0")
+    assert done.returncode == 0, done.stderr

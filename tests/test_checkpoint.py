@@ -181,7 +181,7 @@ def test_inconsistent_contents_are_refused(tmp_path, changes, fragment):
 
 
 def test_missing_file_and_directory(tmp_path):
-    refused(tmp_path / "absent.npz", "no such file")
+    refused(tmp_path / "absent.npz", "no such checkpoint")
     (tmp_path / "folder.npz").mkdir()
     refused(tmp_path / "folder.npz", "is a folder")
 

@@ -13,6 +13,7 @@ import pytest
 
 from scratchnet import checkpoint, cli, network, train
 from scratchnet import run as run_module  # run() below is this file's own helper
+from scratchnet.errors import printable
 
 SEED_SEVEN = [  # test image 0 as the seed post prints it (rows 7 to 11)
     " . . . . . .54B99F973C24 . . . . . . . . . . . . . . . .",
@@ -155,8 +156,10 @@ def test_evaluate_text_and_json(trained, small_npz, capsys):
 
 
 def test_evaluate_without_a_checkpoint(tmp_path, small_npz, capsys):
+    """Where it looked, and the command that makes one."""
     code, _, err = run(capsys, "evaluate", "--data", small_npz, "-p", tmp_path / "none.npz")
-    one_line_error(code, err, "none.npz", "no such file")
+    one_line_error(code, err, f"none.npz: no such checkpoint (looked for {tmp_path / 'none.npz'}): train one with "
+                              f"scratchnet train --params {tmp_path / 'none.npz'}, or name another with --params")
 
 
 def test_predict_indices(trained, small_npz, capsys):
@@ -306,27 +309,33 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
 
 def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
     monkeypatch.setattr(train, "CHUNK", 500)
-    interrupt(train, [500, 500, 1000, 500, 500])
+    interrupt(train, [500, 500, 1000, None, None, 500, 500])  # None: that run is not stopped
     params = tmp_path / "net.npz"
     code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
-    assert code == 130 and err.strip() == ("scratchnet: interrupted in epoch 1 after 500 of 2,000 samples; saved "
-                                           f"{params}. Run train again to go on from there, as if never stopped.")
-    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
-    assert code == 130 and "resuming epoch 1 after its first 500 samples: 2 epochs" in out
-    assert "interrupted in epoch 1 after 1,000 of 2,000" in err
-    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
-    assert code == 130 and "epoch   1  loss" in out  # the epoch ends at the stop: it is whole
-    assert err.strip() == f"scratchnet: interrupted after epoch 1; saved {params}. Run train again to go on."
+    assert code == 130 and "new network: 2 epochs" in out
+    assert err.strip() == ("scratchnet: interrupted in epoch 1 of 2 after 500 of 2,000 samples; saved "
+                           f"{params}. Run train again to finish the run from there, as if never stopped.")
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params)
+    assert code == 130 and ("finishing the interrupted run of 2 epochs: 2 to go, epoch 1 after its first 500 "
+                            "samples") in out
+    assert "interrupted in epoch 1 of 2 after 1,000 of 2,000" in err
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")  # the same command
+    assert code == 130 and "finishing the interrupted run" in out and "epoch   1  loss" in out  # ends at the stop
+    assert err.strip() == f"scratchnet: interrupted after epoch 1 of 2; saved {params}. Run train again to finish the run."
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params)
+    assert code == 0 and "finishing the interrupted run of 2 epochs: 1 to go" in out and "(2 epochs in all)" in out
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1")
+    assert code == 0 and "resuming after 2 epochs: 1 more, to 3" in out and "(3 epochs in all)" in out
     text = tmp_path / "net.txt"
     code, _, err = run(capsys, "train", "--data", small_npz, "-p", text, "--epochs", "1")
     assert code == 130 and not text.exists()
-    assert err.endswith(f"{text} was not written, as a .txt file has no place in an epoch: the next run trains "
-                        "epoch 1 from its start.\n")
+    assert err.endswith(f"{text} was not written; a .txt file does not record the run: train --epochs 1 finishes "
+                        "it, from the start of epoch 1.\n")
     bridged = tmp_path / "net.safetensors"
     code, _, err = run(capsys, "train", "--data", small_npz, "-p", bridged, "--epochs", "1")
     assert code == 130 and not bridged.exists()
-    assert err.endswith(f"{bridged} was not written, as a .safetensors file has no place in an epoch: the next run "
-                        "trains epoch 1 from its start.\n")
+    assert err.endswith(f"{bridged} was not written; a .safetensors file does not record the run: train --epochs 1 "
+                        "finishes it, from the start of epoch 1.\n")
 
 
 def test_a_second_trainer_refuses_while_the_first_runs(tmp_path, small_npz, trainer, capsys):
@@ -490,3 +499,33 @@ def test_a_checkpoint_remembers_its_data(trained, small_npz, mnist, tmp_path, ca
     code, _, err = run(capsys, "train", "--data", other, "-p", trained, "--epochs", "1", "--new-data")
     assert code == 0, err
     assert checkpoint.load(trained).data["source"] == str(other)
+
+
+def test_names_in_errors_results_and_usage_are_printed_escaped(tmp_path, small_npz, capsys):
+    params = tmp_path / "a\nscratchnet: saved everything\x1b[31m.npz"
+    params.write_bytes(b"garbage")
+    code, _, err = run(capsys, "evaluate", "-p", params, "--data", small_npz)
+    one_line_error(code, err, "a\\nscratchnet: saved everything\\x1b[31m.npz")
+    code, _, err = run(capsys, "train", "--preset", "\x1b[2Jbest")
+    assert code == 2 and "\x1b" not in err and "\\x1b[2Jbest" in err and len(err.strip().splitlines()) == 1
+    undecodable = os.fsdecode(b"net\xff\x1b.npz")
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", tmp_path / undecodable, "--epochs", "1")
+    assert code == 0, err
+    assert f"saved {tmp_path}/net\\xff\\x1b.npz (1 epoch in all)" in out and "\x1b" not in out
+
+
+@pytest.mark.parametrize("text,shown", [("plain name.png", "plain name.png"), ("a\tb\r\n", "a\\tb\\r\\n"),
+                                        ("\x00\x7f\x9b", "\\x00\\x7f\\x9b"), ("\u2028\u202e\u2066", "\\u2028\\u202e\\u2066"),
+                                        ("café ✓ 七", "café ✓ 七")])
+def test_printable_escapes_only_what_a_terminal_would_obey(text, shown):
+    assert printable(text) == shown
+
+
+def test_plot_without_a_display_says_so_and_fails(trained, small_npz, capsys):
+    import matplotlib
+
+    matplotlib.use("agg")  # what matplotlib falls back on where there is no display
+    code, out, err = run(capsys, "predict", "-p", trained, "--data", small_npz, "0", "--plot")
+    one_line_error(code, err, "--plot needs a display to open a window, and there is none here (matplotlib's "
+                              "backend is agg)")
+    assert out == ""  # found out before any work

@@ -132,6 +132,14 @@ def test_repeating_the_step_climbs(small):
     assert outputs == sorted(outputs) and outputs[0] < outputs[-1]
 
 
+def test_the_step_takes_the_rate_train_would_take_next():
+    ckpt = run.start("unused.npz", dict(lr=0.1, schedule="cosine", epochs=10))
+    ckpt.epochs_done, ckpt.planned_epochs = 4, 10  # an interrupted run of 10: the 5th epoch's rate of 10
+    assert learn.step_learning_rate(ckpt) == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 4 / 10)))
+    ckpt.planned_epochs = 4  # a finished run: train goes on for config.epochs more, to 14
+    assert learn.step_learning_rate(ckpt) == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 4 / 14)))
+
+
 def test_stepped_keeps_the_optimizer_moving(small):
     ckpt = run.start("unused.npz", KINDS["momentum-relu-softmax"])
     result = learn.step(ckpt, small.train_images[1], int(small.train_labels[1]), lr=0.1)

@@ -73,7 +73,7 @@ def test_fit_with_a_preset_and_a_path(small_npz):
 @pytest.mark.parametrize("kwargs,fragment", [({"epoch": 3}, "unknown setting 'epoch'"),
                                              ({"preset": "fastest"}, "unknown preset"),
                                              ({"engine": "gpu"}, "unknown engine"),
-                                             ({"lr": -1}, "--lr")])
+                                             ({"lr": -1}, "^lr must be")])
 def test_fit_refuses_bad_settings(small, kwargs, fragment):
     with pytest.raises(ScratchnetError, match=fragment):
         scratchnet.fit(small, **kwargs)
@@ -122,7 +122,7 @@ def test_bad_input_is_a_one_line_error(model, tmp_path):
     (tmp_path / "x.png").write_text("text")
     with pytest.raises(ScratchnetError, match="not an image"):
         model.predict_digit(tmp_path / "x.png")
-    with pytest.raises(ScratchnetError, match="no such file"):
+    with pytest.raises(ScratchnetError, match="no such checkpoint"):
         scratchnet.load(tmp_path / "missing.npz")
 
 
@@ -179,3 +179,33 @@ def test_docs_api_md_is_up_to_date():
 
 def test_preprocess_is_the_documented_module():
     assert scratchnet.preprocess is preprocess and callable(preprocess.to_mnist)
+
+
+@pytest.mark.parametrize("call", [lambda: scratchnet.load("good\0.npz"), lambda: scratchnet.load("good\0.txt"),
+                                  lambda: scratchnet.fit(params="x\0.npz", epochs=0),
+                                  lambda: scratchnet.fit("data\0.npz", epochs=0)], ids=["npz", "txt", "params", "data"])
+def test_a_nul_in_a_path_is_a_one_line_error(call):
+    with pytest.raises(ScratchnetError, match=r"\\0\.(npz|txt): a file name cannot hold a NUL character"):
+        call()
+
+
+def test_a_nul_in_a_picture_s_path_is_a_one_line_error(model):
+    with pytest.raises(ScratchnetError, match="a file name cannot hold a NUL character"):
+        model.predict_digit("seven\0.png")
+
+
+def test_fit_s_errors_name_its_arguments_not_the_command_line_s_options(small, tmp_path):
+    with pytest.raises(ScratchnetError, match=r"^epochs must be at least 0, got -1$"):
+        scratchnet.fit(small, epochs=-1)
+    with pytest.raises(ScratchnetError, match=r"^batch_size must be at least 1, got 0$"):
+        scratchnet.fit(small, batch_size=0)
+    scratchnet.fit(small, params=tmp_path / "p.npz", layers=(784, 5, 10), epochs=0)
+    scratchnet.fit(small, params=tmp_path / "p.npz", layers=(784, 5, 10), epochs=1)
+    with pytest.raises(ScratchnetError, match="pass fresh=True to start over in that file, or params to use another"):
+        scratchnet.fit(small, params=tmp_path / "p.npz", layers=(784, 6, 10))
+
+
+def test_a_prediction_prints_in_one_short_line(model):
+    prediction = model.predict_digit(seven_picture())
+    assert repr(prediction) == f"Prediction(digit={prediction.digit}, confidence={prediction.confidence!r})"
+    assert prediction.input.shape == (28, 28) and len(prediction.probabilities) == 10

@@ -44,7 +44,8 @@ def test_one_picture(capsys, trained, pictures):
     code, out, err = run(capsys, "predict", "-p", trained, "--image", pictures / "seven.png")
     assert code == 0, err
     lines = out.splitlines()
-    assert len(lines) == 29  # the 28 rows drawn, then the answer
+    assert len(lines) == 30  # what a sigmoid network's scores are, the 28 rows drawn, then the answer
+    assert lines[0].startswith("(a sigmoid output layer: each digit's score, and so the confidence, is its own output")
     answer = scratchnet.load(trained).predict_digit(pictures / "seven.png")
     assert lines[-1].startswith(f"{pictures / 'seven.png'}: prediction {answer.digit} (confidence {answer.confidence:.2f}); top 3: ")
     assert "accuracy" not in out
@@ -159,3 +160,42 @@ def test_a_network_that_does_not_take_28x28(capsys, tmp_path, pictures):
     checkpoint.save(params, checkpoint.Checkpoint(net, config))
     code, _, err = run(capsys, "predict", "-p", params, "--image", pictures / "seven.png")
     one_line_error(code, err, "100 inputs")
+
+
+def test_names_with_control_characters_are_printed_escaped_and_json_keeps_them(capsys, trained, tmp_path):
+    """A newline in a name cannot print a fake result line, nor ESC reach the terminal; --json is JSON's."""
+    fake = tmp_path / "seven\nfake.png: prediction 3 (confidence 1.00)"
+    clear = tmp_path / "\x1b[2Jx.png"
+    for path in (fake, clear):
+        drawn(tmp_path / "drawn.png", SEVEN).rename(path)
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", fake, clear)
+    assert code == 0, err
+    answers = [line for line in out.splitlines() if "prediction" in line]
+    assert len(answers) == 2 and "\x1b" not in out + err
+    assert answers[0].startswith(f"{tmp_path}/seven\\nfake.png: prediction 3 (confidence 1.00): prediction ")
+    assert answers[1].startswith(f"{tmp_path}/\\x1b[2Jx.png: prediction ")
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", fake, clear, "--json")
+    assert code == 0 and [json.loads(line)["file"] for line in out.splitlines()] == [str(fake), str(clear)]
+    bad = tmp_path / "\x1b]0;owned\x07\u202eevil.png"
+    bad.write_bytes(b"not a picture")
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", bad)
+    one_line_error(code, err, "\\x1b]0;owned\\x07\\u202eevil.png")
+    assert "\x1b" not in err and "\u202e" not in err
+
+
+def test_many_pictures_get_a_line_each_without_drawings(capsys, trained, pictures):
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", pictures)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1 + 4 + 1  # the scores explained, a line per picture, the accuracy
+    assert all(": " in line and "prediction" in line for line in lines[1:5]) and lines[5].startswith("accuracy")
+    code, out, err = run(capsys, "predict", "-p", trained, "--image", pictures / "7_a.png", pictures / "seven.png")
+    assert code == 0 and len(out.splitlines()) == 1 + 2 * 29 + 1  # a few: each drawn; the accuracy
+
+
+def test_a_softmax_network_s_scores_need_no_explaining(capsys, tmp_path, small_npz, pictures):
+    params = tmp_path / "soft.npz"
+    assert run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1", "--layers", "784,5,10",
+               "--output", "softmax")[0] == 0
+    code, out, _ = run(capsys, "predict", "-p", params, "--image", pictures / "seven.png")
+    assert code == 0 and "sigmoid" not in out and len(out.splitlines()) == 29

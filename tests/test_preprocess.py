@@ -444,3 +444,12 @@ def test_the_own_digits_generator_is_reproducible(tmp_path):
     assert {p.name.split("_")[2] for p in first} == {"font", "stroke"}
     for path in first:
         assert preprocess.to_mnist(path).any()  # every picture has a digit to find
+
+
+@pytest.mark.parametrize("scale", [1 / 255, 1.0], ids=["0 to 1", "0 to 255"])
+def test_a_float_tiff_reads_as_its_8_bit_self(tmp_path, reference, scale):
+    """Floating-point greyscale, as image software writes it (0..1) or as 8-bit levels (0..255)."""
+    levels = np.asarray(seven(), np.float32) * np.float32(scale)
+    path = save(Image.fromarray(levels, "F"), tmp_path / "seven.tiff", "TIFF")
+    assert Image.open(path).mode == "F"
+    assert np.array_equal(preprocess.to_mnist(path), reference)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from scratchnet import cengine, checkpoint, cli, data, engines, learn, lock, run, serve, textformat
+from scratchnet import cengine, checkpoint, cli, data, engines, learn, lock, run, serve, textformat, train
 from scratchnet.errors import ScratchnetError
 from scratchnet.explorer import VERSION as PAGE_DATA_VERSION
 
@@ -113,6 +113,8 @@ def test_training_from_the_page_is_what_train_resumes(tmp_path, small, small_npz
                       "version": client.app.state.explorer.version}
     page = checkpoint.load(params)
     assert page.epochs_done == 1 and client.get("/api/network").json()["epochs_done"] == 1
+    # the terminal is told of each epoch the page trains
+    assert capsys.readouterr().out == f"{params}: {run.EpochResult(**page.history[0]).line()}\n"
     assert cli.main(["train", "--data", str(small_npz), "-p", str(params), "--epochs", "1"]) == 0
     straight = run.start(tmp_path / "straight.npz", {**SETTINGS, "epochs": 2})
     assert run.train(straight, small, tmp_path / "straight.npz")
@@ -120,6 +122,21 @@ def test_training_from_the_page_is_what_train_resumes(tmp_path, small, small_npz
     # and the other way round: the page goes on from what the command line trained
     assert trained(client, epochs=1, lr=None, batch_size=None)["epochs_done"] == 3
     assert len(checkpoint.load(params).history) == 3
+
+
+def test_a_page_run_cut_short_is_finished_by_a_plain_train(tmp_path, small, small_npz, explorer, interrupt,
+                                                          monkeypatch, assert_same_run):
+    """The page's run of 3 epochs on a cosine schedule, stopped inside epoch 2: `scratchnet train -p` with no
+    options finishes that run, bit for bit as if never stopped."""
+    monkeypatch.setattr(train, "CHUNK", 250)
+    interrupt(train, [2750])
+    params = tmp_path / "net.npz"
+    status = trained(explorer(params), preset="tuned", epochs=3, lr=None, batch_size=None)
+    assert status["epochs_done"] == 1 and 0 < checkpoint.load(params).partial_epoch_samples < 2000
+    assert cli.main(["train", "--data", str(small_npz), "-p", str(params)]) == 0
+    straight = run.start(tmp_path / "straight.npz", {"epochs": 3}, "tuned")
+    assert run.train(straight, small, tmp_path / "straight.npz")
+    assert_same_run(checkpoint.load(params), checkpoint.load(tmp_path / "straight.npz"))
 
 
 def test_a_stop_from_the_page_saves_what_train_resumes(tmp_path, small, small_npz, explorer, assert_same_run):
@@ -500,6 +517,7 @@ def test_the_command_serves_and_ctrl_c_saves_what_train_resumes(tmp_path, small,
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "saved" in err and "Traceback" not in err
+    assert f"warning: {params} does not exist: serving a NEW, UNTRAINED network" in err
     stopped = checkpoint.load(params)
     total = stopped.epochs_done + 1
     assert cli.main(["train", "--data", str(small_npz), "-p", str(params), "--epochs", "1"]) == 0

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from crafted import run_limited
+from crafted import run_limited, run_measured
 from scratchnet import checkpoint, cli, network, textformat
 from scratchnet.errors import ScratchnetError
 
@@ -274,10 +274,10 @@ def test_the_corpus_covers_the_grammar():
 def test_a_huge_row_is_refused_within_memory(tmp_path):
     path = tmp_path / "wide.txt"
     head = GOOD[: GOOD.index("neuron 0 ")].encode()
-    path.write_bytes(head + b"neuron 0 bias 0 weights" + b" 0" * 8_000_000 + b"\nend\n")  # 16 MB, one row
+    path.write_bytes(head + b"neuron 0 bias 0 weights" + b" 0" * 500_000 + b"\nend\n")  # 1 MB, one row
     done = run_limited("inspect", "-p", path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert "wide.txt:12: row too long: neuron 0 of layer 1 has 8000000 weights, expected 5" in done.stderr
+    assert "wide.txt:12: row too long: neuron 0 of layer 1 has 500000 weights, expected 5" in done.stderr
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".json"])
@@ -381,3 +381,50 @@ def test_numeric_options_follow_the_number_grammar(tmp_path, capsys, program, op
         done = subprocess.run([str(SCRATCHNET_C), *argv], capture_output=True, text=True, check=False)
         code, err = done.returncode, done.stderr
     assert code != 0 and err.count("\n") == 1 and fragment in err and option in err
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+def test_a_4_gib_sparse_file_is_refused_before_it_is_read(tmp_path, suffix):
+    path = tmp_path / f"big{suffix}"
+    with open(path, "wb") as f:
+        f.truncate(4 << 30)  # sparse: no disk
+    done, peak_mb = run_measured("inspect", "-p", path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert (f"big{suffix}: 4,294,967,296 bytes, more than a parameter file that declares no sizes in its first "
+            "1,048,576 bytes may take (1,048,576: 1 MiB and 64 bytes a parameter)") in done.stderr
+    assert peak_mb < 300
+
+
+def test_a_file_far_larger_than_its_network_needs_is_refused_one_within_reach_is_read(tmp_path):
+    bound = textformat.max_file_bytes((5, 3, 2))
+    assert bound == (1 << 20) + 64 * network.count_parameters((5, 3, 2))
+    path = tmp_path / "commented.txt"
+    comment = b"# " + b"x" * (bound - len(GOOD) - 3) + b"\n"  # the file at its bound, exactly
+    path.write_bytes(GOOD.encode() + comment)
+    assert same(textformat.read(path).network, make_net())
+    path.write_bytes(GOOD.encode() + b"#" + comment)  # one byte more
+    with pytest.raises(ScratchnetError, match=rf"{bound + 1:,} bytes, more than a parameter file of a 5-3-2"):
+        textformat.read(path)
+    path.write_bytes(comment + GOOD.encode())  # the sizes come too late: only 1 MiB may come before them
+    with pytest.raises(ScratchnetError, match=rf"commented.txt: {bound:,} bytes, more than a parameter file that "
+                                              rf"declares no sizes in its first 1,048,576 bytes may take"):
+        textformat.read(path)
+    big_json = tmp_path / "big.json"
+    big_json.write_bytes(textformat.to_json(make_net()).encode().replace(b'"summary"', b' ' * bound + b'"summary"'))
+    with pytest.raises(ScratchnetError, match="5-3-2 network may take"):
+        textformat.read(big_json)
+
+
+def test_a_huge_comment_is_left_out_as_it_streams_in(tmp_path, monkeypatch):
+    """Comments never reach the parser, in chunks of any size, across chunk boundaries too; line numbers hold."""
+    pieces = textformat._without_comment_text(iter([b"ab#cd", b"ef\ngh #", b"x" * 1000, b"y\nz\r", b"\n#", b"q"]))
+    assert b"".join(pieces) == b"ab#\ngh #\nz\r\n#"
+    monkeypatch.setattr(textformat, "READ_CHUNK", 7)
+    path = tmp_path / "p.txt"
+    lines = GOOD.splitlines()
+    path.write_text("\n".join(lines[:3] + ["# a comment # of several # marks", lines[3] + "  # end of line"]
+                              + lines[4:]) + "\n")
+    assert same(textformat.read(path).network, make_net())
+    path.write_text("\n".join(lines[:3] + ["# x" * 300, "hidden nope"] + lines[4:]) + "\n")
+    with pytest.raises(ScratchnetError, match=r"p.txt:5:\d*:? ?hidden 'nope' is not one of"):
+        textformat.read(path)

@@ -1,5 +1,5 @@
-"""Threads: one BLAS thread for small matrix products, every core for large ones, --threads caps both
-the BLAS and the C engine; `scratchnet info` says what runs on what."""
+"""Threads: one BLAS thread unless --threads asks for more on large products, the C engine on the free
+cores; the same bits whatever the load; `scratchnet info` says what runs on what."""
 
 import numpy as np
 import pytest
@@ -26,17 +26,16 @@ def idle_machine(monkeypatch):
     monkeypatch.setattr(threads, "free_cores", threads.cores)
 
 
-def test_small_products_get_one_thread_large_ones_the_free_cores(idle_machine, monkeypatch):
+def test_the_blas_gets_one_thread_or_the_count_asked_for_large_products(idle_machine, monkeypatch):
     assert threads.blas_threads(1, (784, 20, 10)) == 1  # the seed's per-sample SGD
+    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1  # --preset best, whatever the cores
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)  # a busy machine: the same count, the same bits
+    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1
+    threads.set_cap(3)  # --threads 3: large products on 3 threads, however many cores are free
+    assert threads.blas_threads(128, (784, 800, 800, 10)) == 3
+    assert threads.blas_threads(10_000, (784, 20, 10)) == 3  # evaluation, a chunk at a time
     assert threads.blas_threads(32, (784, 20, 10)) == 1  # --preset tuned: 0.5 million multiply-adds
     assert threads.blas_threads(32, (784, 64, 32, 10)) == 1  # the network that took 25 s an epoch
-    assert threads.blas_threads(128, (784, 800, 800, 10)) == threads.cores()  # --preset best
-    assert threads.blas_threads(10_000, (784, 20, 10)) == threads.cores()  # evaluation, a chunk at a time
-    monkeypatch.setattr(threads, "free_cores", lambda: 1)  # a busy machine
-    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1
-    monkeypatch.setattr(threads, "free_cores", threads.cores)
-    threads.set_cap(1)
-    assert threads.blas_threads(128, (784, 800, 800, 10)) == 1
 
 
 @pytest.mark.parametrize("idle, total, free", [(100, 200, 1), (200, 200, 2), (0, 200, 1), (190, 200, 2)])
@@ -87,7 +86,7 @@ def c_engine_threads() -> int:
         pytest.skip("the C engine is not built")
 
 
-def test_on_a_busy_machine_both_engines_run_on_the_free_core(monkeypatch):
+def test_on_a_busy_machine_the_c_engine_runs_on_the_free_core(monkeypatch):
     monkeypatch.setattr(threads, "free_cores", lambda: 1)
     assert c_engine_threads() == threads.cores()
     with threads.for_products(128, (784, 800, 800, 10), "numpy") as n:
@@ -101,7 +100,9 @@ def test_on_a_busy_machine_both_engines_run_on_the_free_core(monkeypatch):
 
 
 def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, idle_machine):
-    """fit's epochs of batches of 32 see one BLAS thread, its evaluation of 500 images at once every core."""
+    """With --threads 2, fit's epochs of batches of 32 see one BLAS thread, its evaluation of 500 images at
+    once two."""
+    threads.set_cap(2)
     monkeypatch.setattr(threads, "BIG_PRODUCT", 500 * 784 * 20)  # between the two workloads
     seen: dict[str, list[int]] = {}
     epoch, predict = train.train_epoch, network.Network.predict
@@ -121,7 +122,7 @@ def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, 
     next(run.fit(net, optim.Optimizer(cfg, net), cfg, small.train_images, small.train_labels,
                    small.test_images, small.test_labels))
     assert set(seen["epoch"]) == {1}
-    assert set(seen["predict"]) == {threads.cores()}
+    assert set(seen["predict"]) == {2}
 
 
 def test_threads_option_caps_the_c_engine(small_npz, tmp_path, capsys):
@@ -148,3 +149,41 @@ def test_info_names_the_engines_the_blas_the_threads_and_the_data(capsys):
     assert f"NumPy {np.__version__}, BLAS " in out
     assert f"threads: {threads.cores()} cores" in out
     assert "engine c: " in out and "scratchnet-c: " in out and "data: " in out
+
+
+BIG = dict(layers=(784, 256, 10), hidden="relu", output="softmax", init="he", dtype="float32", batch_size=128,
+           optimizer="nesterov", lr=0.1, shuffle=True)  # 128 x 784 x 256 multiply-adds: over BIG_PRODUCT
+
+
+def trained_params(small, tmp_path, name: str, engine: str = "numpy") -> list[np.ndarray]:
+    path = tmp_path / name
+    ckpt = run.start(path, {**BIG, "epochs": 1})
+    assert run.train(ckpt, small, path, engine=engine)
+    return ckpt.network.weights + ckpt.network.biases
+
+
+@pytest.mark.skipif(threads.cores() < 2, reason="one core: no other thread count to compare with")
+def test_the_same_seed_gives_the_same_bits_however_busy_the_machine(small, tmp_path, monkeypatch):
+    """NumPy: the BLAS's bits follow its thread count, so the count must not follow the load, with or
+    without --threads."""
+    assert 128 * 784 * 256 >= threads.BIG_PRODUCT
+    for cap in (None, 2):
+        threads.set_cap(cap)
+        monkeypatch.setattr(threads, "free_cores", threads.cores)
+        quiet = trained_params(small, tmp_path, f"quiet{cap}.npz")
+        monkeypatch.setattr(threads, "free_cores", lambda: 1)
+        busy = trained_params(small, tmp_path, f"busy{cap}.npz")
+        assert all(np.array_equal(a, b) for a, b in zip(quiet, busy, strict=True))
+
+
+@pytest.mark.skipif(threads.cores() < 2, reason="one core: no other thread count to compare with")
+def test_the_c_engine_gives_the_same_bits_on_any_number_of_threads(small, tmp_path, monkeypatch):
+    """Its threads take whole blocks of columns: the bits do not depend on how many there are, so it may
+    follow the load (and --threads)."""
+    c_engine_threads()
+    seen = []
+    for cap in (1, 2):
+        threads.set_cap(cap)
+        monkeypatch.setattr(threads, "free_cores", lambda: 2)
+        seen.append(trained_params(small, tmp_path, f"c{cap}.npz", "c"))
+    assert all(np.array_equal(a, b) for a, b in zip(*seen, strict=True))

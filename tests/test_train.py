@@ -250,6 +250,44 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 
 
+def test_train_again_after_a_whole_run_trains_its_epochs_more_and_says_so(small, tmp_path):
+    """The original program's meaning: a run that ended is extended by --epochs (its own when not given),
+    the cosine schedule then spread over the new total."""
+    path = tmp_path / "p.npz"
+    assert run.train(run.start(path, {"layers": (784, 16, 10), "epochs": 2, "schedule": "cosine"}), small, path)
+    assert checkpoint.load(path).planned_epochs == 2
+    again = run.start(path, {})
+    assert not again.finishes_run and (again.epochs_done, again.planned_epochs) == (2, 4)
+    assert run.start(path, {"epochs": 1}).planned_epochs == 3
+    assert run.train(again, small, path)
+    saved = checkpoint.load(path)
+    assert saved.epochs_done == saved.planned_epochs == 4
+    assert [h["lr"] for h in saved.history[2:]] == [optim.learning_rate(saved.config, e, 4) for e in (2, 3)]
+
+
+def test_an_interrupted_run_given_another_epoch_count_trains_that_many_more(small, tmp_path, interrupt, monkeypatch):
+    monkeypatch.setattr(train, "CHUNK", 250)
+    interrupt(train, [2500])  # in epoch 2 of 5
+    path = tmp_path / "p.npz"
+    assert not run.train(run.start(path, {"layers": (784, 16, 10), "epochs": 5}), small, path)
+    same = run.start(path, {"epochs": 5})  # the same command again finishes the run
+    assert same.finishes_run and same.planned_epochs == 5
+    other = run.start(path, {"epochs": 2})  # the interrupted epoch, and one more
+    assert not other.finishes_run and other.planned_epochs == 3
+    assert run.train(other, small, path) and checkpoint.load(path).epochs_done == 3
+
+
+def test_a_checkpoint_without_a_plan_trains_its_epochs_more(small, tmp_path):
+    """Checkpoints written before the plan was kept (planned_epochs 0) go on as they did."""
+    path = tmp_path / "p.npz"
+    ckpt = run.start(path, {"layers": (784, 16, 10), "epochs": 1})
+    assert run.train(ckpt, small, path)
+    ckpt.planned_epochs = 0
+    checkpoint.save(path, ckpt)
+    resumed = run.start(path, {})
+    assert not resumed.finishes_run and resumed.planned_epochs == 2
+
+
 def test_the_interrupted_epoch_keeps_its_place_and_record(small, tmp_path, interrupt, monkeypatch):
     monkeypatch.setattr(train, "CHUNK", 250)
     interrupt(train, [750])

@@ -14,12 +14,13 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
 from scratchnet.errors import ScratchnetError
+from scratchnet.files import check_name
 
 STDOUT = "-"
 NOT_STDOUT = "cannot write to - (standard output) here: this file is read back later, so give a file name"
@@ -89,6 +90,7 @@ def _mode_for(path: Path) -> int:
 def _refuse_no_name(path: str | os.PathLike) -> None:
     if not str(path):  # Path("") would be the current folder
         raise ScratchnetError("the file name is empty: give a file to write")
+    check_name(path)
 
 
 def check_destination(path: str | os.PathLike) -> None:
@@ -105,13 +107,16 @@ def check_destination(path: str | os.PathLike) -> None:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool = False) -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool = False,
+                 before_rename: Callable[[int], None] | None = None) -> Iterator[IO]:
     """Write to a temporary file beside ``path``'s final target, then rename it over the target.
 
     A crash or Ctrl-C at any moment leaves either the old file or the new one, never a mix:
     the data is flushed and fsynced before the rename, and rename is atomic on POSIX. A failure
     removes the temporary file and raises a one-line ScratchnetError; a killed writer's temporary
     file is removed by the next write. ``-`` is standard output where ``stdout_ok``, refused elsewhere.
+    ``before_rename`` gets the temporary file's descriptor once its data is on disk, right before the
+    rename (to look at the target, or at the file that will be it); what it raises leaves the target alone.
     """
     _refuse_no_name(path)
     if str(path) == STDOUT:
@@ -139,6 +144,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool =
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
+                if before_rename is not None:
+                    before_rename(f.fileno())
             os.replace(temp, target)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

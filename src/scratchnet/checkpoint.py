@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,7 @@ METADATA_SCHEMA = schema.record({
     "output": Field(schema.choice(OUTPUT_ACTIVATIONS)),
     "dtype": Field(schema.choice(DTYPES)),
     "epochs_done": Field(schema.integer(0, MAX_EPOCHS), 0),
+    "planned_epochs": Field(schema.integer(0, MAX_EPOCHS), 0),
     "partial_epoch_samples": Field(schema.integer(0, 2**63 - 1), 0),
     "partial_epoch_loss": Field(schema.number(0), 0.0),
     "partial_epoch_correct": Field(schema.integer(0, 2**63 - 1), 0),
@@ -92,9 +94,14 @@ class Checkpoint:
     partial_epoch_correct: int = 0  # its samples classified right as they were seen
     partial_epoch_seconds: float = 0.0  # its training time
     data: dict[str, str] | None = None  # {"source", "fingerprint"} of the dataset it was trained on
+    # the epoch count the run that wrote it is to end at: above epochs_done after Ctrl-C, when the next
+    # train finishes that run (run.start); 0 when unknown (text files, and checkpoints before it was kept)
+    planned_epochs: int = 0
     # (st_dev, st_ino, st_size, st_mtime_ns) of the file when it was read or last written by this run,
     # None when there was none: a save checks it (run.train), not stored in the file
     on_disk: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    # set by run.start: this run finishes an interrupted one (else it trains config.epochs more); not stored
+    finishes_run: bool = field(default=False, compare=False, repr=False)
 
 
 def _metadata(ckpt: Checkpoint) -> dict:
@@ -108,6 +115,7 @@ def _metadata(ckpt: Checkpoint) -> dict:
         "output": net.output,
         "dtype": str(net.dtype),
         "epochs_done": ckpt.epochs_done,
+        "planned_epochs": ckpt.planned_epochs,
         "partial_epoch_samples": ckpt.partial_epoch_samples,
         "partial_epoch_loss": ckpt.partial_epoch_loss,
         "partial_epoch_correct": ckpt.partial_epoch_correct,
@@ -118,12 +126,13 @@ def _metadata(ckpt: Checkpoint) -> dict:
     }
 
 
-def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
+def save(path: str | os.PathLike, ckpt: Checkpoint, before_rename: Callable[[int], None] | None = None) -> None:
     """Write ``ckpt`` atomically: .npz holds everything; .txt, .json, .onnx and .safetensors (docs/FORMAT.md)
-    hold the parameters and the epoch count, so a run resumed from them starts its optimizer afresh."""
+    hold the parameters and the epoch count, so a run resumed from them starts its optimizer afresh.
+    ``before_rename``: as atomic_write's."""
     suffix = Path(path).suffix.lower()
     if suffix in TEXT_FORMATS:
-        with atomic_write(path) as f:
+        with atomic_write(path, before_rename=before_rename) as f:
             f.write(TEXT_FORMATS[suffix](ckpt.network, ckpt.epochs_done, ckpt.history).encode())
         return
     if suffix in BRIDGE_FORMATS:
@@ -132,7 +141,7 @@ def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
             # epoch, from which the next run trains this one again (as run.train does for the text formats).
             return
         content = BRIDGE_FORMATS[suffix].write(ckpt.network, ckpt.epochs_done, ckpt.history)
-        with atomic_write(path) as f:
+        with atomic_write(path, before_rename=before_rename) as f:
             f.write(content)
         return
     arrays = {"metadata": np.array(json.dumps(_metadata(ckpt)))}
@@ -140,7 +149,7 @@ def save(path: str | os.PathLike, ckpt: Checkpoint) -> None:
         arrays[f"weights.{layer}"] = w
         arrays[f"biases.{layer}"] = b
     arrays.update(ckpt.optimizer_state)
-    with atomic_write(path) as f:
+    with atomic_write(path, before_rename=before_rename) as f:
         np.savez(f, **arrays)
 
 
@@ -148,6 +157,10 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read and check a checkpoint (.npz, or a .txt/.json/.onnx/.safetensors parameter file); any problem is a
     one-line ScratchnetError naming the file."""
     path = Path(path)
+    files.check_name(path)
+    if not path.exists() and not path.is_symlink():  # where it looked, and what makes one
+        raise ScratchnetError(f"{path}: no such checkpoint (looked for {path.absolute()}): train one with "
+                              f"scratchnet train --params {path}, or name another with --params")
     suffix = path.suffix.lower()
     if suffix in WHOLE_EPOCHS_ONLY:
         params = BRIDGE_FORMATS[suffix].read(path) if suffix in BRIDGE_FORMATS else textformat.read(path)
@@ -237,4 +250,4 @@ def _from_archive(path: Path, npz: files.NpzArchive) -> Checkpoint:
     network = Network(sizes, hidden, output, weights, biases)
     return Checkpoint(network, config, meta["epochs_done"], meta["history"], optimizer_state,
                       meta["partial_epoch_samples"], meta["partial_epoch_loss"], meta["partial_epoch_correct"],
-                      meta["partial_epoch_seconds"], meta["data"])
+                      meta["partial_epoch_seconds"], meta["data"], meta["planned_epochs"])

@@ -38,7 +38,7 @@ from scratchnet import (
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
 from scratchnet.config import PRESETS, TrainConfig, resolve
 from scratchnet.data import Dataset, load_mnist
-from scratchnet.errors import ScratchnetError
+from scratchnet.errors import ScratchnetError, printable
 from scratchnet.model import load
 from scratchnet.network import Network
 
@@ -49,6 +49,8 @@ PLOTS = ("weights", "history", "confusion", "misclassified")
 WHOLE_OPTION = re.compile(r"[+-]?[0-9]+")
 EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json", "svg": "network.svg",
                 "html": "network.html", "onnx": "network.onnx", "safetensors": "network.safetensors", "c": "network.h"}
+COMPACT_FROM = 4  # pictures from which predict --image prints one line each, without drawing them
+FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")  # matplotlib's that open no window
 HTML_IMAGES = 1000  # images of --set an exported page holds: 1 MB of its weight
 
 
@@ -56,7 +58,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, like every other error."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
     def print_help(self, file=None) -> None:
         (file or sys.stdout).write(self.format_help())  # argparse's own would hide a failed write
@@ -131,8 +133,9 @@ def _add_common(parser: argparse.ArgumentParser, *, json_output: bool = False, d
         parser.add_argument("--engine", choices=engines.ENGINES, default="numpy",
                             help="numpy (default), or c: the C engine built with the package, same results")
         parser.add_argument("--threads", type=_threads, metavar="N",
-                            help="at most N threads for NumPy's BLAS and the C engine (default: per workload: "
-                            "one BLAS thread for small matrix products, one per core for large ones)")
+                            help="N threads for NumPy's BLAS on large matrix products (default: 1, whatever "
+                            "the load, as its bits follow its threads) and at most N for the C engine (default: "
+                            "the cores free; its bits do not follow them)")
 
 
 def _add_learn_input(parser: argparse.ArgumentParser, label: bool) -> None:
@@ -161,7 +164,8 @@ def _locked(args: argparse.Namespace, path: str):
     """Hold ``path``'s lock (scratchnet.lock) while writing it; --wait waits for its holder, saying so."""
     check_destination(path)  # a name that cannot be written has no lock either
     def waiting(holder: str) -> None:
-        print(f"scratchnet: {path} is in use by {holder}: waiting for it to finish", file=sys.stderr, flush=True)
+        print(f"scratchnet: {printable(path)} is in use by {printable(holder)}: waiting for it to finish", file=sys.stderr,
+              flush=True)
 
     return lock.exclusive(path, waiting if args.wait else None)
 
@@ -396,42 +400,52 @@ def _train(args: argparse.Namespace) -> int:
     dataset = load_mnist(args.data)
     config, net = ckpt.config, ckpt.network
     if not args.json:
-        began = f"resuming after {_count(ckpt.epochs_done, 'epoch')}" if ckpt.epochs_done else "new network"
-        if ckpt.partial_epoch_samples:
-            began = f"resuming epoch {ckpt.epochs_done + 1} after its first {ckpt.partial_epoch_samples:,} samples"
-        print(f"{net.describe()}, {began}: {_count(config.epochs, 'epoch')}, lr {config.lr:g}, batch {config.batch_size}, "
+        print(f"{net.describe()}, {_plan(ckpt)}, lr {config.lr:g}, batch {config.batch_size}, "
               f"{config.optimizer}, {config.schedule} schedule")
-        print(f"data {dataset.source}, checkpoint {args.params}", flush=True)
+        print(f"data {printable(dataset.source)}, checkpoint {printable(args.params)}", flush=True)
 
     def report(result: run.EpochResult) -> None:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         else:
-            print(f"epoch {result.epoch:3d}  loss {result.loss:.4f}  train {_percent(result.train_accuracy)}  "
-                  f"test {_percent(result.test_accuracy)}  {result.seconds:6.2f} s  "
-                  f"{result.samples_per_second:9,.0f} samples/s", flush=True)
+            print(result.line(), flush=True)
 
     finished = run.train(ckpt, dataset, args.params, report, progress=sys.stdout.isatty() and not args.json,
                          engine=args.engine, new_data=args.new_data)
     if not finished:
-        print(f"scratchnet: {_interrupted(args.params, ckpt, len(dataset.train_labels))}", file=sys.stderr)
+        print(f"scratchnet: {printable(_interrupted(args.params, ckpt, len(dataset.train_labels)))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.json:
-        print(f"saved {args.params} ({_count(ckpt.epochs_done, 'epoch')} in all)")
+        print(f"saved {printable(args.params)} ({_count(ckpt.epochs_done, 'epoch')} in all)")
     return 0
+
+
+def _plan(ckpt: checkpoint.Checkpoint) -> str:
+    """Which run train does (run.start decided): a new one, the rest of an interrupted one, or epochs more."""
+    done, planned = ckpt.epochs_done, ckpt.planned_epochs
+    within = (f", epoch {done + 1} after its first {ckpt.partial_epoch_samples:,} samples"
+              if ckpt.partial_epoch_samples else "")
+    if ckpt.finishes_run:
+        return f"finishing the interrupted run of {_count(planned, 'epoch')}: {planned - done} to go{within}"
+    if not done and not ckpt.partial_epoch_samples:
+        return f"new network: {_count(planned, 'epoch')}"
+    return f"resuming after {_count(done, 'epoch')}: {planned - done} more, to {planned}{within}"
 
 
 def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
     """What Ctrl-C left in ``params`` and what the next run does with it."""
+    done, planned, suffix = ckpt.epochs_done, ckpt.planned_epochs, Path(params).suffix.lower()
+    if suffix in checkpoint.WHOLE_EPOCHS_ONLY:  # no room for the run's plan, nor for a place in an epoch: see run.train
+        finish = (f"a {suffix} file does not record the run: train --epochs {planned - done} finishes it"
+                  f"{f', from the start of epoch {done + 1}' if ckpt.partial_epoch_samples else ''}.")
+        if not ckpt.partial_epoch_samples:
+            return f"interrupted after epoch {done} of {planned}; saved {params}; {finish}"
+        kept = f"{params} keeps the network of epoch {done}" if done else f"{params} was not written"
+        return f"interrupted in epoch {done + 1} of {planned}; {kept}; {finish}"
     if not ckpt.partial_epoch_samples:
-        return f"interrupted after epoch {ckpt.epochs_done}; saved {params}. Run train again to go on."
-    where = f"interrupted in epoch {ckpt.epochs_done + 1} after {ckpt.partial_epoch_samples:,} of {n:,} samples"
-    if Path(params).suffix.lower() in checkpoint.WHOLE_EPOCHS_ONLY:  # whole epochs only: see run.train
-        kept = (f"{params} keeps the network of epoch {ckpt.epochs_done}" if ckpt.epochs_done else
-                f"{params} was not written")
-        return (f"{where}; {kept}, as a {Path(params).suffix} file has no place in an epoch: the next run trains "
-                f"epoch {ckpt.epochs_done + 1} from its start.")
-    return f"{where}; saved {params}. Run train again to go on from there, as if never stopped."
+        return f"interrupted after epoch {done} of {planned}; saved {params}. Run train again to finish the run."
+    return (f"interrupted in epoch {done + 1} of {planned} after {ckpt.partial_epoch_samples:,} of {n:,} samples; "
+            f"saved {params}. Run train again to finish the run from there, as if never stopped.")
 
 
 def cmd_ladder(args: argparse.Namespace) -> int:
@@ -505,15 +519,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_fits(args.params, ckpt, dataset)
     began = f"{_count(ckpt.epochs_done, 'epoch')} trained" if ckpt.on_disk else \
         "a new network, written there when the page trains or saves it"
-    print(f"{args.params}: {ckpt.network.describe()}, {began}")
-    print(f"data {dataset.source}", flush=True)
+    print(f"{printable(args.params)}: {ckpt.network.describe()}, {began}")
+    print(f"data {printable(dataset.source)}", flush=True)
     state = serve.serve(args.params, dataset, ckpt, host=args.host, port=args.port, open_browser=args.open,
                         new_data=args.new_data)
     if state.busy():  # a second Ctrl-C: the process ends with the run
-        print(f"scratchnet: stopped without waiting for training: {args.params} keeps its last save", file=sys.stderr)
+        print(f"scratchnet: stopped without waiting for training: {printable(args.params)} keeps its last save",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     if state.interrupted:
-        print(f"scratchnet: {_interrupted(args.params, state.interrupted, len(dataset.train_labels))}", file=sys.stderr)
+        print(f"scratchnet: {printable(_interrupted(args.params, state.interrupted, len(dataset.train_labels)))}",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
@@ -536,7 +552,8 @@ def _check_fits(params: str, ckpt: checkpoint.Checkpoint, dataset: Dataset) -> N
         raise ScratchnetError(f"{params}: the network has {net.sizes[-1]} outputs but {dataset.source} has "
                               f"label {top_label}")
     if ckpt.data and ckpt.data["fingerprint"] != dataset.fingerprint:
-        print(f"scratchnet: warning: {params} was trained on {ckpt.data['source']}, not on {dataset.source}",
+        print(f"scratchnet: warning: {printable(params)} was trained on {printable(ckpt.data['source'])}, not on "
+              f"{printable(dataset.source)}",
               file=sys.stderr)
 
 
@@ -552,7 +569,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
-    print(f"{args.set} accuracy {_percent(result.accuracy)} on {len(labels):,} images ({args.params})")
+    print(f"{args.set} accuracy {_percent(result.accuracy)} on {len(labels):,} images ({printable(args.params)})")
     n = len(result.per_class)
     print("\nclass  accuracy   images")
     for c, (acc, row) in enumerate(zip(result.per_class, result.confusion)):
@@ -584,7 +601,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with atomic_write(output, stdout_ok=True) as f:
         f.write(content)
     if output != STDOUT:  # on standard output the file is all there is to print
-        print(f"wrote {output} ({len(content):,} bytes)")
+        print(f"wrote {printable(output)} ({len(content):,} bytes)")
         if args.format == "c":
             print(f"{ckpt.network.describe()} as {c_header.C_TYPES[args.c_dtype]}: "
                   f"{c_header.footprint(ckpt.network, args.c_dtype).describe()}")
@@ -611,7 +628,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise ScratchnetError(f"{args.output} exists{_what_would_be_lost(args.output)}: pass --force to replace "
                                   f"it, or -o another file")
         checkpoint.save(os.path.realpath(args.output), ckpt)  # through a symlink: the file locked
-    print(f"wrote {args.output}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
+    print(f"wrote {printable(args.output)}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
     return 0
 
 
@@ -636,7 +653,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     ckpt = checkpoint.load(args.params)
     net = ckpt.network
     total = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
-    print(f"{args.params}: {net.describe()}, {total:,} parameters, {ckpt.epochs_done} epochs trained")
+    print(f"{printable(args.params)}: {net.describe()}, {total:,} parameters, {ckpt.epochs_done} epochs trained")
     for layer, (weights, biases) in enumerate(zip(net.weights, net.biases), start=1):
         activation = net.hidden if layer < net.n_layers else net.output
         print(f"\nlayer {layer}: {weights.shape[0]} -> {weights.shape[1]} {activation}, "
@@ -666,7 +683,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         else:
             plot.misclassified(images, labels, outputs.argmax(axis=1), outputs.max(axis=1), output)
     if output != STDOUT:
-        print(f"wrote {output}")
+        print(f"wrote {printable(output)}")
     return 0
 
 
@@ -692,7 +709,7 @@ def _index(text: str, count: int, which: str) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(f"scratchnet {__version__} in {Path(__file__).parent} (Python {platform.python_version()})")
+    print(f"scratchnet {__version__} in {printable(Path(__file__).parent)} (Python {platform.python_version()})")
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b.get('architecture') or b['prefix']}, "
                      f"{b['num_threads']} threads)" for b in threads.blas()) or "none found"
     print(f"engine numpy: NumPy {np.__version__}, BLAS {blas}")
@@ -700,16 +717,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         libraries = [cengine.library(dtype)[0]._name for dtype in (np.float64, np.float32)]
         print(f"engine c: {', '.join(libraries)}, {cengine.threads(np.float64)} OpenMP threads")
     except ScratchnetError as e:
-        print(f"engine c: not available: {e}")
+        print(f"engine c: not available: {printable(e)}")
     try:
-        print(f"scratchnet-c: {cengine.program()}")
+        print(f"scratchnet-c: {printable(cengine.program())}")
     except ScratchnetError as e:
-        print(f"scratchnet-c: not available: {e}")
+        print(f"scratchnet-c: not available: {printable(e)}")
     print(f"threads: {threads.cores()} cores, {threads.free_cores()} free now; the BLAS gets 1 thread for matrix "
-          f"products under {threads.BIG_PRODUCT:,} multiply-adds, as many as cores are free for larger ones; the C "
-          f"engine as many as cores are free; --threads N caps both at N")
+          f"products, whatever the load, as its bits follow its threads (--threads N: N for products of "
+          f"{threads.BIG_PRODUCT:,} multiply-adds or more); the C engine as many as cores are free, at most "
+          f"--threads (its bits do not follow them)")
     found = os.environ.get("SCRATCHNET_DATA") or data.found_data_path()
-    print(f"data: {found or f'none here: the first command downloads MNIST to {data.cache_path()}'}")
+    print(f"data: {printable(found or f'none here: the first command downloads MNIST to {data.cache_path()}')}")
     return 0
 
 
@@ -719,7 +737,7 @@ def c_program() -> int:
     try:
         program = cengine.program()
     except ScratchnetError as e:
-        print(f"scratchnet-c: error: {e}", file=sys.stderr)
+        print(f"scratchnet-c: error: {printable(e)}", file=sys.stderr)
         return EXIT_ERROR
     found = data.found_data_path()
     if found and found.is_dir():
@@ -727,7 +745,7 @@ def c_program() -> int:
     try:
         os.execv(program, [str(program), *sys.argv[1:]])
     except OSError as e:
-        print(f"scratchnet-c: error: cannot run {program}: {e.strerror}", file=sys.stderr)
+        print(f"scratchnet-c: error: cannot run {printable(program)}: {e.strerror}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -882,6 +900,8 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.plot:
+        _plot_window()
     if args.image:
         return _predict_pictures(args)
     if args.save_input:
@@ -891,6 +911,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise ScratchnetError(f"{text!r} is not an image index: for a picture file, use --image {text}")
     dataset, images, labels = _images(args)
     net = _load_network(args, dataset)
+    explained: list[Network] = []  # once _explain_scores has spoken
 
     def answer(index: int) -> None:
         probabilities = engines.outputs(net, images[index : index + 1], args.engine)[0]
@@ -902,6 +923,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(result), flush=True)
         else:
             verdict = "right" if top[0] == labels[index] else "WRONG"
+            if not explained:
+                _explain_scores(net)
+                explained.append(net)
             print(draw(images[index]))
             print(f"image {index} ({args.set}): label {labels[index]}, prediction {top[0]} "
                   f"(confidence {probabilities[top[0]]:.2f}), {verdict}; top 3: "
@@ -931,7 +955,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             answer(_index(text, len(images), args.set))
         except ScratchnetError as e:
-            print(f"scratchnet: {e}", file=sys.stderr)
+            print(f"scratchnet: {printable(e)}", file=sys.stderr)
+
+
+def _explain_scores(net: Network) -> None:
+    """What "confidence" means for this network, said once before its answers."""
+    if net.output == "sigmoid":
+        print("(a sigmoid output layer: each digit's score, and so the confidence, is its own output from 0 to 1; "
+              "the scores need not sum to 1, and are not probabilities)")
 
 
 def _predict_pictures(args: argparse.Namespace) -> int:
@@ -949,13 +980,14 @@ def _predict_pictures(args: argparse.Namespace) -> int:
             raise ScratchnetError(f"--save-input {folder}: cannot make the folder ({e.strerror or e})") from None
     saved: set[str] = set()
     labelled = right = failed = 0
+    explained = False  # once _explain_scores has spoken
     for path in files:
         try:
             pixels = preprocess.to_mnist(path)
         except ScratchnetError as e:
             if len(files) == 1:
                 raise
-            print(f"scratchnet: error: {e}", file=sys.stderr, flush=True)
+            print(f"scratchnet: error: {printable(e)}", file=sys.stderr, flush=True)
             failed += 1
             continue
         answer = model.predict_digit(pixels, preprocessed=True)
@@ -968,8 +1000,12 @@ def _predict_pictures(args: argparse.Namespace) -> int:
         else:
             verdict = "" if label is None else f"label {label}, "
             mark = "" if label is None else (", right" if label == answer.digit else ", WRONG")
-            print(draw(pixels))
-            print(f"{path}: {verdict}prediction {answer.digit} (confidence {answer.confidence:.2f}){mark}; top 3: "
+            if not explained:
+                _explain_scores(model.network)
+                explained = True
+            if len(files) < COMPACT_FROM:
+                print(draw(pixels))
+            print(f"{printable(path)}: {verdict}prediction {answer.digit} (confidence {answer.confidence:.2f}){mark}; top 3: "
                   + ", ".join(f"{d} {score:.2f}" for d, score in answer.top3), flush=True)
         if folder:
             _save_input(folder, path, pixels, saved)
@@ -994,11 +1030,21 @@ def _save_input(folder: Path, path: Path, pixels: np.ndarray, saved: set[str]) -
         Image.fromarray(pixels).save(f, format="PNG")
 
 
-def _plot(image: np.ndarray, result: dict) -> None:
+def _plot_window():
+    """matplotlib's pyplot, if it can open a window here; else a one-line error, before any work."""
     try:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ScratchnetError("--plot needs matplotlib: pip install 'scratchnet[plot]'") from None
+    backend = plt.get_backend().lower()
+    if backend in FILE_BACKENDS:  # what matplotlib falls back on without a display: show() would do nothing
+        raise ScratchnetError(f"--plot needs a display to open a window, and there is none here (matplotlib's "
+                              f"backend is {backend}): drop --plot (with --image, --save-input DIR saves what the network saw)")
+    return plt
+
+
+def _plot(image: np.ndarray, result: dict) -> None:
+    plt = _plot_window()
     plt.imshow(image, cmap="Blues")
     plt.title(f"Prediction: {result['prediction']} (Confidence: {result['confidence']:.2f})")
     plt.show()
@@ -1013,7 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             sys.stdout.flush()  # a full disk or a closed pipe shows here, not in Python's flush at exit
     except ScratchnetError as e:
-        print(f"scratchnet: error: {e}", file=sys.stderr)
+        print(f"scratchnet: error: {printable(e)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("\nscratchnet: interrupted", file=sys.stderr)
@@ -1024,7 +1070,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except OSError as e:  # standard output on a full disk (train > /dev/full) or gone
         _drop_stdout()
-        print(f"scratchnet: error: cannot write {e.filename or 'the output'}: {e.strerror or e}", file=sys.stderr)
+        print(f"scratchnet: error: cannot write {printable(e.filename or 'the output')}: {e.strerror or e}",
+              file=sys.stderr)
         return EXIT_ERROR
     except MemoryError:
         print("scratchnet: error: out of memory: try a smaller network or --batch-size", file=sys.stderr)

@@ -43,7 +43,8 @@ class TrainConfig:
                         "(softmax output) or mse", network.LOSSES)
     init: str = setting("uniform", "initial weights: uniform(-0.5, 0.5), xavier or he", network.INITS)
     dtype: str = setting("float64", "floating-point type of parameters and arithmetic", network.DTYPES)
-    epochs: int = setting(5, "epochs to train in this run (more, when resuming)")
+    epochs: int = setting(5, "epochs of this run: more, when --params holds a run that ended; a run Ctrl-C "
+                          "stopped is finished without it")
     lr: float = setting(0.005, "learning rate")
     batch_size: int = setting(1, "samples per update; 1 updates after every sample")
     optimizer: str = setting("sgd", "update rule", OPTIMIZERS)

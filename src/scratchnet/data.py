@@ -285,6 +285,7 @@ def cache_path() -> Path:
 
 
 def _existing(path: str, what: str) -> Path:
+    files.check_name(path)
     p = Path(path).expanduser()
     if not p.exists():
         raise ScratchnetError(f"{p}: no such file or directory (given by {what})")

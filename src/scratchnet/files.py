@@ -31,6 +31,14 @@ KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "
          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
+def check_name(path: str | os.PathLike) -> None:
+    """Refuse a name no file can have (the system calls would raise ValueError): a NUL character."""
+    name = os.fsdecode(path)
+    if "\0" in name:
+        shown = name.replace("\0", "\\0")
+        raise ScratchnetError(f"{shown}: a file name cannot hold a NUL character")
+
+
 def require_regular(path: str | os.PathLike, mode: int) -> None:
     """Refuse what is not a regular file: /dev/zero never ends, a FIFO waits for a writer for ever."""
     if not stat.S_ISREG(mode):
@@ -40,6 +48,7 @@ def require_regular(path: str | os.PathLike, mode: int) -> None:
 def open_regular(path: str | os.PathLike) -> BinaryIO:
     """Open a regular file for reading; anything else (missing, a directory, /dev/zero, a FIFO)
     is a one-line ScratchnetError. A FIFO is opened without blocking, found out, and closed."""
+    check_name(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -53,15 +62,6 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         raise
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
-
-
-def read_regular(path: str | os.PathLike) -> bytes:
-    """The whole content of a regular file (see open_regular)."""
-    with open_regular(path) as f:
-        try:
-            return f.read()
-        except OSError as e:
-            raise ScratchnetError(f"{path}: cannot read it ({e.strerror})") from None
 
 
 class NpzArchive:

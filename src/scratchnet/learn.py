@@ -120,8 +120,11 @@ class Step:
 
 
 def step_learning_rate(ckpt: Checkpoint) -> float:
-    """The rate ``scratchnet train`` would use next: that of the epoch after the last one done."""
-    return optim.learning_rate(ckpt.config, ckpt.epochs_done, ckpt.epochs_done + ckpt.config.epochs)
+    """The rate ``scratchnet train`` would use next: that of the epoch after the last one done, in the run it
+    would train (the rest of an interrupted one, as run.start decides, or ``config.epochs`` more)."""
+    unfinished = ckpt.planned_epochs > ckpt.epochs_done
+    total = ckpt.planned_epochs if unfinished else ckpt.epochs_done + ckpt.config.epochs
+    return optim.learning_rate(ckpt.config, ckpt.epochs_done, total)
 
 
 def _sample_loss(net: Network, loss: str, logits: np.ndarray, outputs: np.ndarray, target: np.ndarray) -> float:

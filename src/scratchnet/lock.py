@@ -24,9 +24,9 @@ def lock_path(path: str | os.PathLike) -> Path:
     return real.with_name(f".{real.name}.lock")
 
 
-def identity(path: str | os.PathLike) -> tuple[int, ...] | None:
-    """(st_dev, st_ino, st_size, st_mtime_ns) of the file at ``path``, None when there is none:
-    any write or replacement changes it."""
+def identity(path: str | os.PathLike | int) -> tuple[int, ...] | None:
+    """(st_dev, st_ino, st_size, st_mtime_ns) of the file at ``path`` (or open as descriptor ``path``),
+    None when there is none: any write or replacement changes it."""
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
 
+OPTION = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")  # a command-line option named in a message
 
 @dataclass(frozen=True)
 class Prediction:
@@ -36,8 +39,8 @@ class Prediction:
 
     digit: int  # the most likely class
     confidence: float  # its output activation (a probability for softmax networks)
-    probabilities: np.ndarray  # every output, (n_outputs,)
-    input: np.ndarray  # the (28, 28) uint8 image the network was given, white ink on black
+    probabilities: np.ndarray = field(repr=False)  # every output, (n_outputs,)
+    input: np.ndarray = field(repr=False)  # the (28, 28) uint8 image the network was given, white ink on black
 
     @property
     def top3(self) -> list[tuple[int, float]]:
@@ -162,6 +165,17 @@ def load(path: str | os.PathLike = checkpoint.DEFAULT_PATH, engine: str = "numpy
     return Model(checkpoint.load(path), engine)
 
 
+@contextmanager
+def _in_python_terms() -> Iterator[None]:
+    """The library's messages name the command line's options (--epochs, --fresh): fit's caller passed
+    arguments (epochs, fresh=True), so its errors name those."""
+    try:
+        yield
+    except ScratchnetError as e:
+        message = str(e).replace("--fresh", "fresh=True")
+        raise ScratchnetError(OPTION.sub(lambda m: m[1].replace("-", "_"), message)) from None
+
+
 def fit(
     data: Dataset | str | os.PathLike | None = None,
     *,
@@ -186,12 +200,13 @@ def fit(
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ScratchnetError(f"unknown setting {unknown[0]!r}: the settings are {', '.join(sorted(known))}")
-    dataset = data if isinstance(data, Dataset) else load_mnist(None if data is None else str(data))
-    with tempfile.TemporaryDirectory(prefix="scratchnet-") as folder:
-        # Without params the run still saves each epoch (run.train's one code path), to a throwaway file.
-        target = Path(folder) / "network.npz" if params is None else params
-        ckpt = run.start(target, settings, preset, fresh)
-        Model(ckpt, engine)  # an unknown engine is refused before training
-        if not run.train(ckpt, dataset, target, on_epoch, engine=engine):
-            raise KeyboardInterrupt
+    with _in_python_terms():
+        dataset = data if isinstance(data, Dataset) else load_mnist(None if data is None else str(data))
+        with tempfile.TemporaryDirectory(prefix="scratchnet-") as folder:
+            # Without params the run still saves each epoch (run.train's one code path), to a throwaway file.
+            target = Path(folder) / "network.npz" if params is None else params
+            ckpt = run.start(target, settings, preset, fresh)
+            Model(ckpt, engine)  # an unknown engine is refused before training
+            if not run.train(ckpt, dataset, target, on_epoch, engine=engine):
+                raise KeyboardInterrupt
     return Model(ckpt, engine)

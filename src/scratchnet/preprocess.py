@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scratchnet import files
 from scratchnet.errors import ScratchnetError
 
 SIZE = 28  # the MNIST field
@@ -104,20 +105,25 @@ def _tiles(height: int, width: int) -> Iterator[tuple[slice, slice]]:
 def _channels(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Greyscale (and alpha, if any) as uint8 arrays, converted a tile at a time."""
     mode = img.mode
-    if mode in ("1", "F"):
+    if mode == "1":
         img, mode = img.convert("L"), "L"
-    elif mode not in ("L", "RGB", "RGBA", "LA") and not mode.startswith("I"):
+    elif mode not in ("L", "F", "RGB", "RGBA", "LA") and not mode.startswith("I"):
         transparent = "A" in mode or "a" in mode or "transparency" in img.info
         img = img.convert("RGBA" if transparent else "RGB")
         mode = img.mode
     # 16-bit greyscale (I;16, I;16B, ...), or 32-bit I holding 16-bit values (or 8-bit ones, kept)
     sixteen = mode.startswith("I;16") or (mode == "I" and img.getextrema()[1] > 255)
+    # floating-point greyscale (a TIFF of 0..1, as image software writes it, or of 0..255)
+    unit = mode == "F" and img.getextrema()[1] <= 1
     width, height = img.size
     grey = np.empty((height, width), np.uint8)
     alpha = np.empty((height, width), np.uint8) if mode in ("RGBA", "LA") else None
     for rows, cols in _tiles(height, width):
         tile = np.asarray(img.crop((cols.start, rows.start, cols.stop, rows.stop)))
-        if mode.startswith("I"):
+        if mode == "F":
+            levels = np.nan_to_num(tile.astype(np.float64) * (255 if unit else 1), nan=0.0)
+            grey[rows, cols] = np.rint(levels.clip(0, 255))
+        elif mode.startswith("I"):
             wide = tile.astype(np.int64).clip(0, 65535)
             grey[rows, cols] = (2 * wide + 257) // 514 if sixteen else wide  # round(v / 257), halves up
         elif mode == "L":
@@ -160,6 +166,7 @@ def decode(path: str | os.PathLike) -> np.ndarray:
     truncated, unreadable or foreign file is a one-line ScratchnetError naming it.
     """
     name = str(path)
+    files.check_name(path)
     try:
         if os.path.getsize(path) == 0:
             raise ScratchnetError(f"{name}: empty file, not an image")

@@ -48,6 +48,11 @@ class EpochResult:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def line(self) -> str:
+        """The epoch as train and serve print it."""
+        return (f"epoch {self.epoch:3d}  loss {self.loss:.4f}  train {100 * self.train_accuracy:.2f}%  "
+                f"test {100 * self.test_accuracy:.2f}%  {self.seconds:6.2f} s  {self.samples_per_second:9,.0f} samples/s")
+
 
 @dataclass
 class PartialEpoch:
@@ -135,8 +140,10 @@ def fit(
     progress: Callable[[int], None] | None = None,
     engine: str = "numpy",
     partial: PartialEpoch | None = None,
+    total: int | None = None,
 ):
-    """Train ``config.epochs`` more epochs with ``engine``, yielding an EpochResult after each.
+    """Train from ``epochs_done`` up to ``total`` epochs (``epochs_done + config.epochs`` when None) with
+    ``engine``, yielding an EpochResult after each. The schedule's rates are those of a run to ``total``.
 
     ``partial``: what an interrupted run did of epoch ``epochs_done + 1``, which goes on from
     there (the same order, images and optimizer state) and counts as one of the epochs.
@@ -145,7 +152,7 @@ def fit(
     It raises ScratchnetError when the loss or a parameter stops being finite; the network
     then holds the diverged values and must not be saved.
     """
-    total = epochs_done + config.epochs
+    total = epochs_done + config.epochs if total is None else total
     n = len(train_labels)
     upcoming = Upcoming(config, train_images, epochs_done)
     for epoch in range(epochs_done, total):
@@ -186,6 +193,9 @@ def start(
     An existing ``params`` file is resumed with its own settings unless
     ``explicit`` or ``preset`` change them; asking for another architecture is refused.
     ``fresh``, or no file, starts a new network. An unreadable file is refused, never replaced.
+    A run that Ctrl-C stopped before its planned epochs is finished (``ckpt.finishes_run``): the same
+    total, so the same learning rates and bits as unbroken, unless ``explicit`` asks for another
+    count of epochs; otherwise the run is ``config.epochs`` more (``ckpt.planned_epochs`` says to where).
     An epoch that Ctrl-C interrupted goes on where it stopped, unless the settings that decide its
     order and images (seed, shuffle, shift, elastic) changed: then it starts over.
     """
@@ -196,7 +206,7 @@ def start(
     if saved is None:
         net = network.create(config.layers, config.hidden, config.output, config.init, config.dtype,
                              np.random.default_rng(config.seed))
-        return Checkpoint(net, config, on_disk=on_disk)
+        return Checkpoint(net, config, on_disk=on_disk, planned_epochs=config.epochs)
     net = saved.network
     if (net.sizes, net.hidden, net.output, str(net.dtype)) != (config.layers, config.hidden, config.output, config.dtype):
         asked = network.describe(config.layers, config.hidden, config.output, config.dtype)
@@ -207,6 +217,14 @@ def start(
     epoch_images = lambda c: (c.seed, c.shuffle, c.shift, c.elastic)  # the settings that decide an epoch's samples
     if epoch_images(saved.config) != epoch_images(config):
         PartialEpoch().keep_in(saved)
+    # An interrupted run is finished as planned (the same total epochs, so the same learning rates), unless
+    # --epochs asks for another count than that run's: then, as after a completed run, that many more.
+    saved.finishes_run = (saved.planned_epochs > saved.epochs_done
+                          and explicit.get("epochs") in (None, saved.config.epochs))
+    if saved.finishes_run:
+        config.epochs = saved.config.epochs
+    else:
+        saved.planned_epochs = saved.epochs_done + config.epochs
     saved.config = config
     saved.on_disk = on_disk
     return saved
@@ -247,17 +265,30 @@ def conflict_path(params: str | os.PathLike) -> Path:
             return candidate
 
 
+class _ChangedOnDisk(Exception):
+    """save found params changed by another program, with its own file written but not yet renamed."""
+
+
 def save(params: str | os.PathLike, ckpt: Checkpoint) -> None:
     """checkpoint.save, unless ``params`` changed on disk since ``ckpt`` was read or last saved
-    (``ckpt.on_disk``): then nothing overwrites it, ``ckpt`` goes to conflict_path and a
-    ScratchnetError says so, so neither its work nor this run's is lost."""
-    if lock.identity(params) != ckpt.on_disk:
+    (``ckpt.on_disk``), as seen once this save's data is on disk, right before its rename: then nothing
+    overwrites it, ``ckpt`` goes to conflict_path and a ScratchnetError says so, so neither its work nor
+    this run's is lost."""
+    written = []
+
+    def check_then_keep(fd: int) -> None:  # what params will be once renamed, not what a stat after finds
+        if lock.identity(params) != ckpt.on_disk:
+            raise _ChangedOnDisk
+        written.append(lock.identity(fd))
+
+    try:  # through a symlink to the file it names: the one locked
+        checkpoint.save(os.path.realpath(params), ckpt, check_then_keep)
+    except _ChangedOnDisk:
         sibling = conflict_path(params)
         checkpoint.save(sibling, ckpt)
         raise ScratchnetError(f"{params} changed on disk while this run was training it (another program wrote it?): "
                               f"left as it is; this run's network ({ckpt.epochs_done} epochs) is saved in {sibling}")
-    checkpoint.save(os.path.realpath(params), ckpt)  # through a symlink to the file it names: the one locked
-    ckpt.on_disk = lock.identity(params)
+    ckpt.on_disk = written[0] if written else lock.identity(params)  # a device or FIFO is written in place
 
 
 def _resumable(params: str | os.PathLike, partial: PartialEpoch, n: int, same_data: bool) -> PartialEpoch | None:
@@ -283,7 +314,8 @@ def train(
     stop: StopFlag | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> bool:
-    """Train ``ckpt`` for ``ckpt.config.epochs`` more epochs, saving it to ``params`` after each.
+    """Train ``ckpt`` up to ``ckpt.planned_epochs`` epochs (run.start sets it; 0: ``ckpt.config.epochs``
+    more), saving it to ``params`` after each.
 
     An epoch that Ctrl-C interrupted before goes on where it stopped and counts as one of them.
     Returns False when stopped (Ctrl-C, or ``stop`` set by another thread): the parameters after
@@ -313,6 +345,7 @@ def train(
                               f"images): give that one with --data, or pass --new-data to go on with this one")
     ckpt.data = {"source": dataset.source, "fingerprint": dataset.fingerprint}
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
+    ckpt.planned_epochs = ckpt.planned_epochs or ckpt.epochs_done + config.epochs
     n = len(dataset.train_labels)
     partial = _resumable(params, PartialEpoch.of(ckpt), n, same_data)
     with stop_on_interrupt(stop) as flag, tqdm(total=n, initial=partial.samples if partial else 0, disable=not progress,
@@ -324,7 +357,7 @@ def train(
                 on_progress(done)
 
         epochs = fit(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
-                     dataset.test_labels, ckpt.epochs_done, flag, advance, engine, partial)
+                     dataset.test_labels, ckpt.epochs_done, flag, advance, engine, partial, ckpt.planned_epochs)
         for result in epochs:
             ckpt.epochs_done = result.epoch
             PartialEpoch().keep_in(ckpt)

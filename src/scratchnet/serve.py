@@ -66,7 +66,7 @@ from scratchnet import cengine, checkpoint, engines, explorer, learn, lock, run,
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS, resolve
 from scratchnet.data import Dataset
-from scratchnet.errors import ScratchnetError
+from scratchnet.errors import ScratchnetError, printable
 from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
 from scratchnet.optim import Optimizer
 
@@ -424,6 +424,7 @@ class Explorer:
                 def on_epoch(result: run.EpochResult) -> None:
                     self._show(_copy(ckpt))
                     self.publish("epoch", result.to_dict())
+                    print(f"{printable(self.params)}: {result.line()}", flush=True)  # the terminal sees the page's run
 
                 finished = run.train(ckpt, self.dataset, self.params, on_epoch, engine=request.engine,
                                      new_data=self.new_data, stop=stop, on_progress=on_progress)
@@ -780,11 +781,14 @@ def serve(params: str, dataset: Dataset, ckpt: Checkpoint | None = None, *, host
     sock = listen(host, port)
     if not ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback:
         print(f"scratchnet: warning: listening on {host}, not only on this machine: anyone who can reach it can "
-              f"see the network, train it and overwrite {params}", file=sys.stderr)
+              f"see the network, train it and overwrite {printable(params)}", file=sys.stderr)
     app = create_app(params, dataset, ckpt, host=host, port=sock.getsockname()[1], new_data=new_data)
     state: Explorer = app.state.explorer
     address = url(sock, host)
     print(f"scratchnet explorer: {address} (Ctrl-C to stop)", flush=True)
+    if not state.ckpt.on_disk:  # listening: a mistyped name must not pass for the network meant
+        print(f"scratchnet: warning: {printable(params)} does not exist: serving a NEW, UNTRAINED network (check the "
+              f"name; -p names an existing checkpoint)", file=sys.stderr, flush=True)
     if open_browser:  # in a thread: a browser in this terminal (lynx) must not keep the server from starting
         threading.Thread(target=_open, args=(address,), daemon=True).start()
     config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", ws="none",

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +55,15 @@ NOT_FINITE = re.compile(rb"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 # (a CR is the end of a line only right before its LF, or at the end of the file)
 NOT_ALLOWED = re.compile(rb"^[\t\x20-\x22\x24-\x7e]*+(?!#|\r?$)", re.MULTILINE)
 BOM = b"\xef\xbb\xbf"
+# How large a parameter file may be (docs/FORMAT.md, "How large"): room for the header, comments and blank
+# lines, and for each parameter of the network its sizes declare, a number of 64 characters and its blank
+# (the numbers written take at most 25), the sizes within the first MAX_FILE_FIXED bytes. A larger file is
+# refused before the rest is read; csrc/params.c agrees.
+MAX_FILE_FIXED = 1 << 20
+MAX_FILE_PER_PARAMETER = 64
+READ_CHUNK = 1 << 20
+SIZES_LINE = re.compile(rb"^[ \t]*sizes((?:[ \t]+[0-9]{1,7})+)[ \t\r]*(?:#|$)", re.MULTILINE)
+JSON_SIZES = re.compile(rb'"sizes"\s*:\s*\[((?:\s*[0-9]{1,7}\s*,)*\s*[0-9]{1,7}\s*)\]')
 # numbers separated by blanks, each ending at a blank or the end: checks a long row in one pass
 NUMBER_RUN = re.compile(rb"(?:[ \t]*+(?:" + NUMBER.pattern + rb")(?![^ \t]))*+[ \t]*+")
 
@@ -183,8 +193,8 @@ class _Reader:
     """Walks the file's meaningful lines one at a time (however many there are), keeping line
     numbers for messages. Every character outside comments is checked first, as csrc/params.c does."""
 
-    def __init__(self, path: Path, data: bytes):
-        self.path, self.size = path, len(data)
+    def __init__(self, path: Path, data: bytes, size: int | None = None):
+        self.path, self.size = path, len(data) if size is None else size
         self.data = data.removeprefix(BOM)
         bad = NOT_ALLOWED.search(self.data)
         if bad:
@@ -356,10 +366,10 @@ def _layer(reader: _Reader, layer: int, n_in: int, n_out: int, dtype: str) -> tu
     return weights, biases
 
 
-def from_text(text: str | bytes, path: str | Path = "<text>") -> Parameters:
+def from_text(text: str | bytes, path: str | Path = "<text>", file_size: int | None = None) -> Parameters:
     """A parameter file's content (docs/FORMAT.md); any problem is a one-line ScratchnetError
-    naming the line and column."""
-    reader = _Reader(Path(path), text.encode() if isinstance(text, str) else text)
+    naming the line and column. ``file_size``: of the file it came from, when comments were left out."""
+    reader = _Reader(Path(path), text.encode() if isinstance(text, str) else text, file_size)
     header = _header(reader)
     sizes, dtype = header["sizes"], header["dtype"]
     weights, biases = [], []
@@ -474,8 +484,62 @@ def _describe(value: object) -> str:
     return str(value) if isinstance(value, _JsonNumber) else schema.describe(value)
 
 
+def max_file_bytes(sizes: Sequence[int] | None) -> int:
+    """The most bytes a parameter file of a network of these layer sizes may take (None: sizes unknown)."""
+    return MAX_FILE_FIXED + (MAX_FILE_PER_PARAMETER * count_parameters(tuple(sizes)) if sizes else 0)
+
+
+def _declared_sizes(pattern: re.Pattern, start: bytes) -> tuple[int, ...] | None:
+    """The layer sizes a file's start declares, if 2 to MAX_LAYERS + 1 (checked later, in full)."""
+    found = pattern.search(start)
+    sizes = tuple(int(n) for n in re.findall(rb"[0-9]+", found[1])) if found else ()
+    return sizes if 2 <= len(sizes) <= MAX_LAYERS + 1 else None
+
+
+def _check_size(path: Path, size: int, sizes: tuple[int, ...] | None) -> None:
+    if size > max_file_bytes(sizes):
+        network = f"of a {'-'.join(map(str, sizes))} network" if sizes else (
+            f"that declares no sizes in its first {MAX_FILE_FIXED:,} bytes")
+        raise ScratchnetError(f"{path}: {size:,} bytes, more than a parameter file {network} may take "
+                              f"({max_file_bytes(sizes):,}: 1 MiB and {MAX_FILE_PER_PARAMETER} bytes a parameter)")
+
+
+def _without_comment_text(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The bytes of ``chunks`` with each comment's text left out ('#' and the line end kept, so line and
+    column numbers hold), as they stream in: a comment of any length is never held."""
+    in_comment = False
+    for chunk in chunks:
+        at = 0
+        while at < len(chunk):
+            if in_comment:
+                at = chunk.find(b"\n", at)
+                if at < 0:
+                    break
+                in_comment = False
+            hash_at = chunk.find(b"#", at)
+            if hash_at < 0:
+                yield chunk[at:]
+                break
+            yield chunk[at : hash_at + 1]
+            at, in_comment = hash_at + 1, True
+
+
 def read(path: str | Path) -> Parameters:
-    """A .txt or .json parameter file (a regular file); any problem is a one-line ScratchnetError naming it."""
+    """A .txt or .json parameter file (a regular file); any problem is a one-line ScratchnetError naming it.
+
+    A file larger than max_file_bytes of the sizes declared in its first MAX_FILE_FIXED bytes is refused
+    before the rest is read; a .txt file's comments are left out as it streams in."""
     path = Path(path)
-    data = files.read_regular(path)
-    return from_json(data, path) if path.suffix.lower() == ".json" else from_text(data, path)
+    is_json = path.suffix.lower() == ".json"
+    with files.open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            start = f.read(MAX_FILE_FIXED)
+            _check_size(path, size, _declared_sizes(JSON_SIZES if is_json else SIZES_LINE, start))
+            if is_json:
+                data = start + f.read()
+            else:
+                data = b"".join(_without_comment_text(itertools.chain([start], iter(lambda: f.read(READ_CHUNK), b""))))
+        except OSError as e:
+            raise ScratchnetError(f"{path}: cannot read it ({e.strerror})") from None
+    return from_json(data, path) if is_json else from_text(data, path, size)

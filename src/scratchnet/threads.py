@@ -7,14 +7,22 @@ core they wait for it a whole time slice at a time: an epoch of 784-64-32-10 at 
 instead of 1.15 s. Large products pay for several threads on a quiet machine, but collapse the same
 way on a busy one (measured here: `--preset best` 10x slower on 2 BLAS threads than on 1 while
 other processes held the cores). The C engine's OpenMP threads wait passively and its loops only
-go parallel on enough work, but they too lose time slices to other processes. So a workload gets:
+go parallel on enough work, but they too lose time slices to other processes.
 
-  * from NumPy's BLAS, one thread when its largest product is small (under BIG_PRODUCT
-    multiply-adds), else as many as there are cores free right now (free_cores: the idle time of
-    /proc/stat, this process's own threads counted as free), at least one;
-  * from the C engine, as many threads as there are cores free, its loops choosing below that;
+The same seed must give the same bits however busy the machine is. OpenBLAS's sums do not: a
+product's bits follow its thread count (it splits and blocks the work by it). The C engine's do:
+its threads take whole blocks of columns, each computed as one thread would. So a workload gets:
 
-and ``--threads N`` caps both engines at N.
+  * from NumPy's BLAS, one thread, unless ``--threads N`` asks for N on products of at least
+    BIG_PRODUCT multiply-adds (smaller ones stay on one): a count fixed by the user and the workload,
+    never by the load. One thread costs the large products of `--preset best` the second core on a
+    quiet machine, and spares them the collapse of several on a busy one (bench/threads.py);
+  * from the C engine, as many threads as there are cores free right now (free_cores: the idle time
+    of /proc/stat, this process's own threads counted as free), at most --threads, its loops choosing
+    below that.
+
+So the same seed and settings give the same bits on the same machine (the same BLAS and CPU
+features) whatever its load; with NumPy, another --threads may give others.
 """
 
 from __future__ import annotations
@@ -83,18 +91,18 @@ def free_cores() -> int:
 
 
 def blas_threads(rows: int, sizes: Sequence[int]) -> int:
-    """BLAS threads for products of ``rows`` samples through layers ``sizes``: one when the largest is
-    small, else the cores free now; at most --threads."""
-    if rows * max(a * b for a, b in itertools.pairwise(sizes)) < BIG_PRODUCT:
+    """BLAS threads for products of ``rows`` samples through layers ``sizes``: --threads when the largest
+    is large, else one; never the load's choice, as the bits follow the count."""
+    if _cap is None or rows * max(a * b for a, b in itertools.pairwise(sizes)) < BIG_PRODUCT:
         return 1
-    return min(_cap or cores(), free_cores())
+    return _cap
 
 
 @contextmanager
 def for_products(rows: int, sizes: Sequence[int], engine: str = "numpy") -> Iterator[int]:
     """Run the block with the threads ``engine`` (numpy or c) should use on products of ``rows`` samples
     through layers ``sizes``: blas_threads for NumPy's BLAS; the free cores, at most --threads, for the
-    C engine. Yields that count."""
+    C engine (whose bits do not depend on it). Yields that count."""
     global _controller
     if engine == "c":
         threads = min(_cap or cores(), free_cores())
