@@ -176,10 +176,10 @@ def standalone_record(line: str) -> dict | None:
     match = C_EPOCH_LINE.search(line)
     if not match:
         return None
-    epoch, loss, train, test, _, rate = match.groups()
+    epoch, loss, numpy_engine, test, _, rate = match.groups()
     rate = float(rate.replace(",", ""))
     # its seconds are printed to 2 decimals (0.07 s); the rate, to the sample, says it better
-    return {"epoch": int(epoch), "loss": float(loss), "train_accuracy": float(train) / 100,
+    return {"epoch": int(epoch), "loss": float(loss), "train_accuracy": float(numpy_engine) / 100,
             "test_accuracy": float(test) / 100, "seconds": MNIST_TRAIN / rate, "samples_per_second": rate}
 
 
@@ -218,8 +218,8 @@ def torch_epochs(config, data, threads: int | None = None) -> Iterator[dict]:
     import torch.nn.functional as F
 
     from scratchnet.data import inputs
+    from scratchnet.numpy_engine import CHUNK, epoch_samples
     from scratchnet.optim import learning_rate
-    from scratchnet.train import CHUNK, epoch_samples
 
     if threads:
         torch.set_num_threads(threads)

@@ -153,7 +153,7 @@ def curve_lines(runs: dict[str, Run], loads: dict[str, float]) -> list[str]:
 def augmentation_seconds(preset: str, repeats: int = 3) -> float | None:
     """Median seconds to make one epoch's images for ``preset`` (shifts, elastic distortions), in this
     process: the part of an epoch that its ``seconds`` leave out (they time the training only)."""
-    from scratchnet import config, data, train
+    from scratchnet import config, data, numpy_engine
 
     settings = config.resolve({}, preset)
     if not (settings.shift or settings.elastic):
@@ -162,7 +162,7 @@ def augmentation_seconds(preset: str, repeats: int = 3) -> float | None:
     times = []
     for epoch in range(repeats):
         began = time.perf_counter()
-        train.epoch_samples(settings, images, epoch)
+        numpy_engine.epoch_samples(settings, images, epoch)
         times.append(time.perf_counter() - began)
     return statistics.median(times)
 

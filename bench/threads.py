@@ -51,13 +51,13 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     """Train SAMPLES[preset, engine] samples of the preset's first epoch REPEATS times; the seconds of each."""
     import numpy as np
 
-    from scratchnet import engines, network, optim, threads, train
+    from scratchnet import engines, network, numpy_engine, optim, threads
     from scratchnet.config import resolve
     from scratchnet.data import load_dataset
 
     cfg = resolve({}, preset)
     mnist = load_dataset(DATA)
-    order, images = train.epoch_samples(cfg, mnist.train_images, 0)
+    order, images = numpy_engine.epoch_samples(cfg, mnist.train_images, 0)
     part = order[: SAMPLES[preset, engine]]
     images, labels, order = images[part], mnist.train_labels[part], np.arange(len(part))
     net = network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(cfg.seed))

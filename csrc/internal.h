@@ -154,7 +154,7 @@ int sn_check_optimizer(const sn_optimizer_state *opt, const sn_net *net);
    and biases from their gradients (L2 weight decay on the weights). opt NULL: plain SGD. */
 void sn_update(sn_net *net, sn_optimizer_state *opt, const sn_grads *grads, double lr);
 
-/* --- train.c: train.py ----------------------------------------------------------------------- */
+/* --- train.c: numpy_engine.py ---------------------------------------------------------------- */
 
 /* uses_sample_step: whether an epoch takes sn_sgd_sample_step (plain SGD, one sample a step, no
    weight decay) rather than sn_batch_step. */

@@ -461,7 +461,7 @@ static void save(const char *params, const char *actual, const sn_net *net, int 
 /* ------------------------------------------------------------------------------------------ */
 /* train */
 
-static volatile int stop_requested; /* set by the first Ctrl-C: sn_train_epoch stops after its batch */
+static volatile int stop_requested; /* set by the first Ctrl-C: sn_train_samples stops after its batch */
 
 /* The first Ctrl-C asks training to stop after the current batch; a second one stops at once, unless
    the file is being written: the write finishes first, so that no temporary file is left behind. */
@@ -522,7 +522,7 @@ static int train(const options *o) {
         double loss, train_accuracy;
         int64_t done;
         const double began = now();
-        if (sn_train_epoch(&net, NULL, SN_BCE, train_set.images, train_set.labels, NULL, train_set.n, o->batch_size,
+        if (sn_train_samples(&net, NULL, SN_BCE, train_set.images, train_set.labels, NULL, train_set.n, o->batch_size,
                            o->lr, &loss, &train_accuracy, &stop_requested, &done))
             fail("%s", sn_error());
         const double seconds = now() - began;

@@ -56,16 +56,18 @@ const char *sn_error(void);
 double sn_learning_rate(int schedule, double lr, double lr_decay, int lr_step, double lr_gamma,
                         int epoch, int total_epochs);
 
-/* One epoch over images[order[0..n)] (uint8, n_inputs pixels each), labels uint8, as train.py's
- * train_epoch. Plain SGD without weight decay at batch_size 1 takes one sample a step, each layer
- * updated as soon as its error is known and the error then sent back through the updated weights;
+/* Training on the samples images[order[0..n)] (uint8, n_inputs pixels each), labels uint8, as
+ * numpy_engine.py's train_epoch: a whole epoch (main.c) or a chunk of one (cengine.py calls it 2,000
+ * samples at a time, so that Ctrl-C and the progress bar are seen between calls). Plain SGD without
+ * weight decay at batch_size 1 takes one sample a step, each layer updated as soon as its error is
+ * known and the error then sent back through the updated weights;
  * anything else takes batches of batch_size (1 included): the gradient of the batch-mean loss,
  * then the optimizer's update.
  * Writes the mean training loss and the running accuracy (fraction) if the pointers are non-NULL.
  * `stop`, if non-NULL, is polled after every batch: non-zero stops the epoch early;
  * *samples_done (if non-NULL) gets the count done. `order` NULL means file order, `opt` NULL
  * plain SGD. */
-int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t *images,
+int sn_train_samples(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t *images,
                    const uint8_t *labels, const int64_t *order, int64_t n, int batch_size, double lr,
                    double *mean_loss, double *accuracy, volatile int *stop, int64_t *samples_done);
 

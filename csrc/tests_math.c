@@ -119,7 +119,7 @@ static void free_state(sn_optimizer_state *opt) {
 /* the mean loss of a batch, without changing anything (lr 0) */
 static double batch_loss(sn_net *net, int loss, const uint8_t *images, const uint8_t *labels, int64_t n) {
     double mean = NAN;
-    if (sn_train_epoch(net, NULL, loss, images, labels, NULL, n, (int)n, 0.0, &mean, NULL, NULL, NULL))
+    if (sn_train_samples(net, NULL, loss, images, labels, NULL, n, (int)n, 0.0, &mean, NULL, NULL, NULL))
         printf("batch_loss: %s\n", sn_error());
     return mean;
 }
@@ -143,7 +143,7 @@ static void test_gradients(int hidden, int output, int loss, int64_t n) {
     copy_net(&stepped, &net);
     sn_optimizer_state momentum = new_state(&net, SN_MOMENTUM, 0.9, 0);
     double mean;
-    int status = sn_train_epoch(&stepped, n == 1 ? &momentum : NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean,
+    int status = sn_train_samples(&stepped, n == 1 ? &momentum : NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean,
                                 NULL, NULL, NULL);
     free_state(&momentum);
     CHECK(status == 0, "train_epoch: %s", sn_error());
@@ -211,7 +211,7 @@ static void test_sample_sgd(void) {
 
     double mean, accuracy;
     int64_t done;
-    int status = sn_train_epoch(&net, NULL, SN_BCE, image, &label, NULL, 1, 1, lr, &mean, &accuracy, NULL, &done);
+    int status = sn_train_samples(&net, NULL, SN_BCE, image, &label, NULL, 1, 1, lr, &mean, &accuracy, NULL, &done);
     CHECK(status == 0, "sample step: %s", sn_error());
     CHECK(done == 1, "one sample done, not %lld", (long long)done);
     double worst_hand = 0;
@@ -243,7 +243,7 @@ static void test_optimizers(void) {
     make_net(&net, 2, sizes, SN_TANH, SN_SOFTMAX, 0.7);
     copy_net(&sgd, &net);
     const double lr = 0.05;
-    CHECK(sn_train_epoch(&sgd, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL, NULL, NULL) == 0,
+    CHECK(sn_train_samples(&sgd, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL, NULL, NULL) == 0,
           "sgd: %s", sn_error());
 
     for (int kind = SN_SGD; kind <= SN_ADAM; kind++) {
@@ -252,14 +252,14 @@ static void test_optimizers(void) {
             copy_net(&run, &net);
             sn_optimizer_state opt = new_state(&net, kind, 0.9, decay ? 0.01 : 0);
             /* one batch: the first 4 samples (the gradient at the start) */
-            int status = sn_train_epoch(&run, &opt, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL,
+            int status = sn_train_samples(&run, &opt, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, lr, NULL, NULL,
                                         NULL, NULL);
             CHECK(status == 0, "optimizer %d: %s", kind, sn_error());
             CHECK(opt.steps == 1, "optimizer %d: steps %lld after one batch", kind, (long long)opt.steps);
             /* the gradient of that batch, from a plain SGD step at lr 1 */
             sn_net unit;
             copy_net(&unit, &net);
-            sn_train_epoch(&unit, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, 1.0, NULL, NULL, NULL, NULL);
+            sn_train_samples(&unit, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 4, 4, 1.0, NULL, NULL, NULL, NULL);
             double worst = 0;
             for (int l = 0; l < 2; l++)
                 for (int which = 0; which < 2; which++) {
@@ -438,11 +438,11 @@ static void test_batches(void) {
     const int64_t order[] = {6, 0, 5, 1, 4, 2, 3};
     double loss_all, accuracy_all, loss_a, loss_b;
     int64_t done;
-    CHECK(sn_train_epoch(&net, NULL, SN_MSE, images, labels, order, 7, 3, 0.3, &loss_all, &accuracy_all, NULL,
+    CHECK(sn_train_samples(&net, NULL, SN_MSE, images, labels, order, 7, 3, 0.3, &loss_all, &accuracy_all, NULL,
                          &done) == 0 && done == 7,
           "epoch of 7 in batches of 3: %s", sn_error());
-    sn_train_epoch(&split, NULL, SN_MSE, images, labels, order, 6, 3, 0.3, &loss_a, NULL, NULL, NULL);
-    sn_train_epoch(&split, NULL, SN_MSE, images, labels, order + 6, 1, 3, 0.3, &loss_b, NULL, NULL, NULL);
+    sn_train_samples(&split, NULL, SN_MSE, images, labels, order, 6, 3, 0.3, &loss_a, NULL, NULL, NULL);
+    sn_train_samples(&split, NULL, SN_MSE, images, labels, order + 6, 1, 3, 0.3, &loss_b, NULL, NULL, NULL);
     int same = 1;
     for (int l = 0; l < 2; l++)
         for (int64_t i = 0; i < layer_size(&net, l); i++) same &= net.weights[l][i] == split.weights[l][i];
@@ -451,7 +451,7 @@ static void test_batches(void) {
 
     /* stop after the first batch */
     volatile int stop = 1;
-    CHECK(sn_train_epoch(&net, NULL, SN_MSE, images, labels, order, 7, 3, 0.3, NULL, NULL, &stop, &done) == 0 &&
+    CHECK(sn_train_samples(&net, NULL, SN_MSE, images, labels, order, 7, 3, 0.3, NULL, NULL, &stop, &done) == 0 &&
               done == 3,
           "stop is polled after each batch: %lld done", (long long)done);
     free_net(&net);
@@ -613,7 +613,7 @@ static void check_case(int at) {
     sn_net stepped;
     copy_net(&stepped, &net);
     double mean = NAN;
-    CHECK(sn_train_epoch(&stepped, NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean, NULL, NULL, NULL) == 0,
+    CHECK(sn_train_samples(&stepped, NULL, loss, images, labels, NULL, n, (int)n, 1.0, &mean, NULL, NULL, NULL) == 0,
           "case %s: gradient step: %s", label, sn_error());
     const real mean_real = (real)mean;
     check_tensor(at, "loss", &mean_real, 1, REFERENCE_TOLERANCE);
@@ -636,7 +636,7 @@ static void check_case(int at) {
     sn_optimizer_state opt = new_state(&net, (int)setting->values[3], setting->values[4], setting->values[5]);
     double accuracy = NAN;
     int64_t done = 0;
-    CHECK(sn_train_epoch(&stepped, &opt, loss, images, labels, order, n, (int)setting->values[6], setting->values[7],
+    CHECK(sn_train_samples(&stepped, &opt, loss, images, labels, order, n, (int)setting->values[6], setting->values[7],
                          &mean, &accuracy, NULL, &done) == 0 && done == n,
           "case %s: epoch: %s", label, sn_error());
     for (int l = 0; l < layers; l++) {
@@ -706,30 +706,30 @@ static void test_refusals(void) {
     make_net(&net, 2, sizes, SN_SIGMOID, SN_SIGMOID, 0.5);
     uint8_t images[2 * 4] = {1, 2, 3, 4, 0, 0, 0, 9}, labels[2] = {0, 1}, bad_labels[2] = {0, 2};
     double loss;
-    CHECK(sn_train_epoch(&net, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 2, 1, 0.1, &loss, NULL, NULL, NULL) ==
+    CHECK(sn_train_samples(&net, NULL, SN_CROSS_ENTROPY, images, labels, NULL, 2, 1, 0.1, &loss, NULL, NULL, NULL) ==
                   -1 && strstr(sn_error(), "does not fit"),
           "cross_entropy with a sigmoid output is refused: %s", sn_error());
-    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, bad_labels, NULL, 2, 1, 0.1, &loss, NULL, NULL, NULL) == -1 &&
+    CHECK(sn_train_samples(&net, NULL, SN_BCE, images, bad_labels, NULL, 2, 1, 0.1, &loss, NULL, NULL, NULL) == -1 &&
               strstr(sn_error(), "label 2"),
           "a label past the outputs is refused: %s", sn_error());
     sn_optimizer_state opt;
     memset(&opt, 0, sizeof opt);
     opt.kind = SN_NESTEROV;
-    CHECK(sn_train_epoch(&net, &opt, SN_BCE, images, labels, NULL, 2, 2, 0.1, &loss, NULL, NULL, NULL) == -1 &&
+    CHECK(sn_train_samples(&net, &opt, SN_BCE, images, labels, NULL, 2, 2, 0.1, &loss, NULL, NULL, NULL) == -1 &&
               strstr(sn_error(), "state"),
           "nesterov without its state is refused: %s", sn_error());
     opt.kind = 9;
-    CHECK(sn_train_epoch(&net, &opt, SN_BCE, images, labels, NULL, 2, 2, 0.1, &loss, NULL, NULL, NULL) == -1,
+    CHECK(sn_train_samples(&net, &opt, SN_BCE, images, labels, NULL, 2, 2, 0.1, &loss, NULL, NULL, NULL) == -1,
           "an unknown optimizer is refused");
-    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, NULL, 2, 0, 0.1, &loss, NULL, NULL, NULL) == -1,
+    CHECK(sn_train_samples(&net, NULL, SN_BCE, images, labels, NULL, 2, 0, 0.1, &loss, NULL, NULL, NULL) == -1,
           "batch size 0 is refused");
-    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, NULL, 2, 1, NAN, &loss, NULL, NULL, NULL) == -1,
+    CHECK(sn_train_samples(&net, NULL, SN_BCE, images, labels, NULL, 2, 1, NAN, &loss, NULL, NULL, NULL) == -1,
           "a NaN learning rate is refused");
     const int64_t negative[] = {0, -1};
-    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, negative, 2, 1, 0.1, &loss, NULL, NULL, NULL) == -1,
+    CHECK(sn_train_samples(&net, NULL, SN_BCE, images, labels, negative, 2, 1, 0.1, &loss, NULL, NULL, NULL) == -1,
           "a negative index in the order is refused");
     int64_t done = 5;
-    CHECK(sn_train_epoch(&net, NULL, SN_BCE, images, labels, NULL, 0, 1, 0.1, &loss, NULL, NULL, &done) == 0 &&
+    CHECK(sn_train_samples(&net, NULL, SN_BCE, images, labels, NULL, 0, 1, 0.1, &loss, NULL, NULL, &done) == 0 &&
               done == 0,
           "an empty epoch does nothing");
     real outputs[4];

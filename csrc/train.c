@@ -64,7 +64,7 @@ static const uint8_t *image_at(const uint8_t *images, const int64_t *order, int6
     return images + (order ? order[t] : t) * (int64_t)n_in;
 }
 
-int sn_train_epoch(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t *images, const uint8_t *labels,
+int sn_train_samples(sn_net *net, sn_optimizer_state *opt, int loss, const uint8_t *images, const uint8_t *labels,
                    const int64_t *order, int64_t n, int batch_size, double lr, double *mean_loss, double *accuracy,
                    volatile int *stop, int64_t *samples_done) {
     if (mean_loss) *mean_loss = 0;

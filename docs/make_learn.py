@@ -19,9 +19,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-import scratchnet  # noqa: E402
-from scratchnet import checkpoint, learn, run  # noqa: E402
-from scratchnet.data import load_dataset  # noqa: E402
+import scratchnet
+from scratchnet import learn, run
+from scratchnet.data import load_dataset
 
 OUTPUT = REPO / "docs" / "LEARN.md"
 PICTURES = REPO / "docs" / "learn"

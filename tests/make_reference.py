@@ -9,7 +9,7 @@ without weight decay, per-sample and mini-batch steps, a first layer wide enough
 engine's other gradient path, a network big enough for its threads; each in float64 and float32):
 the images, labels and sample order, the initial parameters, every layer's activations and the
 logits of a forward pass over all the images, their mean loss and its gradients, and the
-parameters, mean loss and accuracy after one epoch of train.train_epoch. Then the learning rate of
+parameters, mean loss and accuracy after one epoch of numpy_engine.train_epoch. Then the learning rate of
 every schedule (optim.learning_rate) and sums in np.sum's order.
 
 The file is text: one record a line, `NAME COUNT VALUE...`, floats as exact hex (float.hex), except
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import cengine, data, optim, train
+from scratchnet import cengine, data, numpy_engine, optim
 from scratchnet.config import SCHEDULES, TrainConfig
 from scratchnet.network import Network
 
@@ -105,7 +105,7 @@ def case_records(label: str, settings: dict, dtype: str, rng: np.random.Generato
         yield record(f"grad_b{layer}", grads_b[layer])
     stepped = copy.deepcopy(net)
     optimizer = optim.Optimizer(cfg, stepped)
-    loss, accuracy = train.train_epoch(stepped, optimizer, cfg, images, labels, order, cfg.lr)
+    loss, accuracy = numpy_engine.train_epoch(stepped, optimizer, cfg, images, labels, order, cfg.lr)
     for layer in range(net.n_layers):
         yield record(f"step_w{layer}", stepped.weights[layer])
         yield record(f"step_b{layer}", stepped.biases[layer])

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from scratchnet import augment, checkpoint, config, run, train
+from scratchnet import augment, checkpoint, config, numpy_engine, run
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 
@@ -106,12 +106,12 @@ def test_the_blur_matrix_is_a_gaussian_convolution():
 def test_epochs_see_distorted_images_with_the_same_order_and_labels(small):
     plain = TrainConfig(shuffle=True, shift=1, seed=3)
     elastic = TrainConfig(shuffle=True, shift=1, seed=3, elastic=34.0)
-    order, images = train.epoch_samples(plain, small.train_images, 0)
-    order_e, images_e = train.epoch_samples(elastic, small.train_images, 0)
-    again = train.epoch_samples(elastic, small.train_images, 0)[1]
+    order, images = numpy_engine.epoch_samples(plain, small.train_images, 0)
+    order_e, images_e = numpy_engine.epoch_samples(elastic, small.train_images, 0)
+    again = numpy_engine.epoch_samples(elastic, small.train_images, 0)[1]
     # the order and the shifts come first from the epoch's stream: the same; the labels go with the order
     assert np.array_equal(order, order_e) and not np.array_equal(images, images_e) and np.array_equal(images_e, again)
-    assert not np.array_equal(images_e, train.epoch_samples(elastic, small.train_images, 1)[1])
+    assert not np.array_equal(images_e, numpy_engine.epoch_samples(elastic, small.train_images, 1)[1])
 
 
 @pytest.mark.parametrize("settings", [{"shift": 1, "elastic": 34.0}, {}])
@@ -121,7 +121,7 @@ def test_images_made_ahead_in_a_thread_are_those_made_in_turn(small, settings):
     upcoming = run.Upcoming(cfg, small.train_images, 3)
     for epoch in (3, 4, 5):
         order, images = upcoming.take(epoch, more=epoch < 5)
-        expected_order, expected_images = train.epoch_samples(cfg, small.train_images, epoch)
+        expected_order, expected_images = numpy_engine.epoch_samples(cfg, small.train_images, epoch)
         assert np.array_equal(order, expected_order) and np.array_equal(images, expected_images)
 
 
@@ -159,8 +159,8 @@ def test_a_checkpoint_from_before_elastic_loads_without_it(tmp_path):
 
 
 def test_changing_elastic_starts_an_interrupted_epoch_over(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(train, "CHUNK", 250)
-    interrupt(train, [750])
+    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    interrupt(numpy_engine, [750])
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50, "elastic": 20.0}), small, path)
     assert checkpoint.load(path).partial_epoch_samples == 750

@@ -183,8 +183,9 @@ def test_pytorchs_own_exporter_when_torch_is_installed(tmp_path, mnist):
 
 def refused_models():
     """(name, model or bytes, what the one-line error must say)."""
-    import onnx_models
     from onnx import helper, numpy_helper
+
+    import onnx_models
 
     params = onnx_models.layers((784, 16, 10))
     keras = onnx_models.keras_style(params)

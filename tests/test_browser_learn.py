@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import browser, served, settle, tab, wait_until  # noqa: F401  (fixtures)
 
 from scratchnet import checkpoint, data, explorer, learn, run, textformat
 from scratchnet.checkpoint import Checkpoint
+from test_browser import browser, served, settle, tab, wait_until  # noqa: F401  (fixtures)
 
 IMAGES = (0, 7, 42)  # training images stepped on
 F64 = 1e-12  # float64: relative to each array's largest value
@@ -166,7 +166,7 @@ def test_the_stages_draw_and_hover_shows_the_formula(tab, tmp_path, small):
             page.mouse.move(where["x"], where["y"])
             settle(page)
             info = page.inner_text("#info")
-            shortest = lambda v: page.evaluate("v => scratchnet.shortest(v, 'float64')", float(v))  # noqa: E731
+            shortest = lambda v: page.evaluate("v => scratchnet.shortest(v, 'float64')", float(v))
             assert f"dL/dw[1][{i}→{j}] = δ_{j} × a_{i} = " in info, info
             assert f"= {shortest(step.after.weights[1][i, j])}" in info and shortest(step.lr) in info
         if stage["index"] == stage["count"] - 1:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from crafted import run_measured
-from scratchnet import cengine, checkpoint, cli, config, engines, network, optim, run, textformat, train
+from scratchnet import cengine, checkpoint, cli, config, engines, network, numpy_engine, optim, run, textformat
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 from test_atomic import device, is_device, temps
@@ -57,7 +57,7 @@ def both_engines(cfg: TrainConfig, images, labels, epochs=1):
         optimizer = optim.Optimizer(cfg, net)
         results[engine] = []
         for epoch in range(epochs):
-            order, shown = train.epoch_samples(cfg, images, epoch)
+            order, shown = numpy_engine.epoch_samples(cfg, images, epoch)
             lr = optim.learning_rate(cfg, epoch, epochs)
             results[engine].append(engines.get(engine).train_epoch(net, optimizer, cfg, shown, labels, order, lr))
         nets[engine] = net
@@ -97,7 +97,7 @@ def test_one_epoch_matches_numpy_to_1e9(mnist, settings):
 
 def test_predict_matches_numpy(mnist):
     net = fresh(TrainConfig(layers=(784, 40, 10), hidden="tanh", output="softmax", init="xavier"))
-    np.testing.assert_allclose(cengine.predict(net, mnist.test_images), train.predict(net, mnist.test_images),
+    np.testing.assert_allclose(cengine.predict(net, mnist.test_images), numpy_engine.predict(net, mnist.test_images),
                                rtol=1e-12, atol=1e-15)
 
 
@@ -147,8 +147,8 @@ def test_the_standalone_program_reads_what_python_writes(mnist, tmp_path):
         pytest.skip("scratchnet-c is not built")
     net = fresh(TrainConfig())
     optimizer = optim.Optimizer(TrainConfig(), net)
-    order, images = train.epoch_samples(TrainConfig(), mnist.train_images, 0)
-    train.train_epoch(net, optimizer, TrainConfig(), images, mnist.train_labels, order, 0.005)
+    order, images = numpy_engine.epoch_samples(TrainConfig(), mnist.train_images, 0)
+    numpy_engine.train_epoch(net, optimizer, TrainConfig(), images, mnist.train_labels, order, 0.005)
     params = tmp_path / "net.txt"
     checkpoint.save(params, checkpoint.Checkpoint(net, TrainConfig(), epochs_done=1))
     env = {k: v for k, v in os.environ.items() if k != "SCRATCHNET_DATA"}
@@ -198,7 +198,7 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
 @pytest.mark.parametrize("stops", [[300], [700, 1300, 900]], ids=["early", "three-times"])
 def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupted_run, assert_same_run, monkeypatch,
                                                        resumable, stops):
-    """As tests/test_train.py's, in C: Ctrl-C, train again, the same bits as one straight run."""
+    """As tests/test_numpy_engine.py's, in C: Ctrl-C, train again, the same bits as one straight run."""
     explicit = dict(resumable, epochs=3)
     straight = run.start(tmp_path / "a.npz", explicit)
     assert run.train(straight, small, tmp_path / "a.npz", engine="c")

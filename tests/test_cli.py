@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from scratchnet import checkpoint, cli, network, train
+from scratchnet import checkpoint, cli, network, numpy_engine
 from scratchnet import run as run_module  # run() below is this file's own helper
 from scratchnet.errors import printable
 
@@ -308,8 +308,8 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
 
 
 def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
-    monkeypatch.setattr(train, "CHUNK", 500)
-    interrupt(train, [500, 500, 1000, None, None, 500, 500])  # None: that run is not stopped
+    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    interrupt(numpy_engine, [500, 500, 1000, None, None, 500, 500])  # None: that run is not stopped
     params = tmp_path / "net.npz"
     code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")
     assert code == 130 and "new network: 2 epochs" in out

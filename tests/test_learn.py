@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 
 import scratchnet
-from scratchnet import ScratchnetError, checkpoint, learn, network, run, train
+from scratchnet import ScratchnetError, checkpoint, learn, network, numpy_engine, run
 from scratchnet.checkpoint import Checkpoint
-from scratchnet.config import TrainConfig
 from scratchnet.optim import Optimizer
-
 from test_cli import one_line_error
 from test_cli import run as run_cli
 
@@ -51,14 +49,14 @@ def test_a_per_sample_step_is_training_on_that_image_bit_for_bit(small):
             result = learn.step(ckpt, small.train_images[index], int(small.train_labels[index]))
             assert result.order == "per-sample" and result.lr == 0.005
             net = copy.deepcopy(ckpt.network)
-            train.train_epoch(net, Optimizer(ckpt.config, net), ckpt.config, small.train_images, small.train_labels,
+            numpy_engine.train_epoch(net, Optimizer(ckpt.config, net), ckpt.config, small.train_images, small.train_labels,
                               np.array([index]), result.lr)
             assert all(np.array_equal(a, b) for a, b in zip(_params(net), _params(result.after)))
             assert all(np.array_equal(a, b) for a, b in zip(_params(result.before), _params(ckpt.network)))
 
 
 def test_a_batch_step_is_batch_step_with_the_checkpoints_optimizer(trained, small):
-    if train.uses_sample_step(trained.config):
+    if numpy_engine.uses_sample_step(trained.config):
         pytest.skip("per-sample: the test above")
     x, label = small.test_images[3], int(small.test_labels[3])
     result = learn.step(trained, x, label)
@@ -66,7 +64,7 @@ def test_a_batch_step_is_batch_step_with_the_checkpoints_optimizer(trained, smal
     optimizer = Optimizer(trained.config, net, trained.optimizer_state)
     assert optimizer.steps > 0
     target = np.eye(10, dtype=net.dtype)[[label]]
-    train.batch_step(net, optimizer, train.inputs(x[None], net.dtype), target, result.lr, trained.config.loss)
+    numpy_engine.batch_step(net, optimizer, numpy_engine.inputs(x[None], net.dtype), target, result.lr, trained.config.loss)
     assert all(np.array_equal(a, b) for a, b in zip(_params(net), _params(result.after)))
     for name, value in optimizer.state().items():
         assert np.array_equal(value, result.optimizer_after[name])
@@ -83,7 +81,7 @@ def test_gradients_are_the_losss_derivatives(trained, small):
     x, label = small.test_images[11], int(small.test_labels[11])
     result = learn.step(trained, x, label)
     net, loss = trained.network, trained.config.loss
-    inputs = train.inputs(x[None], net.dtype)
+    inputs = numpy_engine.inputs(x[None], net.dtype)
     target = np.eye(10)[[label]]
     rng = np.random.default_rng(0)
     layers = range(net.n_layers) if result.order == "batch" else [net.n_layers - 1]
@@ -107,7 +105,7 @@ def test_the_step_records_each_stage(trained, small):
     x, label = small.train_images[5], int(small.train_labels[5])
     result = learn.step(trained, x, label)
     net = trained.network
-    outputs = net.predict(train.inputs(x[None], net.dtype))[0]
+    outputs = net.predict(numpy_engine.inputs(x[None], net.dtype))[0]
     np.testing.assert_allclose(result.outputs, outputs, rtol=1e-5 if net.dtype == np.float32 else 1e-12)
     assert [len(a) for a in result.activations] == list(net.sizes)
     assert [len(z) for z in result.zs] == list(net.sizes[1:]) and [len(e) for e in result.errors] == list(net.sizes[1:])
@@ -155,7 +153,7 @@ def test_explanation_adds_up_to_the_logit(trained, small):
     for index in range(3):
         x = small.test_images[index]
         answer = learn.explain(net, x)
-        assert answer.digit == answer.prediction == int(net.predict(train.inputs(x[None]))[0].argmax())
+        assert answer.digit == answer.prediction == int(net.predict(numpy_engine.inputs(x[None]))[0].argmax())
         for digit in (0, 9):
             e = learn.explain(net, x, digit)
             assert e.hidden_contributions.sum() + e.bias == pytest.approx(e.logit, rel=1e-12, abs=1e-12)
@@ -170,7 +168,7 @@ def test_pixel_contributions_are_input_times_gradient(small):
     e = learn.explain(ckpt.network, x, 4)
     assert e.pixel_contributions.sum() == pytest.approx(e.logit, rel=1e-9)
     probe = copy.deepcopy(ckpt.network)
-    inputs = train.inputs(x[None])[0]
+    inputs = numpy_engine.inputs(x[None])[0]
     i = int(np.flatnonzero(inputs)[10])
     h = 1e-6
     up, down = inputs.copy(), inputs.copy()

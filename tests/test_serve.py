@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from scratchnet import cengine, checkpoint, cli, data, engines, learn, lock, run, serve, textformat, train
+from scratchnet import cengine, checkpoint, cli, data, engines, learn, lock, numpy_engine, run, serve, textformat
 from scratchnet.errors import ScratchnetError
 from scratchnet.explorer import VERSION as PAGE_DATA_VERSION
 
@@ -128,8 +128,8 @@ def test_a_page_run_cut_short_is_finished_by_a_plain_train(tmp_path, small, smal
                                                           monkeypatch, assert_same_run):
     """The page's run of 3 epochs on a cosine schedule, stopped inside epoch 2: `scratchnet train -p` with no
     options finishes that run, bit for bit as if never stopped."""
-    monkeypatch.setattr(train, "CHUNK", 250)
-    interrupt(train, [2750])
+    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    interrupt(numpy_engine, [2750])
     params = tmp_path / "net.npz"
     status = trained(explorer(params), preset="tuned", epochs=3, lr=None, batch_size=None)
     assert status["epochs_done"] == 1 and 0 < checkpoint.load(params).partial_epoch_samples < 2000
@@ -282,7 +282,7 @@ def test_a_bad_edit_is_one_line_and_the_server_goes_on(tmp_path, explorer, body,
     ({"epochs": 1.5}, "--epochs must be a whole number"),
     ({"lr": "fast"}, "--lr must be a number"),
     ({"batch_size": 0}, "--batch-size must be at least 1"),
-    ({"preset": "fastest"}, "preset must be one of seed, tuned, best"),
+    ({"preset": "fastest"}, "preset must be one of original, tuned, best"),
     ({"engine": "gpu"}, "engine must be one of numpy, c"),
     ({"fresh": "yes"}, "fresh must be true or false"),
     ({"epochs": 1, "optimizer": "adam"}, "unknown field 'optimizer'"),

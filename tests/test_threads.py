@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from scratchnet import cengine, cli, network, optim, run, threads, train
+from scratchnet import cengine, cli, network, numpy_engine, optim, run, threads
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 
@@ -100,12 +100,12 @@ def test_on_a_busy_machine_the_c_engine_runs_on_the_free_core(monkeypatch):
 
 
 def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, idle_machine):
-    """With --threads 2, fit's epochs of batches of 32 see one BLAS thread, its evaluation of 500 images at
+    """With --threads 2, run.train_epochs's epochs of batches of 32 see one BLAS thread, its evaluation of 500 images at
     once two."""
     threads.set_cap(2)
     monkeypatch.setattr(threads, "BIG_PRODUCT", 500 * 784 * 20)  # between the two workloads
     seen: dict[str, list[int]] = {}
-    epoch, predict = train.train_epoch, network.Network.predict
+    epoch, predict = numpy_engine.train_epoch, network.Network.predict
 
     def recording_epoch(*args, **kwargs):
         seen["epoch"] = blas_now()
@@ -115,11 +115,11 @@ def test_training_runs_on_the_threads_its_products_call_for(small, monkeypatch, 
         seen["predict"] = blas_now()
         return predict(self, x)
 
-    monkeypatch.setattr(train, "train_epoch", recording_epoch)
+    monkeypatch.setattr(numpy_engine, "train_epoch", recording_epoch)
     monkeypatch.setattr(network.Network, "predict", recording_predict)
     cfg = TrainConfig(batch_size=32, epochs=1)
     net = network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(0))
-    next(run.fit(net, optim.Optimizer(cfg, net), cfg, small.train_images, small.train_labels,
+    next(run.train_epochs(net, optim.Optimizer(cfg, net), cfg, small.train_images, small.train_labels,
                    small.test_images, small.test_labels))
     assert set(seen["epoch"]) == {1}
     assert set(seen["predict"]) == {2}

@@ -7,12 +7,9 @@
 See docs/API.md.
 """
 
-from scratchnet.errors import ScratchnetError
-
-__version__ = "0.1.0"
-
-# after __version__: checkpoint, which these import, reads it
 from scratchnet import datasets, preprocess
+from scratchnet.errors import ScratchnetError
 from scratchnet.model import Model, Prediction, fit, load
+from scratchnet.version import __version__
 
 __all__ = ["Model", "Prediction", "ScratchnetError", "__version__", "datasets", "fit", "load", "preprocess"]

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchnet import __version__
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
+from scratchnet.version import __version__
 
 C_TYPES = {"float32": "float", "float64": "double"}
 PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")  # a C identifier, short enough for any linker
@@ -90,7 +90,7 @@ def header(net: Network, dtype: str = "float32", prefix: str = DEFAULT_PREFIX) -
                   f"static const {c_type} {prefix}_weights_{layer}[{n_out}][{n_in}] = {{\n    {rows}\n}};",
                   f"static const {c_type} {prefix}_biases_{layer}[{n_out}] = {{{_numbers(b, suffix)}}};", ""]
     lines += [
-        f"/* out[j] = biases[j] + the sum over i of weights[j][i] * in[i] */",
+        "/* out[j] = biases[j] + the sum over i of weights[j][i] * in[i] */",
         f"static void {prefix}_dense_(const {c_type} *in, int n_in, const {c_type} *weights, const {c_type} *biases,",
         f"                            {c_type} *out, int n_out)",
         "{", "    int i, j;", "    for (j = 0; j < n_out; j++) {",

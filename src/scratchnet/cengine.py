@@ -104,7 +104,7 @@ def library(dtype: np.dtype):
         lib.sn_error.restype = ctypes.c_char_p
         lib.sn_threads.argtypes = [ctypes.c_int]
         lib.sn_threads(_threads)
-        lib.sn_train_epoch.argtypes = [ctypes.POINTER(Net), ctypes.POINTER(OptimizerState), ctypes.c_int, u8, u8,
+        lib.sn_train_samples.argtypes = [ctypes.POINTER(Net), ctypes.POINTER(OptimizerState), ctypes.c_int, u8, u8,
                                        i64, ctypes.c_int64, ctypes.c_int, ctypes.c_double,
                                        ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
                                        ctypes.POINTER(ctypes.c_int), i64]
@@ -160,7 +160,7 @@ def predict(net: Network, images: np.ndarray) -> np.ndarray:
 
 def train_epoch(net: Network, optimizer, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
                 order: np.ndarray, lr: float, stop=None, progress=None) -> tuple[float, float]:
-    """train.train_epoch, in C: the same order and arithmetic (tests/test_cengine.py)."""
+    """numpy_engine.train_epoch, in C: the same order and arithmetic (tests/test_cengine.py)."""
     lib, Net, OptimizerState, real = library(net.dtype)
     images = np.ascontiguousarray(images, dtype=np.uint8)
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
@@ -180,7 +180,7 @@ def train_epoch(net: Network, optimizer, config: TrainConfig, images: np.ndarray
     chunk_size = config.batch_size * max(1, CHUNK // config.batch_size)  # whole batches, as NumPy's
     for start in range(0, len(order), chunk_size):
         part = order[start : start + chunk_size]
-        _check(lib, lib.sn_train_epoch(
+        _check(lib, lib.sn_train_samples(
             ctypes.byref(c_net), ctypes.byref(state), LOSS_CODES[config.loss], images.ctypes.data_as(u8),
             labels.ctypes.data_as(u8), part.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), len(part),
             config.batch_size, lr, ctypes.byref(chunk_loss), ctypes.byref(chunk_accuracy), ctypes.byref(flag),

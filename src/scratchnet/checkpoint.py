@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, files, onnx_format, safetensors_format, schema, textformat
+from scratchnet import files, onnx_format, safetensors_format, schema, textformat
 from scratchnet.atomic import atomic_write
 from scratchnet.config import OPTIMIZER_SLOTS, TrainConfig
 from scratchnet.errors import ScratchnetError
@@ -36,6 +36,7 @@ from scratchnet.network import (
     describe,
 )
 from scratchnet.schema import Field
+from scratchnet.version import __version__
 
 FORMAT = "scratchnet-checkpoint"
 VERSION = 1

@@ -17,12 +17,12 @@ from PIL import Image
 
 from scratchnet import (
     __version__,
+    c_header,
     cengine,
     checkpoint,
     compare,
     data,
     engines,
-    c_header,
     explorer,
     ladder,
     learn,
@@ -36,7 +36,7 @@ from scratchnet import (
     threads,
 )
 from scratchnet.atomic import STDOUT, atomic_write, check_destination
-from scratchnet.config import PRESETS, TrainConfig, resolve
+from scratchnet.config import PRESET_ALIASES, PRESETS, TrainConfig, resolve
 from scratchnet.data import Dataset, load_mnist
 from scratchnet.errors import ScratchnetError, printable
 from scratchnet.model import load
@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "every epoch, atomically (through a symlink, to its target); it cannot be - "
                             "(standard output), as it is read back.")
     _add_common(p, json_output=True, engine=True)
-    p.add_argument("--preset", choices=tuple(PRESETS), help="seed: the defaults; tuned: 784-20-10 trained "
+    p.add_argument("--preset", choices=(*PRESETS, *PRESET_ALIASES), help="original (or seed): the defaults; "
+                   "tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget; fast: 99%% in a "
                    "fifth of best's time; accurate: elastic distortions, 10 minutes with --engine c")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")

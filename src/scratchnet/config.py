@@ -109,7 +109,7 @@ _SCHEMA = schema.record({f.name: schema.Field(_field_check(f), list(f.default) i
 
 
 PRESETS: dict[str, dict] = {
-    "seed": {},
+    "original": {},  # the original program's settings: the defaults
     # The default 784-20-10, trained well: the original program's ToDos done (its accuracy: README,
     # Results, from bench/targets.py).
     "tuned": dict(
@@ -145,9 +145,13 @@ PRESETS: dict[str, dict] = {
 }
 
 
+PRESET_ALIASES = {"seed": "original"}  # the name it had when "seed" meant the original program too
+
+
 def resolve(explicit: dict, preset: str | None = None, saved: TrainConfig | None = None) -> TrainConfig:
     """The settings of a run: what the user gave explicitly, over the preset, over the saved
     checkpoint's settings when resuming, over the defaults."""
+    preset = PRESET_ALIASES.get(preset, preset)
     if preset is not None and preset not in PRESETS:
         raise ScratchnetError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     values = saved.to_dict() if saved else {}

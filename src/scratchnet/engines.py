@@ -1,7 +1,7 @@
 """The engines that do the arithmetic, by name, and running a network on one of them.
 
 Each engine is a module with the same two functions, ``train_epoch`` and ``predict``: NumPy's is
-``train.py``, C's is ``cengine.py`` (csrc/). They give the same results (tests/test_cengine.py).
+``numpy_engine.py``, C's is ``cengine.py`` (csrc/). They give the same results (tests/test_cengine.py).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from types import ModuleType
 
 import numpy as np
 
-from scratchnet import cengine, network, threads, train
+from scratchnet import cengine, network, numpy_engine, threads
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
 
-ENGINES: dict[str, ModuleType] = {"numpy": train, "c": cengine}
+ENGINES: dict[str, ModuleType] = {"numpy": numpy_engine, "c": cengine}
 
 
 def get(name: str) -> ModuleType:
@@ -43,7 +43,7 @@ class Evaluation:
 
 def evaluate(net: Network, images: np.ndarray, labels: np.ndarray, engine: str = "numpy") -> Evaluation:
     """Accuracy, accuracy per true class and the confusion matrix of uint8 ``images``."""
-    with threads.for_products(min(len(images), train.PREDICT_CHUNK), net.sizes, engine):
+    with threads.for_products(min(len(images), numpy_engine.PREDICT_CHUNK), net.sizes, engine):
         predicted = outputs(net, images, engine).argmax(axis=1)
     n_classes = net.sizes[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)

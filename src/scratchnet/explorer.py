@@ -14,7 +14,7 @@ from importlib import resources
 
 import numpy as np
 
-from scratchnet import learn, network, train
+from scratchnet import learn, network, numpy_engine
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import PRESETS
 from scratchnet.network import Network
@@ -59,7 +59,7 @@ def learn_data(ckpt: Checkpoint) -> dict:
     return {
         "lr": learn.step_learning_rate(ckpt),
         "loss": config.loss,
-        "order": "per-sample" if train.uses_sample_step(config) else "batch",
+        "order": "per-sample" if numpy_engine.uses_sample_step(config) else "batch",
         "optimizer": config.optimizer,
         "momentum": config.momentum,
         "weight_decay": config.weight_decay,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchnet import data, network, optim, train
+from scratchnet import data, network, numpy_engine, optim
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
@@ -60,7 +60,7 @@ class Step:
     ``grad_weights[l]`` and the changes are those of weights[l] and biases[l], which feed layer l+1
     of ``activations`` (activations[0] is the input)."""
 
-    order: str  # "per-sample": train.sgd_sample_step; "batch": train.batch_step on a batch of one
+    order: str  # "per-sample": numpy_engine.sgd_sample_step; "batch": numpy_engine.batch_step on a batch of one
     optimizer: str  # the update rule (config.optimizer); per-sample is always plain SGD
     lr: float  # the learning rate of the step: the checkpoint's next, unless given
     loss_name: str  # the loss trained with: bce, cross_entropy or mse
@@ -146,16 +146,15 @@ def step(ckpt: Checkpoint, image: np.ndarray, label: int, lr: float | None = Non
     lr = step_learning_rate(ckpt) if lr is None else float(lr)
     if not np.isfinite(lr) or lr < 0:
         raise ScratchnetError(f"the learning rate must be a finite number >= 0, got {lr}")
-    target = np.zeros(before.sizes[-1], dtype=before.dtype)
-    target[label] = 1
+    target = data.one_hot(np.array([label]), before.sizes[-1], before.dtype)[0]
     after = copy.deepcopy(before)
     optimizer = Optimizer(config, after, ckpt.optimizer_state)
     state_before = {k: v.copy() for k, v in optimizer.state().items()}
-    if train.uses_sample_step(config):
-        rows = np.flatnonzero(x)  # as train.sparse_samples: the step reads only the non-zero inputs
+    if numpy_engine.uses_sample_step(config):
+        rows = np.flatnonzero(x)  # as numpy_engine.sparse_samples: the step reads only the non-zero inputs
         activations, logits = before.forward(x[rows], before.weights[0][rows])
         activations[0] = x
-        train.sgd_sample_step(after, x[rows], rows, target, lr, config.loss)
+        numpy_engine.sgd_sample_step(after, x[rows], rows, target, lr, config.loss)
         # its errors, as sgd_sample_step sent them back: through each layer above as updated
         delta = network.output_delta(config.loss, before.output, activations[-1][None], target[None])[0]
         errors = [delta]
@@ -168,7 +167,7 @@ def step(ckpt: Checkpoint, image: np.ndarray, label: int, lr: float | None = Non
         activations, logits = before.forward(x[None])
         delta = network.output_delta(config.loss, before.output, activations[-1], target[None])
         errors = [e[0] for e in before.errors(activations, delta)]
-        train.batch_step(after, optimizer, x[None], target[None], lr, config.loss)
+        numpy_engine.batch_step(after, optimizer, x[None], target[None], lr, config.loss)
         grad_weights, grad_biases = before.backward(activations, delta)
         activations = [a[0] for a in activations]
         logits = logits[0]

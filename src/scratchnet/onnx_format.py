@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchnet import __version__, files
+from scratchnet import files
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import HIDDEN_ACTIVATIONS, MAX_PARAMETERS, Network, check_sizes
 from scratchnet.textformat import MAX_EPOCHS, WHOLE, Parameters
+from scratchnet.version import __version__
 
 OPSET = 17
 IR_VERSION = 8  # opset 17's: onnxruntimes from 1.13 on run it

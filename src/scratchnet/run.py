@@ -2,8 +2,8 @@
 
 ``scratchnet train`` calls ``start`` (the checkpoint to begin from) then ``train``, which saves
 after every epoch, turns Ctrl-C into a clean stop that a later run resumes bit for bit, and never
-overwrites a file another program changed. ``fit`` is the loop over epochs; each epoch is the
-engine's ``train_epoch`` (train.py for NumPy).
+overwrites a file another program changed. ``train_epochs`` is the loop over epochs; each epoch is the
+engine's ``train_epoch`` (numpy_engine.py for NumPy).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from scratchnet.data import Dataset
 from scratchnet.engines import evaluate
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
+from scratchnet.numpy_engine import epoch_samples
 from scratchnet.optim import Optimizer, learning_rate
-from scratchnet.train import epoch_samples
+from scratchnet.stop import StopFlag
 
 
 @dataclass
@@ -74,22 +75,12 @@ class PartialEpoch:
         ckpt.partial_epoch_correct, ckpt.partial_epoch_seconds = self.correct, self.seconds
 
 
-@dataclass
-class StopFlag:
-    """Set from a signal handler or another thread; an epoch stops at the next batch boundary, so
-    the parameters are never left half-updated."""
-
-    requested: bool = False
-    samples_done: int = 0  # by the last train_epoch call
-    partial: PartialEpoch | None = None  # set by fit when it stopped inside an epoch
-
-
 def diverged(net: Network, loss: float) -> bool:
     return not math.isfinite(loss) or not all(np.isfinite(p).all() for p in net.weights + net.biases)
 
 
 class Upcoming:
-    """The samples of the coming epochs (train.epoch_samples): with shifted or distorted images, the next
+    """The samples of the coming epochs (numpy_engine.epoch_samples): with shifted or distorted images, the next
     epoch's are made in a thread while this one trains (distortions take as long as an epoch of
     `--preset accurate`'s training; a core of the two is left partly idle by it). Each epoch's images
     depend only on the seed and the epoch, so they are the same as made in turn."""
@@ -127,7 +118,7 @@ class Upcoming:
         return samples
 
 
-def fit(
+def train_epochs(
     net: Network,
     optimizer: Optimizer,
     config: TrainConfig,
@@ -356,7 +347,7 @@ def train(
             if on_progress:
                 on_progress(done)
 
-        epochs = fit(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
+        epochs = train_epochs(net, optimizer, config, dataset.train_images, dataset.train_labels, dataset.test_images,
                      dataset.test_labels, ckpt.epochs_done, flag, advance, engine, partial, ckpt.planned_epochs)
         for result in epochs:
             ckpt.epochs_done = result.epoch

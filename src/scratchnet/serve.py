@@ -64,7 +64,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scratchnet import cengine, checkpoint, engines, explorer, learn, lock, run, schema, textformat
 from scratchnet.checkpoint import Checkpoint
-from scratchnet.config import PRESETS, resolve
+from scratchnet.config import PRESET_ALIASES, PRESETS, resolve
 from scratchnet.data import Dataset
 from scratchnet.errors import ScratchnetError, printable
 from scratchnet.network import MAX_LAYER_SIZE, Network, count_parameters
@@ -98,7 +98,7 @@ def _passed_on(value: Any) -> Any:
 
 
 TRAIN_BODY = schema.record({
-    "preset": schema.Field(schema.optional(schema.choice(tuple(PRESETS))), None),
+    "preset": schema.Field(schema.optional(schema.choice((*PRESETS, *PRESET_ALIASES))), None),
     "epochs": schema.Field(_passed_on, None),
     "lr": schema.Field(_passed_on, None),
     "batch_size": schema.Field(_passed_on, None),

@@ -1,5 +1,5 @@
 // scratchnet's network in JavaScript: the forward pass, one training step, why it answered, what it
-// imagines (issue 17). A port of network.py, train.py's two steps, optim.py's update and learn.py's
+// imagines. A port of network.py, numpy_engine.py's two steps, optim.py's update and learn.py's
 // explain and dream (the reference: the browser tests hold these to NumPy's numbers), in float64;
 // a float32 network's parameters are rounded to float32 where NumPy stores them.
 //

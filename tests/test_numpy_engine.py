@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from scratchnet import checkpoint, config, engines, network, optim, run, train
+from scratchnet import checkpoint, config, engines, network, numpy_engine, optim, run
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 
@@ -20,8 +20,8 @@ def fresh(cfg: TrainConfig) -> network.Network:
 def one_epoch(cfg: TrainConfig, images, labels, net=None, epoch=0, lr=None):
     net = net or fresh(cfg)
     optimizer = optim.Optimizer(cfg, net)
-    order, images = train.epoch_samples(cfg, images, epoch)
-    loss, accuracy = train.train_epoch(net, optimizer, cfg, images, labels, order, cfg.lr if lr is None else lr)
+    order, images = numpy_engine.epoch_samples(cfg, images, epoch)
+    loss, accuracy = numpy_engine.train_epoch(net, optimizer, cfg, images, labels, order, cfg.lr if lr is None else lr)
     return net, loss, accuracy
 
 
@@ -81,7 +81,7 @@ def test_sample_step_updates_each_layer_before_sending_the_error_back(small):
     images, labels = small.train_images[:300], small.train_labels[:300]
     for hidden, output, loss in (("tanh", "softmax", "cross_entropy"), ("relu", "sigmoid", "mse")):
         cfg = TrainConfig(layers=(784, 16, 12, 10), hidden=hidden, output=output, loss=loss, init="xavier", lr=0.05)
-        assert train.uses_sample_step(cfg)
+        assert numpy_engine.uses_sample_step(cfg)
         trained, _, _ = one_epoch(cfg, images, labels)
         expected = updating_as_it_goes(fresh(cfg), images, labels, cfg.lr, loss)
         for a, b in zip(trained.weights + trained.biases, expected.weights + expected.biases):
@@ -91,7 +91,7 @@ def test_sample_step_updates_each_layer_before_sending_the_error_back(small):
 def test_batch_size_one_with_another_optimizer_is_the_textbook_step(small):
     """Only plain SGD takes the per-sample order; momentum at batch size 1 is batch_step on one sample."""
     cfg = TrainConfig(layers=(784, 16, 10), optimizer="momentum", momentum=0.0, lr=0.05)
-    assert not train.uses_sample_step(cfg) and not train.uses_sample_step(dataclasses.replace(
+    assert not numpy_engine.uses_sample_step(cfg) and not numpy_engine.uses_sample_step(dataclasses.replace(
         TrainConfig(), weight_decay=1e-4))
     images, labels = small.train_images[:50], small.train_labels[:50]
     trained, _, _ = one_epoch(cfg, images, labels)
@@ -210,8 +210,8 @@ def test_a_stop_inside_a_diverging_epoch_keeps_the_last_good_checkpoint(small, t
     path = tmp_path / "p.npz"
     run.train(run.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
     good = path.read_bytes()
-    monkeypatch.setattr(train, "CHUNK", 500)
-    interrupt(train, [500])
+    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    interrupt(numpy_engine, [500])
     with pytest.raises(ScratchnetError, match="interrupted in epoch 2, where training had diverged: not saved"):
         run.train(run.start(path, {"lr": 1e300}), small, path)
     assert path.read_bytes() == good
@@ -223,10 +223,10 @@ def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypat
     flag = run.StopFlag()
     # what the SIGINT handler does, here from the progress callback part-way through epoch 2
     monkeypatch.setattr(run, "stop_on_interrupt", lambda stop=None: contextlib.nullcontext(flag))
-    monkeypatch.setattr(train, "CHUNK", 500)
+    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
 
     def on_epoch(result):
-        monkeypatch.setattr(train, "train_epoch", stopping(train.train_epoch, flag))
+        monkeypatch.setattr(numpy_engine, "train_epoch", stopping(numpy_engine.train_epoch, flag))
 
     assert not run.train(ckpt, small, path, on_epoch)
     saved = checkpoint.load(path)
@@ -245,8 +245,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     explicit = dict(resumable, epochs=3)
     straight = run.start(tmp_path / "a.npz", explicit)
     assert run.train(straight, small, tmp_path / "a.npz")
-    monkeypatch.setattr(train, "CHUNK", 250)
-    resumed = interrupted_run(tmp_path / "b.npz", small, explicit, train, stops)
+    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    resumed = interrupted_run(tmp_path / "b.npz", small, explicit, numpy_engine, stops)
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 
 
@@ -266,8 +266,8 @@ def test_train_again_after_a_whole_run_trains_its_epochs_more_and_says_so(small,
 
 
 def test_an_interrupted_run_given_another_epoch_count_trains_that_many_more(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(train, "CHUNK", 250)
-    interrupt(train, [2500])  # in epoch 2 of 5
+    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    interrupt(numpy_engine, [2500])  # in epoch 2 of 5
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"layers": (784, 16, 10), "epochs": 5}), small, path)
     same = run.start(path, {"epochs": 5})  # the same command again finishes the run
@@ -289,8 +289,8 @@ def test_a_checkpoint_without_a_plan_trains_its_epochs_more(small, tmp_path):
 
 
 def test_the_interrupted_epoch_keeps_its_place_and_record(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(train, "CHUNK", 250)
-    interrupt(train, [750])
+    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    interrupt(numpy_engine, [750])
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50}), small, path)
     saved = checkpoint.load(path)

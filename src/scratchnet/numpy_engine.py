@@ -11,19 +11,16 @@ engine (csrc/train.c) has the same functions under the same names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scratchnet import network, threads
 from scratchnet.augment import elastic_images, shift_images
 from scratchnet.config import TrainConfig
-from scratchnet.data import inputs
+from scratchnet.data import inputs, one_hot
 from scratchnet.network import Network
 from scratchnet.optim import Optimizer
-
-if TYPE_CHECKING:
-    from scratchnet.run import StopFlag
+from scratchnet.stop import StopFlag
 
 CHUNK = 2_000  # samples prepared at once in an epoch; the progress bar moves after each chunk
 PREDICT_CHUNK = 10_000  # samples per forward pass when predicting: bounds the memory
@@ -113,7 +110,7 @@ def train_epoch(
     done after each chunk."""
     n = len(order)
     flat = images.reshape(len(images), -1)
-    targets = np.eye(net.sizes[-1], dtype=net.dtype)[labels[order]]  # one-hot, in the order seen
+    targets = one_hot(labels[order], net.sizes[-1], net.dtype)  # in the order seen
     logits = np.empty((n, net.sizes[-1]), dtype=net.dtype)  # kept to measure the loss once, at the end
     per_sample = uses_sample_step(config)
     done = 0
