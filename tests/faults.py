@@ -25,7 +25,7 @@ then the fault scenarios: kill -9 at random moments and at the moment a save beg
 resume (compared bit for bit with an uninterrupted run), two trainers on one checkpoint, a full
 disk (a small tmpfs) and a read-only folder (a read-only bind mount).
 
-    python bench/faults.py [--quick | --long] [--seed N] [--out bench/results/faults.md]
+    python tests/faults.py [--quick | --long] [--seed N] [--out bench/results/faults.md]
 
 Prints a table (one row per family of cases, one column per kind of failure) and the failing
 cases, and writes them as Markdown to --out. Exit status: 0 when every column is 0, 1 when not,
@@ -1945,7 +1945,7 @@ def report(rows: list[Row], mode: str, seed: int, seconds: float, can: Abilities
             "RLIMIT_FSIZE of 16 KiB (no tmpfs mount allowed here)") if can.root else "skipped (not root)"
     readonly = ("a read-only bind mount" if can.bind_ro else "chattr +i" if can.chattr else "skipped")
     notes = [
-        (f"`python bench/faults.py{'' if mode == 'default' else ' --' + mode} --seed {seed}` on "
+        (f"`python tests/faults.py{'' if mode == 'default' else ' --' + mode} --seed {seed}` on "
          f"{datetime.date.today()}, commit {commit()}, Python {platform.python_version()}, NumPy {np.__version__}, "
          f"{os.cpu_count()} cores; {len(rows)} inputs in {seconds:.0f} s."),
         (f"Data: the first {N_TRAIN:,} training and {N_TEST:,} test images of data/mnist; memory bound "
