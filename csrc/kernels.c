@@ -379,22 +379,30 @@ CONTRACT KERNEL void pixels_forward_block(int nb, int words, const uint64_t *res
     CONTRACT_HERE
     vec a0[MAX_NB], a1[MAX_NB];
     for (int v = 0; v < nb; v++) a0[v] = a1[v] = (vec){0};
-    int64_t first = -1;  /* the pixel of the pair being made, or -1 */
-    for (int word = 0; word < words; word++)
-        for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
-            const int64_t p = 64 * word + lowest_bit(bits);
-            if (first < 0) {
-                first = p;
-                continue;
+    int64_t first = -1;  /* the first pixel of a pair whose second is in a later word, or -1 */
+    for (int word = 0; word < words; word++) {
+        uint64_t bits = mask[word];
+        while (bits) {  /* a pair, its first pixel taken from before this word if one waits */
+            int64_t p0 = first;
+            if (p0 < 0) {
+                p0 = 64 * word + lowest_bit(bits);
+                bits &= bits - 1;
+                if (!bits) {
+                    first = p0;
+                    break;
+                }
             }
-            const real x0 = pixel_value[px[first]], x1 = pixel_value[px[p]];
-            const real *r0 = matrix + first * stride, *r1 = matrix + p * stride;
+            const int64_t p1 = 64 * word + lowest_bit(bits);
+            bits &= bits - 1;
+            first = -1;
+            const real x0 = pixel_value[px[p0]], x1 = pixel_value[px[p1]];
+            const real *r0 = matrix + p0 * stride, *r1 = matrix + p1 * stride;
             for (int v = 0; v < nb; v++) {
                 a0[v] += x0 * load_vec(r0 + v * LANES);
                 a1[v] += x1 * load_vec(r1 + v * LANES);
             }
-            first = -1;
         }
+    }
     if (first >= 0)
         for (int v = 0; v < nb; v++) a0[v] += pixel_value[px[first]] * load_vec(matrix + first * stride + v * LANES);
     for (int v = 0; v < nb; v++) store_vec(z + v * LANES, (a0[v] + a1[v]) + load_vec(add + v * LANES));
