@@ -15,7 +15,9 @@
  *   AVX2       the non-zero pixels of an image are found 32 at a time and packed with a byte shuffle,
  *              in x86 intrinsics (portable C has no way to say either); elsewhere 8 at a time in plain C
  *   masks      one image (the per-sample step) is read through a bit mask of its non-zero pixels,
- *              64 a word, rather than a list of them, whose writing one sample does not repay
+ *              64 a word, rather than a list of them, whose writing one sample does not repay (measured
+ *              again: a list, with sn_spmm and a row update, ran 13% slower), its values x_p looked up
+ *              in a table of the 256 bytes'
  *   libmvec    exp and log1p of a whole array, a vector at a time, by glibc's vector math library where
  *              the Makefile finds it (x86-64 with AVX2): within 4 ulps where libm's (and NumPy's)
  *              round correctly, so these are the elementwise steps that may round unlike NumPy's
@@ -344,6 +346,14 @@ static inline int lowest_bit(uint64_t bits) {  /* bits != 0 */
 #endif
 }
 
+/* x_p = pixel * (real)(1.0 / 255.0) (data.inputs' values, rounded to the dtype) for every byte: looked up,
+   one load straight into a vector, rather than converted and multiplied for every pixel of every pass */
+#define PIXEL(i) ((real)(i) * (real)(1.0 / 255.0))
+#define PIXELS4(i) PIXEL(i), PIXEL((i) + 1), PIXEL((i) + 2), PIXEL((i) + 3)
+#define PIXELS16(i) PIXELS4(i), PIXELS4((i) + 4), PIXELS4((i) + 8), PIXELS4((i) + 12)
+#define PIXELS64(i) PIXELS16(i), PIXELS16((i) + 16), PIXELS16((i) + 32), PIXELS16((i) + 48)
+static const real pixel_value[256] = {PIXELS64(0), PIXELS64(64), PIXELS64(128), PIXELS64(192)};
+
 void sn_pixel_mask(const uint8_t *px, int n, uint64_t *mask) {
     int i = 0;
 #ifdef PIXELS_AVX2
@@ -369,27 +379,34 @@ CONTRACT KERNEL void pixels_forward_block(int nb, int words, const uint64_t *res
                                           const uint8_t *restrict px, const real *restrict matrix, int64_t stride,
                                           const real *restrict add, real *restrict z) {
     CONTRACT_HERE
-    const real scale = (real)(1.0 / 255.0);  /* data.inputs: pixels times 1/255 rounded to the dtype */
     vec a0[MAX_NB], a1[MAX_NB];
     for (int v = 0; v < nb; v++) a0[v] = a1[v] = (vec){0};
-    int64_t first = -1;  /* the pixel of the pair being made, or -1 */
-    for (int word = 0; word < words; word++)
-        for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
-            const int64_t p = 64 * word + lowest_bit(bits);
-            if (first < 0) {
-                first = p;
-                continue;
+    int64_t first = -1;  /* the first pixel of a pair whose second is in a later word, or -1 */
+    for (int word = 0; word < words; word++) {
+        uint64_t bits = mask[word];
+        while (bits) {  /* a pair, its first pixel taken from before this word if one waits */
+            int64_t p0 = first;
+            if (p0 < 0) {
+                p0 = 64 * word + lowest_bit(bits);
+                bits &= bits - 1;
+                if (!bits) {
+                    first = p0;
+                    break;
+                }
             }
-            const real x0 = (real)px[first] * scale, x1 = (real)px[p] * scale;
-            const real *r0 = matrix + first * stride, *r1 = matrix + p * stride;
+            const int64_t p1 = 64 * word + lowest_bit(bits);
+            bits &= bits - 1;
+            first = -1;
+            const real x0 = pixel_value[px[p0]], x1 = pixel_value[px[p1]];
+            const real *r0 = matrix + p0 * stride, *r1 = matrix + p1 * stride;
             for (int v = 0; v < nb; v++) {
                 a0[v] += x0 * load_vec(r0 + v * LANES);
                 a1[v] += x1 * load_vec(r1 + v * LANES);
             }
-            first = -1;
         }
+    }
     if (first >= 0)
-        for (int v = 0; v < nb; v++) a0[v] += (real)px[first] * scale * load_vec(matrix + first * stride + v * LANES);
+        for (int v = 0; v < nb; v++) a0[v] += pixel_value[px[first]] * load_vec(matrix + first * stride + v * LANES);
     for (int v = 0; v < nb; v++) store_vec(z + v * LANES, (a0[v] + a1[v]) + load_vec(add + v * LANES));
 }
 
@@ -397,7 +414,6 @@ CONTRACT void sn_pixels_forward(int n_in, int n, const real *matrix, const uint6
                                 const real *add, real *z) {
     CONTRACT_HERE
     const int words = (n_in + 63) / 64;
-    const real scale = (real)(1.0 / 255.0);
     int j0 = 0;
     for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
         WITH_WIDTH(nb, pixels_forward_block, words, mask, px, matrix + j0, n, add + j0, z + j0);
@@ -407,30 +423,38 @@ CONTRACT void sn_pixels_forward(int n_in, int n, const real *matrix, const uint6
         for (int word = 0; word < words; word++)
             for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
                 const int64_t p = 64 * word + lowest_bit(bits);
-                sum = FMA((real)px[p] * scale, matrix[p * n + j], sum);  /* fused, as spmm_block's */
+                sum = FMA(pixel_value[px[p]], matrix[p * n + j], sum);  /* fused, as spmm_block's */
             }
         z[j] = sum + add[j];
     }
 }
 
+/* The compiler forgets what it knew of pointer p: a row's address is made once and its vectors read at
+   constant offsets from it (GCC would otherwise add the column block's offset into every vector's
+   address, two more instructions a vector). */
+#ifdef __GNUC__
+#define OPAQUE(p) __asm__("" : "+r"(p))
+#else
+#define OPAQUE(p) ((void)0)
+#endif
+
 /* the rows of the pixels -= x_p change: not fused (NumPy rounds the product, then the difference) */
 KERNEL void pixels_update_block(int nb, int words, const uint64_t *restrict mask, const uint8_t *restrict px,
                                 real *restrict matrix, int64_t stride, const real *restrict change) {
-    const real scale = (real)(1.0 / 255.0);
     vec c[MAX_NB];
     for (int v = 0; v < nb; v++) c[v] = load_vec(change + v * LANES);
     for (int word = 0; word < words; word++)
         for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
             const int64_t p = 64 * word + lowest_bit(bits);
-            const real x = (real)px[p] * scale;
+            const real x = pixel_value[px[p]];
             real *row = matrix + p * stride;
+            OPAQUE(row);
             for (int v = 0; v < nb; v++) store_vec(row + v * LANES, load_vec(row + v * LANES) - x * c[v]);
         }
 }
 
 void sn_pixels_update(int n_in, int n, real *matrix, const uint64_t *mask, const uint8_t *px, const real *change) {
     const int words = (n_in + 63) / 64;
-    const real scale = (real)(1.0 / 255.0);
     int j0 = 0;
     for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
         WITH_WIDTH(nb, pixels_update_block, words, mask, px, matrix + j0, n, change + j0);
@@ -439,7 +463,7 @@ void sn_pixels_update(int n_in, int n, real *matrix, const uint64_t *mask, const
     for (int word = 0; word < words; word++)
         for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
             const int64_t p = 64 * word + lowest_bit(bits);
-            const real x = (real)px[p] * scale;
+            const real x = pixel_value[px[p]];
             real *restrict row = matrix + p * n;
             for (int j = j0; j < n; j++) row[j] = row[j] - x * change[j];
         }
