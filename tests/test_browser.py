@@ -457,6 +457,15 @@ def test_a_phone_draws_with_a_finger_and_taps_the_network(tab, exported, trained
     for control in ("#undo", "#clear", "#edit-apply", "#test-next", "#miss-next"):  # big enough for a finger
         size = page.locator(control).bounding_box()
         assert size["height"] >= 36 and size["x"] + size["width"] <= PHONE["width"], control
+    # the whole confusion matrix, columns 0 to 9, without scrolling sideways
+    wait_until(page, "scratchnet.evaluation !== null")
+    table = page.locator("#confusion")
+    table.scroll_into_view_if_needed()
+    assert page.evaluate("(() => { const t = document.getElementById('confusion'); "
+                         "return t.scrollWidth <= t.parentElement.clientWidth; })()")
+    right = page.evaluate("Math.max(...Array.from(document.querySelectorAll('#confusion tr'), r => "
+                          "r.lastElementChild.getBoundingClientRect().right))")
+    assert right <= PHONE["width"], f"the matrix's last column ends at {right} px"
 
 
 def test_the_keyboard_reaches_every_control(tab, exported):
