@@ -483,6 +483,30 @@ def test_import_never_replaces_a_checkpoint_unasked(trained, tmp_path, capsys):
     assert checkpoint.load(trained).history == []
 
 
+def test_one_overwrite_policy_a_network_file_is_replaced_only_with_force(trained, small_npz, tmp_path, capsys):
+    """export, import and step --save: a file holding a network is never replaced by another unasked;
+    pictures and pages are made again at will; a command's own checkpoint is its to update."""
+    text, picture = tmp_path / "net.txt", tmp_path / "net.svg"
+    assert run(capsys, "export", "-p", trained, "-o", text)[0] == 0
+    assert run(capsys, "export", "-p", trained, "--format", "svg", "-o", picture)[0] == 0
+    assert run(capsys, "export", "-p", trained, "--format", "svg", "-o", picture)[0] == 0  # a picture: replaced
+    text.write_text(text.read_text() + "# my notes\n")
+    before = text.read_bytes()
+    for command in (["export", "-p", trained, "-o", text],
+                    ["export", "-p", trained, "--format", "json", "-o", text.with_suffix(".json")],
+                    ["step", "0", "-p", trained, "--data", small_npz, "--save", text]):
+        text.with_suffix(".json").write_text("{}")
+        code, _, err = run(capsys, *command)
+        one_line_error(code, err, "exists", "--force")
+        assert text.read_bytes() == before and text.with_suffix(".json").read_text() == "{}"
+    assert run(capsys, "export", "-p", trained, "-o", text, "--force")[0] == 0 and b"my notes" not in text.read_bytes()
+    other = tmp_path / "other.npz"
+    other.write_bytes(trained.read_bytes())
+    code, _, err = run(capsys, "step", "0", "-p", trained, "--data", small_npz, "--save", other)
+    one_line_error(code, err, "1 epoch trained", "--force")
+    assert run(capsys, "step", "0", "-p", trained, "--data", small_npz, "--save", trained)[0] == 0  # its own
+
+
 def test_a_checkpoint_remembers_its_data(trained, small_npz, mnist, tmp_path, capsys):
     other = tmp_path / "other.npz"
     np.savez(other, x_train=mnist.train_images[2000:4000], y_train=mnist.train_labels[2000:4000],

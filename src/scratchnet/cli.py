@@ -51,6 +51,7 @@ EXPORT_NAMES = {"txt": "network_params_full.txt", "json": "network_params.json",
                 "html": "network.html", "onnx": "network.onnx", "safetensors": "network.safetensors", "c": "network.h"}
 COMPACT_FROM = 4  # pictures from which predict --image prints one line each, without drawing them
 FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")  # matplotlib's that open no window
+NETWORK_SUFFIXES = (".npz", *checkpoint.WHOLE_EPOCHS_ONLY)  # files that hold a network: see _keep_networks
 HTML_IMAGES = 1000  # images of --set an exported page holds: 1 MB of its weight
 
 
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="c: the numbers' C type, float (float32, the default, whatever the network's dtype) or double")
     p.add_argument("--prefix", default=c_header.DEFAULT_PREFIX, help="c: the names' prefix: PREFIX_predict, "
                    f"PREFIX_weights_1, ... (default: {c_header.DEFAULT_PREFIX})")
+    p.add_argument("--force", action="store_true", help="replace a network file (txt, json, onnx, safetensors) "
+                   "that is there; pictures, pages and headers are replaced without it")
     p.set_defaults(run=cmd_export)
 
     p = commands.add_parser("import", help="turn a .txt, .json, .onnx or .safetensors file into a checkpoint",
@@ -243,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="the .txt, .json, .onnx or .safetensors file")
     p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
                    help=f"checkpoint to write; not -, as it is read back (default: {checkpoint.DEFAULT_PATH})")
-    p.add_argument("--force", action="store_true", help="replace the checkpoint if it exists")
+    p.add_argument("--force", action="store_true", help="replace the network file that is there")
     _add_wait(p)
     p.set_defaults(run=cmd_import)
 
@@ -343,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_learn_input(p, label=True)
     p.add_argument("--lr", type=_number, help="learning rate (default: the one train would use next)")
     p.add_argument("--save", metavar="PATH", help="write the stepped network there as a checkpoint (may be --params)")
+    p.add_argument("--force", action="store_true", help="with --save: replace another network file that is there")
     _add_wait(p)
     p.add_argument("--top", type=_whole, default=5, metavar="N", help="errors and changes listed per layer "
                    "(default: 5)")
@@ -585,6 +589,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     ckpt = checkpoint.load(args.params)
     output = EXPORT_NAMES[args.format] if args.output is None else args.output
+    _keep_networks(output, args.force)
     if args.format == "svg":
         text = _svg(args, ckpt)
     elif args.format == "html":
@@ -625,12 +630,24 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ScratchnetError(f"{args.file}: import reads .txt, .json, .onnx or .safetensors parameter files")
     ckpt = checkpoint.load(args.file)
     with _locked(args, args.output):
-        if Path(args.output).exists() and not args.force:
-            raise ScratchnetError(f"{args.output} exists{_what_would_be_lost(args.output)}: pass --force to replace "
-                                  f"it, or -o another file")
+        _keep_networks(args.output, args.force)
         checkpoint.save(os.path.realpath(args.output), ckpt)  # through a symlink: the file locked
     print(f"wrote {printable(args.output)}: {ckpt.network.describe()}, {_count(ckpt.epochs_done, 'epoch')}")
     return 0
+
+
+def _keep_networks(path: str, force: bool, own: str | None = None) -> None:
+    """The overwrite policy of every command: a file that holds a network (a checkpoint or a parameter
+    file, by its suffix) is replaced by another network only with --force, unless it is the very
+    checkpoint the command works on (``own``, as train extends its own). Pictures, pages and headers,
+    made again from the network at will, are replaced without asking."""
+    if path == STDOUT or Path(path).suffix.lower() not in NETWORK_SUFFIXES or force:
+        return
+    if own is not None and os.path.realpath(path) == os.path.realpath(own):
+        return
+    if os.path.lexists(path):
+        raise ScratchnetError(f"{path} exists{_what_would_be_lost(path)}: pass --force to replace it, or name "
+                              "another file")
 
 
 def _what_would_be_lost(path: str) -> str:
@@ -790,6 +807,7 @@ def cmd_step(args: argparse.Namespace) -> int:
         raise ScratchnetError(f"{name}: give its true class with --label N")
     result = learn.step(ckpt, pixels, label, args.lr)
     if args.save:
+        _keep_networks(args.save, args.force, own=args.params)
         with _locked(args, args.save):
             checkpoint.save(os.path.realpath(args.save), learn.stepped(ckpt, result))
     if args.json:
