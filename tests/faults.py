@@ -1427,7 +1427,7 @@ def special_cases(cx: Corpus, level: int) -> list[Case]:
              {"mydev": Device(1, 3)}, expect="either"),
         Case(family, "train -p a symlink", ["py", "train", "-p", "link.npz", *data, "--epochs", "1"],
              {"real.npz": cx.npz_bytes, "link.npz": Link("real.npz")}, expect="ok", writes=("real.npz",)),
-        Case(family, "export -o a symlink", ["py", "export", "-p", base, "-o", "link.txt"],
+        Case(family, "export -o a symlink", ["py", "export", "-p", base, "-o", "link.txt", "--force"],
              {"real.txt": b"old\n", "link.txt": Link("real.txt")}, expect="ok", writes=("real.txt",)),
         Case(family, "import -o a symlink", ["py", "import", txt, "-o", "link.npz", "--force"],
              {"real.npz": cx.npz_bytes, "link.npz": Link("real.npz")}, expect="ok", writes=("real.npz",)),
