@@ -44,7 +44,12 @@ REPEATS = 5
 # samples per run, by preset and engine: a few tenths of a second each on a quiet machine
 SAMPLES = {("seed", "numpy"): 10_000, ("seed", "c"): 60_000, ("tuned", "numpy"): 20_000, ("tuned", "c"): 60_000,
            ("best", "numpy"): 6_400, ("best", "c"): 6_400}
-PLAN = [(preset, engine, mode) for preset, engine in SAMPLES for mode in ("before", "now")]
+# OpenMP's wait policy, for the C engine's threads between two parallel loops: scratchnet's (passive,
+# cengine.py), spinning (active), and libgomp's own default (spin a while, then sleep; OMP_WAIT_POLICY
+# set empty, which libgomp ignores with a warning and cengine.py leaves alone)
+WAIT_POLICIES = {"now": "passive", "now-active": "active", "now-default": ""}
+PLAN = [(preset, engine, mode) for preset, engine in SAMPLES for mode in ("before", "now")] + \
+    [(preset, "c", mode) for preset, engine in SAMPLES if engine == "c" for mode in ("now-active", "now-default")]
 
 
 def measure(preset: str, engine: str, mode: str) -> dict:
@@ -66,7 +71,7 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     seconds, used = [], []
     for _ in range(REPEATS + 1):  # the first is a warm-up
         now = threads.for_products(cfg.batch_size, net.sizes, engine)
-        with now if mode == "now" else nullcontext(threads.cores()) as n:
+        with now if mode.startswith("now") else nullcontext(threads.cores()) as n:
             began = time.perf_counter()
             run(net, optimizer, cfg, images, labels, order, cfg.lr)
             seconds.append(time.perf_counter() - began)
@@ -89,8 +94,9 @@ def run_all(condition: str, cores: int) -> dict:
         results = {"load_average": os.getloadavg()[0]}
         for preset, engine, mode in PLAN:
             progress(f"[{condition}] {preset} {engine} {mode}")
+            env = {**os.environ, "OMP_WAIT_POLICY": WAIT_POLICIES[mode]} if mode in WAIT_POLICIES else None
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "measure", preset, engine, mode],
-                                 capture_output=True, text=True, check=False, timeout=900)
+                                 capture_output=True, text=True, check=False, timeout=900, env=env)
             if out.returncode != 0:
                 raise RuntimeError(f"{preset} {engine} {mode}: {out.stderr.strip().splitlines()[-1:]}")
             record = json.loads(out.stdout)
@@ -127,6 +133,20 @@ def markdown(info: dict, results: dict, targets: list[dict], cores: int) -> str:
         threads = f"{mode}: " + "/".join(map(str, sorted(set(q["threads"] + b["threads"]))))
         lines.append(f"| {preset} | {engine} | {threads} | {q['samples']:,} | {q['median']:.3f} | {b['median']:.3f} "
                      f"| {b['median'] / q['median']:.2f}x |")
+    lines += ["", "OpenMP's wait policy for the C engine's threads (`now`'s counts; seconds, quiet / busy):", "",
+              "| preset | passive (scratchnet's) | active (spin) | libgomp's default | worst of the two, relative to the best |",
+              "|--------|------:|------:|------:|------|"]
+    for preset, engine in SAMPLES:
+        if engine != "c":
+            continue
+        cells, worst = [], {}
+        for mode in WAIT_POLICIES:
+            q, b = quiet[f"{preset}/c/{mode}"]["median"], busy[f"{preset}/c/{mode}"]["median"]
+            cells.append(f"{q:.3f} / {b:.3f}")
+            worst[mode] = (q, b)
+        best_q, best_b = min(q for q, _ in worst.values()), min(b for _, b in worst.values())
+        ranks = ", ".join(f"{WAIT_POLICIES[m] or 'default'} {max(q / best_q, b / best_b):.2f}x" for m, (q, b) in worst.items())
+        lines.append(f"| {preset} | " + " | ".join(cells) + f" | {ranks} |")
     lines += ["", *target_lines(targets)]
     return "\n".join(lines) + "\n"
 
