@@ -5,9 +5,10 @@ threads: how close the products come to the machine's limit, the part of target 
 
 Each product is timed alone, the fastest of RUNS (other processes only ever slow a run down). The first
 layer is left out: its inputs are sparse pixels, which neither BLAS nor this product sees. The C engine's
-OpenMP threads spin between products here (OMP_WAIT_POLICY=active), as OpenBLAS's do: scratchnet's own
-setting, passive, puts them to sleep after every product, and waking one on this virtual machine costs
-about as much as a product of these sizes (half the 2-thread rate, measured), which is not the kernel's.
+OpenMP threads spin between products here (OMP_WAIT_POLICY=active), as OpenBLAS's do: passive waiting
+puts them to sleep after every product, and waking one on this virtual machine costs about as much as
+a product of these sizes (half the 2-thread rate, measured), which is not the kernel's. (scratchnet
+itself leaves libgomp's default, which spins a while before it sleeps: docs/DESIGN.md, "Threads".)
 
     python bench/products.py --out bench/results   # about a minute; writes products.md and .json there
     python bench/products.py --quick --threads 1   # a run or two each, no square: checks the script works

@@ -646,22 +646,7 @@ static int predict(const options *o) {
 
 /* ------------------------------------------------------------------------------------------ */
 
-/* OpenMP's threads spin between parallel regions by default: on a machine where another process keeps
-   a core busy, every region then waits for a time slice and training runs 5-10 times slower than on
-   one thread. libgomp reads the setting when it loads, before main, so the program starts itself
-   again with passive waiting, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT was given. */
-static void prefer_passive_threads(char **argv) {
-#ifdef _OPENMP
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure (no /proc): go on as we are */
-    unsetenv("OMP_WAIT_POLICY");
-#else
-    (void)argv;
-#endif
-}
-
 int main(int argc, char **argv) {
-    prefer_passive_threads(argv);
     options o;
     parse(argc, argv, &o);
     const int status = o.train ? train(&o) : predict(&o);

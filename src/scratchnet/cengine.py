@@ -91,9 +91,9 @@ def library(dtype: np.dtype):
         path = folder() / f"libscratchnet{bits}.so"
         if not path.exists():
             raise ScratchnetError(f"--engine c needs {path.name}: {missing(path)}")
-        # OpenMP threads that spin while they wait stall for whole time slices when another
-        # process holds a core; libgomp reads this once, when it loads.
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+        # OpenMP's wait policy is libgomp's own (spin a while, then sleep), chosen by measurement:
+        # within 2-13% of the best policy on a quiet and on a busy machine, where passive lost up to
+        # 21% quiet and active up to 19% busy (docs/DESIGN.md, "Threads"; bench/threads.py).
         try:
             lib = ctypes.CDLL(str(path))
         except OSError as e:

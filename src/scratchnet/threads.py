@@ -6,7 +6,7 @@ networks they spend more time handing work over than working, and whenever anoth
 core they wait for it a whole time slice at a time: an epoch of 784-64-32-10 at batch 32 took 25 s
 instead of 1.15 s. Large products pay for several threads on a quiet machine, but collapse the same
 way on a busy one (measured here: `--preset best` 10x slower on 2 BLAS threads than on 1 while
-other processes held the cores). The C engine's OpenMP threads wait passively and its loops only
+other processes held the cores). The C engine's OpenMP threads wait as libgomp has them (spin a while, then sleep) and its loops only
 go parallel on enough work, but they too lose time slices to other processes.
 
 The same seed must give the same bits however busy the machine is. OpenBLAS's sums do not: a
