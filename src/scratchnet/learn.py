@@ -160,18 +160,16 @@ def step(ckpt: Checkpoint, image: np.ndarray, label: int, lr: float | None = Non
         errors = [delta]
         for layer in range(before.n_layers - 1, 0, -1):
             errors.insert(0, (after.weights[layer] @ errors[0]) * network.derivative(before.hidden, activations[layer]))
-        grad_weights = [np.outer(a, d) for a, d in zip(activations, errors)]
-        grad_biases = errors
         order = "per-sample"
     else:
         activations, logits = before.forward(x[None])
         delta = network.output_delta(config.loss, before.output, activations[-1], target[None])
         errors = [e[0] for e in before.errors(activations, delta)]
         numpy_engine.batch_step(after, optimizer, x[None], target[None], lr, config.loss)
-        grad_weights, grad_biases = before.backward(activations, delta)
         activations = [a[0] for a in activations]
         logits = logits[0]
         order = "batch"
+    grad_weights = [np.outer(a, d) for a, d in zip(activations, errors)]  # one sample: backward's a.T @ delta
     zs = [a @ w + b for a, w, b in zip(activations, before.weights, before.biases)]
     zs[-1] = logits
     after_activations, after_logits = after.forward(x)
@@ -179,7 +177,7 @@ def step(ckpt: Checkpoint, image: np.ndarray, label: int, lr: float | None = Non
         order=order, optimizer="sgd" if order == "per-sample" else config.optimizer, lr=lr,
         loss_name=config.loss, label=label, target=target, activations=activations, zs=zs,
         loss=_sample_loss(before, config.loss, logits, activations[-1], target), errors=errors,
-        grad_weights=grad_weights, grad_biases=grad_biases, before=before, after=after,
+        grad_weights=grad_weights, grad_biases=errors, before=before, after=after,
         optimizer_before=state_before, optimizer_after=optimizer.state(),
         outputs_after=after_activations[-1],
         loss_after=_sample_loss(after, config.loss, after_logits, after_activations[-1], target),
