@@ -407,39 +407,26 @@ static void lock(const char *params, const char *actual, int wait) {
     }
 }
 
-/* (st_dev, st_ino, st_size, st_mtim) of the file, all zero when there is none: any write or
-   replacement changes it */
-typedef struct {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-} identity;
-
-static identity identity_of(const char *path) {
-    struct stat st;
-    if (stat(path, &st) == 0) return (identity){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
-    if (errno != ENOENT) fail("%s: %s", path, strerror(errno));
-    return (identity){0};
-}
-
-static int same_identity(identity a, identity b) {
-    return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.tv_sec == b.mtime.tv_sec &&
-           a.mtime.tv_nsec == b.mtime.tv_nsec;
+static sn_file_id identity_of(const char *path) {
+    sn_file_id id;
+    if (sn_file_id_of(path, &id)) fail("%s", sn_error());
+    return id;
 }
 
 static volatile sig_atomic_t saving; /* a second Ctrl-C waits while it is set (on_interrupt) */
 
 /* Write the network to `actual` (the file `params` names), unless the file changed on disk since this
-   run read it or last wrote it (*on_disk): then it is left as it is, the network goes to
-   NAME.conflict-PID.SUFFIX beside it, and the run stops saying so: neither is lost. */
-static void save(const char *params, const char *actual, const sn_net *net, int epochs, identity *on_disk) {
-    const int changed = !same_identity(identity_of(params), *on_disk);
-    char sibling[PATH_MAX + 64];
-    if (changed) {
+   run read it or last wrote it (*on_disk), as seen at the rename: then it is left as it is, the network
+   goes to NAME.conflict-PID.SUFFIX beside it, and the run stops saying so: neither is lost. */
+static void save(const char *params, const char *actual, const sn_net *net, int epochs, sn_file_id *on_disk) {
+    saving = 1;
+    const int written = sn_write_params_over(actual, net, epochs, on_disk);
+    saving = 0;
+    if (written < 0) fail("%s", sn_error());
+    if (written == SN_CHANGED) {
         const char *slash = strrchr(params, '/'), *name = slash ? slash + 1 : params, *dot = strrchr(name, '.');
         if (!dot || dot == name) dot = name + strlen(name);
-        char count[16] = "";
+        char sibling[PATH_MAX + 64], count[16] = "";
         struct stat st;
         for (int n = 2;; n++) { /* the first name not taken: net.conflict-4242.txt, then -2, -3, ... */
             snprintf(sibling, sizeof sibling, "%.*s.conflict-%ld%s%s", (int)(dot - params), params, (long)getpid(),
@@ -447,14 +434,13 @@ static void save(const char *params, const char *actual, const sn_net *net, int 
             if (lstat(sibling, &st) != 0) break;
             snprintf(count, sizeof count, "-%d", n);
         }
-    }
-    saving = 1;
-    const int failed = sn_write_params(changed ? sibling : actual, net, epochs);
-    saving = 0;
-    if (failed) fail("%s", sn_error());
-    if (changed)
+        saving = 1;
+        const int failed = sn_write_params(sibling, net, epochs);
+        saving = 0;
+        if (failed) fail("%s", sn_error());
         fail("%s changed on disk while this run was training it (another program wrote it?): left as it is; this "
              "run's network (%d epochs) is saved in %s", params, epochs, sibling);
+    }
     *on_disk = identity_of(params);
 }
 
@@ -481,7 +467,7 @@ static int train(const options *o) {
     char actual[PATH_MAX], text[512], rate[32], done_text[32], all_text[32];
     resolve(o->params, actual);                /* its folder is there, before any work */
     lock(o->params, actual, o->wait);          /* for the whole run: the file read is the one extended */
-    identity on_disk = identity_of(o->params); /* before reading it: a change meanwhile is seen too */
+    sn_file_id on_disk = identity_of(o->params); /* before reading it: a change meanwhile is seen too */
     sn_net net;
     int epochs_done = 0;
     struct stat st;

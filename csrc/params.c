@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -831,9 +832,70 @@ static int write_directly(const char *path, const sn_net *net, int epochs) {
     return err ? sn_fail("cannot write %s: %s", path, strerror(saved ? saved : EIO)) : 0;
 }
 
-/* A temporary file .NAME.PID.RANDOM.tmp beside target, renamed over it once complete and on disk:
-   an interruption at any moment leaves the old file or the new one, never a mix. */
-static int write_atomically(const char *path, const char *target, const sn_net *net, int epochs) {
+static sn_file_id file_id(const struct stat *st) {
+    return (sn_file_id){st->st_dev, st->st_ino, st->st_size, st->st_mtim.tv_sec, st->st_mtim.tv_nsec};
+}
+
+int sn_file_id_of(const char *path, sn_file_id *id) {
+    struct stat st;
+    *id = (sn_file_id){0};
+    if (stat(path, &st) == 0) *id = file_id(&st);
+    else if (errno != ENOENT) return sn_fail("%s: %s", path, strerror(errno));
+    return 0;
+}
+
+int sn_same_file_id(sn_file_id a, sn_file_id b) {
+    return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime_sec == b.mtime_sec &&
+           a.mtime_nsec == b.mtime_nsec;
+}
+
+#define RENAME_NOREPLACE_ 1 /* renameat2's flags (linux/fs.h) */
+#define RENAME_EXCHANGE_ 2
+
+/* renameat2(2): 1 done, 0 where the kernel or the file system cannot, -1 failed (errno). */
+static int rename2(const char *source, const char *target, unsigned flags) {
+#ifdef SYS_renameat2
+    if (syscall(SYS_renameat2, AT_FDCWD, source, AT_FDCWD, target, flags) == 0) return 1;
+    return errno == ENOSYS || errno == EINVAL || errno == ENOTSUP ? 0 : -1;
+#else
+    (void)source, (void)target, (void)flags;
+    return 0;
+#endif
+}
+
+/* Rename temp over target if the file there is *only_over (all zero: none): 0, SN_CHANGED (target
+   left as it is), or -1 (errno). As atomic.py's _replace_only_over: swap the two files, then look at
+   the one taken out, so that nothing another program wrote is replaced unseen. */
+static int replace_only_over(const char *temp, const char *target, const sn_file_id *only_over, sn_file_id ours) {
+    const sn_file_id none = {0};
+    sn_file_id seen;
+    if (sn_same_file_id(*only_over, none)) {
+        const int done = rename2(temp, target, RENAME_NOREPLACE_);
+        if (done) return done > 0 ? 0 : errno == EEXIST ? SN_CHANGED : -1;
+        if (access(target, F_OK) == 0) return SN_CHANGED;
+        return rename(temp, target);
+    }
+    const int swapped = rename2(temp, target, RENAME_EXCHANGE_);
+    if (swapped < 0) return errno == ENOENT ? SN_CHANGED : -1;
+    if (!swapped) {
+        if (sn_file_id_of(target, &seen) || !sn_same_file_id(seen, *only_over)) return SN_CHANGED;
+        return rename(temp, target);
+    }
+    if (sn_file_id_of(temp, &seen) == 0 && sn_same_file_id(seen, *only_over)) return unlink(temp) == 0 ? 0 : -1;
+    rename2(temp, target, RENAME_EXCHANGE_); /* the stranger's file back where it was */
+    if (sn_file_id_of(temp, &seen) || !sn_same_file_id(seen, ours)) { /* a third writer's: kept, visibly */
+        char kept[PATH_MAX + 8];
+        snprintf(kept, sizeof kept, "%s.kept", temp);
+        rename(temp, kept);
+    }
+    return SN_CHANGED;
+}
+
+/* A temporary file .NAME.PID.RANDOM.tmp beside target, renamed over it once complete and on disk
+   (only over *only_over unless it is NULL): an interruption at any moment leaves the old file or the
+   new one, never a mix. */
+static int write_atomically(const char *path, const char *target, const sn_net *net, int epochs,
+                            const sn_file_id *only_over) {
     const char *slash = strrchr(target, '/'), *name = slash ? slash + 1 : target;
     int dir_len = (int)(name - target);
     char *dir = malloc((size_t)dir_len + 2), *temp = malloc(strlen(target) + 40);
@@ -864,16 +926,21 @@ static int write_atomically(const char *path, const char *target, const sn_net *
     FILE *f = fdopen(fd, "w");
     int err = !f || fchmod(fd, mode) != 0;
     if (!err) err = write_text(f, net, epochs) || fflush(f) != 0 || fsync(fd) != 0;
+    struct stat written;
+    if (!err) err = fstat(fd, &written) != 0;
     int saved = errno;
     if (f ? fclose(f) != 0 : close(fd) != 0) {
         if (!err) saved = errno;
         err = 1;
     }
-    if (!err && rename(temp, target) != 0) {
-        saved = errno;
-        err = 1;
+    int changed = 0;
+    if (!err) {
+        changed = only_over ? replace_only_over(temp, target, only_over, file_id(&written)) : rename(temp, target);
+        if (changed < 0) saved = errno, err = 1;
     }
-    if (err) {
+    if (changed == SN_CHANGED) {
+        remove(temp);
+    } else if (err) {
         remove(temp);
         sn_fail("cannot write %s: %s", path, strerror(saved ? saved : EIO));
     } else {  /* make the rename itself durable; some file systems cannot fsync a folder: never mind */
@@ -884,17 +951,23 @@ static int write_atomically(const char *path, const char *target, const sn_net *
         }
     }
     free(dir), free(temp);
-    return err ? -1 : 0;
+    return err ? -1 : changed;
 }
 
-int sn_write_params(const char *path, const sn_net *net, int epochs) {
+static int write_params(const char *path, const sn_net *net, int epochs, const sn_file_id *only_over) {
     if (check_net(path, net)) return -1;
     if (epochs < 0) return sn_fail("cannot write %s: epochs %d", path, epochs);
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return write_directly(path, net, epochs);
     char *target = sn_final_target(path);
     if (!target) return sn_fail("cannot write %s: %s", path, strerror(errno));
-    int err = write_atomically(path, target, net, epochs);
+    int err = write_atomically(path, target, net, epochs, only_over);
     free(target);
     return err;
+}
+
+int sn_write_params(const char *path, const sn_net *net, int epochs) { return write_params(path, net, epochs, NULL); }
+
+int sn_write_params_over(const char *path, const sn_net *net, int epochs, const sn_file_id *only_over) {
+    return write_params(path, net, epochs, only_over);
 }

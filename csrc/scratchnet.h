@@ -98,6 +98,20 @@ int sn_read_params(const char *path, sn_net *net, int *epochs);
 int sn_parse_params(const char *text, size_t len, const char *name, sn_net *net, int *epochs);
 int sn_write_params(const char *path, const sn_net *net, int epochs); /* atomic: temp + rename */
 
+/* A file as any write or replacement changes it: (st_dev, st_ino, st_size, st_mtim); all zero when
+ * there is no file. sn_file_id_of returns -1 (sn_error) when the file cannot be looked at. */
+typedef struct {
+    uint64_t dev, ino;
+    int64_t size, mtime_sec, mtime_nsec;
+} sn_file_id;
+int sn_file_id_of(const char *path, sn_file_id *id);
+int sn_same_file_id(sn_file_id a, sn_file_id b);
+/* sn_write_params, but only over the file `only_over` names (all zero: only where there is none),
+ * as seen in the file the rename takes out (renameat2's RENAME_EXCHANGE; where the file system
+ * cannot swap, a check then a rename): another file there stays, and it returns SN_CHANGED. */
+#define SN_CHANGED 1
+int sn_write_params_over(const char *path, const sn_net *net, int epochs, const sn_file_id *only_over);
+
 int sn_real_bits(void); /* 64, or 32 in the float32 build */
 /* n >= 1 caps the threads of the library's parallel loops at n (OpenMP's omp_set_num_threads, for
  * the calling thread); 0 changes nothing. Returns the threads they will use: 1 without OpenMP. */

@@ -839,6 +839,33 @@ static int is_link(const char *path) {
     return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
+/* sn_write_params_over replaces only the file it was told of (as atomic.py's only_over): a file
+   another program wrote meanwhile, or one that appeared where there was none, stays. */
+static void test_write_only_over(void) {
+    char path[8192], fresh[8192];
+    snprintf(path, sizeof path, "%s/over.txt", tmpdir);
+    snprintf(fresh, sizeof fresh, "%s/fresh.txt", tmpdir);
+    sn_net net;
+    int sizes[3] = {4, 3, 2};
+    make_net(&net, 2, sizes, 1);
+    const sn_file_id none = {0};
+    sn_file_id seen;
+    CHECK(sn_write_params_over(path, &net, 1, &none) == 0 && sn_file_id_of(path, &seen) == 0, "%s", sn_error());
+    CHECK(sn_write_params_over(path, &net, 2, &seen) == 0 && epochs_in(path) == 2, "over the file seen: %s",
+          sn_error());
+    CHECK(sn_write_params_over(path, &net, 3, &seen) == SN_CHANGED && epochs_in(path) == 2,
+          "over a file changed since it was seen: left as it is");
+    CHECK(sn_write_params_over(path, &net, 3, &none) == SN_CHANGED && epochs_in(path) == 2,
+          "over a file that appeared where there was none: left as it is");
+    CHECK(sn_file_id_of(path, &seen) == 0 && remove(path) == 0, "remove");
+    CHECK(sn_write_params_over(path, &net, 4, &seen) == SN_CHANGED && access(path, F_OK) != 0,
+          "over a file since removed: nothing written");
+    CHECK(sn_write_params_over(fresh, &net, 5, &none) == 0 && epochs_in(fresh) == 5, "%s", sn_error());
+    CHECK(temp_files_left() == 0, "no temporary file left behind");
+    remove(fresh);
+    sn_free_net(&net);
+}
+
 /* The pid of a process that has ended (and been waited for). */
 static long dead_pid(void) {
     pid_t child = fork();
@@ -1046,6 +1073,7 @@ int main(int argc, char **argv) {
     test_malformed();
     test_atomic_write();
     test_write_targets();
+    test_write_only_over();
     test_corpus();
     test_shared_corpus();
     test_special_files();

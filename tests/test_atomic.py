@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from scratchnet import checkpoint, network
+from scratchnet import atomic, checkpoint, lock, network
 from scratchnet.atomic import atomic_write
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
@@ -238,3 +238,77 @@ def test_a_killed_writers_leftover_does_not_fill_the_disk(small_disk):
     (small_disk / f".c.npz.{dead_pid()}.abc123.tmp").write_bytes(bytes(180_000))  # kill -9 in a save
     write(path, b"n" * 50_000)
     assert path.read_bytes() == b"n" * 50_000 and os.listdir(small_disk) == ["c.npz"]
+
+
+# only_over: replace a file only if it is still the one this program last saw. The file another program
+# writes at the last moment before the rename must survive: the check is made on the file the rename
+# took out (a swap, RENAME_EXCHANGE), so there is no moment between a check and a rename.
+
+def hook_renames(monkeypatch, swap: bool = True) -> list:
+    """Calls, one per call of atomic's renameat2 wrapper, made right before it; without ``swap``, a system
+    without renameat2, where check-then-rename is the fallback (and the moment between them stays)."""
+    before = []
+    real = atomic._renameat2
+
+    def wrapped(source, target, flags):
+        if before:
+            before.pop(0)()
+        return swap and real(source, target, flags)
+
+    monkeypatch.setattr(atomic, "_renameat2", wrapped)
+    return before
+
+
+@pytest.mark.parametrize("swap", [True, False])
+def test_only_over_replaces_the_file_it_names(tmp_path, monkeypatch, swap):
+    hook_renames(monkeypatch, swap)
+    path = tmp_path / "p.bin"
+    path.write_bytes(b"old")
+    write(path, only_over=lock.identity(path))
+    assert path.read_bytes() == b"new" and temps(tmp_path) == []
+    fresh = tmp_path / "fresh.bin"
+    write(fresh, only_over=None)  # None: only where there is no file
+    assert fresh.read_bytes() == b"new" and temps(tmp_path) == []
+
+
+@pytest.mark.parametrize("swap", [True, False])
+def test_a_file_changed_before_the_rename_is_kept(tmp_path, monkeypatch, swap):
+    hook_renames(monkeypatch, swap)
+    path = tmp_path / "p.bin"
+    path.write_bytes(b"old")
+    seen = lock.identity(path)
+    path.write_bytes(b"theirs, longer")
+    with pytest.raises(atomic.TargetChanged):
+        write(path, only_over=seen)
+    assert path.read_bytes() == b"theirs, longer" and temps(tmp_path) == []
+
+
+@pytest.mark.parametrize("change", ["replace", "rewrite", "create"])
+def test_a_file_written_at_the_last_moment_is_kept(tmp_path, monkeypatch, change):
+    path = tmp_path / "p.bin"
+    if change != "create":
+        path.write_bytes(b"old")
+    seen = lock.identity(path)
+
+    def stranger():
+        if change == "replace":
+            (tmp_path / "theirs").write_bytes(b"theirs")
+            (tmp_path / "theirs").replace(path)
+        else:
+            path.write_bytes(b"theirs")
+
+    hook_renames(monkeypatch).append(stranger)  # at the rename itself: after any check made before it
+    with pytest.raises(atomic.TargetChanged):
+        write(path, only_over=seen)
+    assert path.read_bytes() == b"theirs" and temps(tmp_path) == []
+
+
+def test_a_third_writer_between_the_two_swaps_is_kept_too(tmp_path, monkeypatch):
+    path = tmp_path / "p.bin"
+    path.write_bytes(b"old")
+    seen = lock.identity(path)
+    hook_renames(monkeypatch).extend([lambda: path.write_bytes(b"second"), lambda: path.write_bytes(b"third")])
+    with pytest.raises(atomic.TargetChanged):
+        write(path, only_over=seen)
+    (kept,) = tmp_path.glob(".p.bin.*.tmp.kept")
+    assert path.read_bytes() == b"second" and kept.read_bytes() == b"third" and temps(tmp_path) == []

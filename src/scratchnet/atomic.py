@@ -8,6 +8,7 @@ engine does the same). A symlink is written through to the file at its end; a de
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import re
@@ -19,12 +20,70 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
+from scratchnet import lock
 from scratchnet.errors import ScratchnetError
 from scratchnet.files import check_name
 
 STDOUT = "-"
 NOT_STDOUT = "cannot write to - (standard output) here: this file is read back later, so give a file name"
 MAX_LINKS = 40  # as the Linux kernel: more symlinks in a row are a loop
+ANY = object()  # atomic_write's only_over: replace whatever is there
+
+
+class TargetChanged(Exception):
+    """atomic_write(only_over=...) found another file at the target: it is left as it is."""
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_RENAMEAT2 = getattr(_LIBC, "renameat2", None)  # glibc 2.28 and later
+_AT_FDCWD, _RENAME_NOREPLACE, _RENAME_EXCHANGE = -100, 1, 2
+
+
+def _renameat2(source: str, target: str, flags: int) -> bool:
+    """renameat2(2); False where this system or file system cannot (the caller falls back to rename)."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), target)
+
+
+def _replace_only_over(temp: str, target: Path, only_over: tuple[int, ...] | None, ours: tuple[int, ...]) -> None:
+    """Rename ``temp`` over ``target`` if the file there is ``only_over`` (None: no file), else raise TargetChanged.
+
+    Checking and then renaming would leave a moment in which another program's new file is replaced
+    unseen. Swapping the two files (RENAME_EXCHANGE) and then looking at the one taken out removes
+    nothing unseen: a stranger's file is swapped back. Where the kernel cannot swap, check then rename.
+    """
+    if only_over is None:
+        try:
+            if _renameat2(temp, str(target), _RENAME_NOREPLACE):
+                return
+        except FileExistsError:
+            raise TargetChanged from None
+        if os.path.lexists(target):
+            raise TargetChanged
+        os.replace(temp, target)
+        return
+    try:
+        swapped = _renameat2(temp, str(target), _RENAME_EXCHANGE)
+    except FileNotFoundError:  # the file expected is gone
+        raise TargetChanged from None
+    if not swapped:
+        if lock.identity(target) != only_over:
+            raise TargetChanged
+        os.replace(temp, target)
+        return
+    if lock.identity(temp) == only_over:  # the file taken out is the one expected
+        os.unlink(temp)
+        return
+    _renameat2(temp, str(target), _RENAME_EXCHANGE)  # the stranger's file back where it was
+    if lock.identity(temp) != ours:  # a third writer came in between: what it left at temp is kept, visibly
+        os.replace(temp, f"{temp}.kept")
+    raise TargetChanged
 
 
 @contextmanager
@@ -108,7 +167,8 @@ def check_destination(path: str | os.PathLike) -> None:
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool = False,
-                 before_rename: Callable[[int], None] | None = None) -> Iterator[IO]:
+                 before_rename: Callable[[int], None] | None = None,
+                 only_over: tuple[int, ...] | None | object = ANY) -> Iterator[IO]:
     """Write to a temporary file beside ``path``'s final target, then rename it over the target.
 
     A crash or Ctrl-C at any moment leaves either the old file or the new one, never a mix:
@@ -116,7 +176,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool =
     removes the temporary file and raises a one-line ScratchnetError; a killed writer's temporary
     file is removed by the next write. ``-`` is standard output where ``stdout_ok``, refused elsewhere.
     ``before_rename`` gets the temporary file's descriptor once its data is on disk, right before the
-    rename (to look at the target, or at the file that will be it); what it raises leaves the target alone.
+    rename (to look at the file that will be the target); what it raises leaves the target alone.
+    ``only_over``: replace the target only if it is the file of this lock.identity (None: only if there is
+    none); another file there stays, and TargetChanged is raised.
     """
     _refuse_no_name(path)
     if str(path) == STDOUT:
@@ -146,7 +208,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool =
                 os.fsync(f.fileno())
                 if before_rename is not None:
                     before_rename(f.fileno())
-            os.replace(temp, target)
+                ours = lock.identity(f.fileno())
+            if only_over is ANY:
+                os.replace(temp, target)
+            else:
+                _replace_only_over(temp, target, only_over, ours)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from scratchnet import files, onnx_format, safetensors_format, schema, textformat
-from scratchnet.atomic import atomic_write
+from scratchnet.atomic import ANY, atomic_write
 from scratchnet.config import OPTIMIZER_SLOTS, TrainConfig
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import (
@@ -127,13 +127,14 @@ def _metadata(ckpt: Checkpoint) -> dict:
     }
 
 
-def save(path: str | os.PathLike, ckpt: Checkpoint, before_rename: Callable[[int], None] | None = None) -> None:
+def save(path: str | os.PathLike, ckpt: Checkpoint, before_rename: Callable[[int], None] | None = None,
+         only_over: tuple[int, ...] | None | object = ANY) -> None:
     """Write ``ckpt`` atomically: .npz holds everything; .txt, .json, .onnx and .safetensors (docs/FORMAT.md)
     hold the parameters and the epoch count, so a run resumed from them starts its optimizer afresh.
-    ``before_rename``: as atomic_write's."""
+    ``before_rename``, ``only_over``: as atomic_write's."""
     suffix = Path(path).suffix.lower()
     if suffix in TEXT_FORMATS:
-        with atomic_write(path, before_rename=before_rename) as f:
+        with atomic_write(path, before_rename=before_rename, only_over=only_over) as f:
             f.write(TEXT_FORMATS[suffix](ckpt.network, ckpt.epochs_done, ckpt.history).encode())
         return
     if suffix in BRIDGE_FORMATS:
@@ -142,7 +143,7 @@ def save(path: str | os.PathLike, ckpt: Checkpoint, before_rename: Callable[[int
             # epoch, from which the next run trains this one again (as run.train does for the text formats).
             return
         content = BRIDGE_FORMATS[suffix].write(ckpt.network, ckpt.epochs_done, ckpt.history)
-        with atomic_write(path, before_rename=before_rename) as f:
+        with atomic_write(path, before_rename=before_rename, only_over=only_over) as f:
             f.write(content)
         return
     arrays = {"metadata": np.array(json.dumps(_metadata(ckpt)))}
@@ -150,7 +151,7 @@ def save(path: str | os.PathLike, ckpt: Checkpoint, before_rename: Callable[[int
         arrays[f"weights.{layer}"] = w
         arrays[f"biases.{layer}"] = b
     arrays.update(ckpt.optimizer_state)
-    with atomic_write(path, before_rename=before_rename) as f:
+    with atomic_write(path, before_rename=before_rename, only_over=only_over) as f:
         np.savez(f, **arrays)
 
 

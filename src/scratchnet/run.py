@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scratchnet import checkpoint, engines, lock, network, threads
-from scratchnet.atomic import check_destination
+from scratchnet.atomic import TargetChanged, check_destination
 from scratchnet.checkpoint import Checkpoint
 from scratchnet.config import TrainConfig, resolve
 from scratchnet.data import Dataset
@@ -256,25 +256,15 @@ def conflict_path(params: str | os.PathLike) -> Path:
             return candidate
 
 
-class _ChangedOnDisk(Exception):
-    """save found params changed by another program, with its own file written but not yet renamed."""
-
-
 def save(params: str | os.PathLike, ckpt: Checkpoint) -> None:
     """checkpoint.save, unless ``params`` changed on disk since ``ckpt`` was read or last saved
-    (``ckpt.on_disk``), as seen once this save's data is on disk, right before its rename: then nothing
-    overwrites it, ``ckpt`` goes to conflict_path and a ScratchnetError says so, so neither its work nor
-    this run's is lost."""
+    (``ckpt.on_disk``), as seen at the rename itself (atomic_write's only_over): then nothing overwrites
+    it, ``ckpt`` goes to conflict_path and a ScratchnetError says so, so neither its work nor this run's is lost."""
     written = []
-
-    def check_then_keep(fd: int) -> None:  # what params will be once renamed, not what a stat after finds
-        if lock.identity(params) != ckpt.on_disk:
-            raise _ChangedOnDisk
-        written.append(lock.identity(fd))
-
     try:  # through a symlink to the file it names: the one locked
-        checkpoint.save(os.path.realpath(params), ckpt, check_then_keep)
-    except _ChangedOnDisk:
+        checkpoint.save(os.path.realpath(params), ckpt, lambda fd: written.append(lock.identity(fd)),
+                        only_over=ckpt.on_disk)
+    except TargetChanged:
         sibling = conflict_path(params)
         checkpoint.save(sibling, ckpt)
         raise ScratchnetError(f"{params} changed on disk while this run was training it (another program wrote it?): "
