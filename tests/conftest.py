@@ -53,7 +53,7 @@ def resumable(request) -> dict:
 @pytest.fixture
 def interrupt(monkeypatch):
     """``interrupt(module, [k1, k2, ...])``: the n-th run.train from then on stops as Ctrl-C makes it,
-    at the first chunk boundary after it has trained k_n samples (chunks of ``module.CHUNK``); runs
+    at the first chunk boundary after it has trained k_n samples (chunks of ``stop.CHUNK``); runs
     after the list's end are not stopped. ``module``: the engine, train or cengine."""
 
     def setup(module, counts: list[int]) -> None:

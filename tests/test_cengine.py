@@ -188,7 +188,7 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     def progress(done):
         flag.requested = True
 
-    monkeypatch.setattr(cengine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
     original = cengine.train_epoch
     monkeypatch.setattr(cengine, "train_epoch", lambda *a: original(*a[:7], a[7], progress))
     assert not run.train(ckpt, small, path, engine="c")
@@ -202,7 +202,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     explicit = dict(resumable, epochs=3)
     straight = run.start(tmp_path / "a.npz", explicit)
     assert run.train(straight, small, tmp_path / "a.npz", engine="c")
-    monkeypatch.setattr(cengine, "CHUNK", 300)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 300)
     resumed = interrupted_run(tmp_path / "b.npz", small, explicit, cengine, stops, engine="c")
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 

@@ -308,7 +308,7 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
 
 
 def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
     interrupt(numpy_engine, [500, 500, 1000, None, None, 500, 500])  # None: that run is not stopped
     params = tmp_path / "net.npz"
     code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")

@@ -210,7 +210,7 @@ def test_a_stop_inside_a_diverging_epoch_keeps_the_last_good_checkpoint(small, t
     path = tmp_path / "p.npz"
     run.train(run.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
     good = path.read_bytes()
-    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
     interrupt(numpy_engine, [500])
     with pytest.raises(ScratchnetError, match="interrupted in epoch 2, where training had diverged: not saved"):
         run.train(run.start(path, {"lr": 1e300}), small, path)
@@ -223,7 +223,7 @@ def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypat
     flag = run.StopFlag()
     # what the SIGINT handler does, here from the progress callback part-way through epoch 2
     monkeypatch.setattr(run, "stop_on_interrupt", lambda stop=None: contextlib.nullcontext(flag))
-    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
 
     def on_epoch(result):
         monkeypatch.setattr(numpy_engine, "train_epoch", stopping(numpy_engine.train_epoch, flag))
@@ -245,7 +245,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     explicit = dict(resumable, epochs=3)
     straight = run.start(tmp_path / "a.npz", explicit)
     assert run.train(straight, small, tmp_path / "a.npz")
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     resumed = interrupted_run(tmp_path / "b.npz", small, explicit, numpy_engine, stops)
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 
@@ -266,7 +266,7 @@ def test_train_again_after_a_whole_run_trains_its_epochs_more_and_says_so(small,
 
 
 def test_an_interrupted_run_given_another_epoch_count_trains_that_many_more(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     interrupt(numpy_engine, [2500])  # in epoch 2 of 5
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"layers": (784, 16, 10), "epochs": 5}), small, path)
@@ -289,7 +289,7 @@ def test_a_checkpoint_without_a_plan_trains_its_epochs_more(small, tmp_path):
 
 
 def test_the_interrupted_epoch_keeps_its_place_and_record(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     interrupt(numpy_engine, [750])
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50}), small, path)
