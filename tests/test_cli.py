@@ -76,6 +76,30 @@ def test_train_prints_each_epoch_and_saves(tmp_path, small_npz, capsys):
     assert checkpoint.load(params).epochs_done == 2
 
 
+def test_train_zero_epochs_saves_the_untrained_network_that_training_goes_on_from(tmp_path, small_npz, capsys):
+    """--epochs 0 writes what it says it saved: the new network as made (as scratchnet-c does); training
+    it on from there is bit for bit a run that never stopped at 0. On a trained network it keeps the weights."""
+    params, straight = tmp_path / "zero.npz", tmp_path / "straight.npz"
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "0")
+    assert code == 0 and f"saved {params} (0 epochs in all)" in out, err
+    untrained = checkpoint.load(params)
+    assert untrained.epochs_done == 0 and untrained.history == [] and untrained.data is None
+    made = run_module.start(tmp_path / "other.npz", {"epochs": 0}).network
+    assert all(np.array_equal(a, b) for a, b in zip(untrained.network.weights + untrained.network.biases,
+                                                    made.weights + made.biases))
+    for path in (params, straight):
+        code, _, err = run(capsys, "train", "--data", small_npz, "-p", path, "--epochs", "1")
+        assert code == 0, err
+    resumed, unbroken = checkpoint.load(params).network, checkpoint.load(straight).network
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.weights + resumed.biases,
+                                                    unbroken.weights + unbroken.biases))
+    code, out, _ = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "0", "--lr", "0.01")
+    kept = checkpoint.load(params)
+    assert code == 0 and f"saved {params} (1 epoch in all)" in out
+    assert kept.epochs_done == 1 and kept.config.lr == 0.01
+    assert all(np.array_equal(a, b) for a, b in zip(kept.network.weights, resumed.weights))
+
+
 def test_train_json_and_resume(tmp_path, small_npz, capsys):
     params = tmp_path / "net.npz"
     code, out, _ = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2", "--json")
