@@ -37,7 +37,7 @@ def small_npz(tmp_path_factory, small) -> Path:
 
 
 @pytest.fixture(params=[
-    dict(layers=(784, 16, 10)),  # the seed's per-sample SGD
+    dict(layers=(784, 16, 10)),  # the original program's per-sample SGD
     dict(layers=(784, 16, 10), batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine"),
     dict(layers=(784, 16, 10), batch_size=16, optimizer="adam", lr=0.002, shuffle=True, shift=1, hidden="relu",
          output="softmax", init="he", schedule="step", lr_step=1, lr_gamma=0.5),

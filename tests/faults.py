@@ -1762,7 +1762,7 @@ def resume_configs(cx: Corpus) -> list[ResumeConfig]:
         ResumeConfig("numpy, batches of 16, momentum, shuffled", "py",
                      ["--layers", "784,32,10", "--batch-size", "16", "--optimizer", "momentum", "--shuffle", "--seed", "3"],
                      10),
-        ResumeConfig("numpy, per-sample SGD (the seed's)", "py", ["--layers", "784,32,10"], 6),
+        ResumeConfig("numpy, per-sample SGD (the original program's)", "py", ["--layers", "784,32,10"], 6),
     ]
     if cx.can.c_engine:
         configs += [

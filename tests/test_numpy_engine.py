@@ -1,4 +1,4 @@
-"""scratchnet.train, optim, run and config: the seed's algorithm, optimizers, schedules,
+"""scratchnet.train, optim, run and config: the original program's algorithm, optimizers, schedules,
 determinism, resuming, interruption and divergence."""
 
 import contextlib
@@ -25,8 +25,8 @@ def one_epoch(cfg: TrainConfig, images, labels, net=None, epoch=0, lr=None):
     return net, loss, accuracy
 
 
-def seed_loop(net: network.Network, images, labels, lr):
-    """The seed's training loop (nn2.py) line for line, in its own shapes: weights (out, in),
+def original_loop(net: network.Network, images, labels, lr):
+    """The original program's training loop (nn2.py) line for line, in its own shapes: weights (out, in),
     column vectors. Inputs in float64, as scratchnet's float64 engine uses them."""
     weights = [w.T.copy() for w in net.weights]
     biases = [b[:, None].copy() for b in net.biases]
@@ -45,18 +45,18 @@ def seed_loop(net: network.Network, images, labels, lr):
     return [w.T for w in weights], [b[:, 0] for b in biases]
 
 
-def test_defaults_are_the_seeds():
+def test_defaults_are_the_original_programs():
     cfg = TrainConfig()
     assert (cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype) == ((784, 20, 10), "sigmoid", "sigmoid",
                                                                         "uniform", "float64")
     assert (cfg.lr, cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.shuffle) == (0.005, 5, 1, "sgd", False)
 
 
-def test_per_sample_sgd_is_the_seeds_algorithm(small):
+def test_per_sample_sgd_is_the_original_algorithm(small):
     cfg = TrainConfig()
     images, labels = small.train_images[:600], small.train_labels[:600]
     net, _, _ = one_epoch(cfg, images, labels)
-    expected_w, expected_b = seed_loop(fresh(cfg), images, labels, cfg.lr)
+    expected_w, expected_b = original_loop(fresh(cfg), images, labels, cfg.lr)
     for got, want in zip(net.weights + net.biases, expected_w + expected_b):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
@@ -425,8 +425,8 @@ def test_resolve_order_explicit_over_preset_over_saved():
 
 
 @pytest.mark.slow
-def test_the_seeds_program_learns_mnist(mnist, tmp_path):
-    """The defaults on all of MNIST, 5 epochs: the seed's 93% give or take its unseeded init
+def test_the_original_program_learns_mnist(mnist, tmp_path):
+    """The defaults on all of MNIST, 5 epochs: the original program's 93% give or take its unseeded init
     (bench/targets.py measures the median over seeds; seed 0, the default, is the lowest)."""
     ckpt = run.start(tmp_path / "p.npz", {})
     assert run.train(ckpt, mnist, tmp_path / "p.npz")
