@@ -410,15 +410,37 @@ CONTRACT KERNEL void pixels_forward_block(int nb, int words, const uint64_t *res
     for (int v = 0; v < nb; v++) store_vec(z + v * LANES, (a0[v] + a1[v]) + load_vec(add + v * LANES));
 }
 
+/* z[0 .. LANES) = the sum over the pixels p of x_p matrix[p][...], + add: one sum per column in the pixels'
+   order, fused, as the loop over fewer columns than a vector in sn_pixels_forward (GCC makes its lanes one
+   vector FMA; `sum += x * row` would not do: on AMD it avoids fusing such a chain, and the bits would differ) */
+static void pixels_forward_one_sum(int words, const uint64_t *restrict mask, const uint8_t *restrict px,
+                                   const real *restrict matrix, int64_t stride, const real *restrict add,
+                                   real *restrict z) {
+    real sum[LANES] = {0};
+    for (int word = 0; word < words; word++)
+        for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
+            const int64_t p = 64 * word + lowest_bit(bits);
+            const real x = pixel_value[px[p]], *row = matrix + p * stride;
+            for (int lane = 0; lane < LANES; lane++) sum[lane] = FMA(x, row[lane], sum[lane]);
+        }
+    for (int lane = 0; lane < LANES; lane++) z[lane] = sum[lane] + add[lane];
+}
+
 CONTRACT void sn_pixels_forward(int n_in, int n, const real *matrix, const uint64_t *mask, const uint8_t *px,
                                 const real *add, real *z) {
     CONTRACT_HERE
     const int words = (n_in + 63) / 64;
     int j0 = 0;
+    /* The columns past the last whole vector are one sum each, as spmm_block's: with n >= LANES, the last
+       LANES columns' vector computes them (float32's 784-20-10 has 4, which one at a time took as long as
+       the 16 before them); it goes first, and the blocks then write again the columns it shares. */
+    if (n % LANES && n >= LANES) pixels_forward_one_sum(words, mask, px, matrix + n - LANES, n, add + n - LANES,
+                                                        z + n - LANES);
     for (int nb; (nb = group_width(n - j0)) > 0; j0 += nb * LANES) {
         WITH_WIDTH(nb, pixels_forward_block, words, mask, px, matrix + j0, n, add + j0, z + j0);
     }
-    for (int j = j0; j < n; j++) {  /* the columns past the last whole vector: one sum, as spmm_block's */
+    if (n >= LANES) return;
+    for (int j = j0; j < n; j++) {  /* fewer columns than a vector: one sum each, as spmm_block's */
         real sum = 0;
         for (int word = 0; word < words; word++)
             for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
@@ -460,6 +482,12 @@ void sn_pixels_update(int n_in, int n, real *matrix, const uint64_t *mask, const
         WITH_WIDTH(nb, pixels_update_block, words, mask, px, matrix + j0, n, change + j0);
     }
     if (j0 == n) return;
+    if (n >= LANES) {  /* the last LANES columns' vector, its change 0 in the columns done: x_p 0 leaves them as they are */
+        real last[LANES];
+        for (int j = 0; j < LANES; j++) last[j] = n - LANES + j < j0 ? (real)0 : change[n - LANES + j];
+        pixels_update_block(1, words, mask, px, matrix + n - LANES, n, last);
+        return;
+    }
     for (int word = 0; word < words; word++)
         for (uint64_t bits = mask[word]; bits; bits &= bits - 1) {
             const int64_t p = 64 * word + lowest_bit(bits);

@@ -37,7 +37,7 @@ static const char USAGE[] =
     "usage: " PROGRAM " train [options]\n"
     "       " PROGRAM " predict [--data DIR] [--params FILE] [INDEX...]\n"
     "\n"
-    "The seed's network in C: 784-20-10, sigmoid units, binary cross-entropy, plain SGD, on MNIST.\n"
+    "The original program's network in C: 784-20-10, sigmoid units, binary cross-entropy, plain SGD, on MNIST.\n"
     "\n"
     "commands:\n"
     "  train                 train the network in --params, resuming it if the file exists\n"
@@ -314,7 +314,7 @@ static uint64_t next_random(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
-/* A new network: sigmoid units, weights uniform(-0.5, 0.5) as the seed's (53 random bits each), biases 0. */
+/* A new network: sigmoid units, weights uniform(-0.5, 0.5) as the original program's (53 random bits each), biases 0. */
 static void create(sn_net *net, const int *sizes, int count, uint64_t seed) {
     *net = (sn_net){.n_layers = count - 1, .hidden = SN_SIGMOID, .output = SN_SIGMOID};
     memcpy(net->sizes, sizes, (size_t)count * sizeof *sizes);

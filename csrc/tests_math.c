@@ -129,6 +129,12 @@ static void random_batch(uint8_t *images, uint8_t *labels, int64_t n, int pixels
     for (int64_t s = 0; s < n; s++) labels[s] = (uint8_t)uniform(0, classes);
 }
 
+/* a random batch of n samples for `net` and sn_predict's outputs of it */
+static void predict_random_batch(const sn_net *net, uint8_t *images, uint8_t *labels, int64_t n, real *outputs) {
+    random_batch(images, labels, n, net->sizes[0], net->sizes[net->n_layers]);
+    CHECK(sn_predict(net, images, n, outputs) == 0, "predict: %s", sn_error());
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* gradients: one step of plain SGD at lr 1 moves every parameter by minus its gradient. A batch of
    one takes momentum from rest, whose first step is the same: any optimizer but plain SGD makes
@@ -335,9 +341,8 @@ static void test_extremes(void) {
         sn_net net;
         make_net(&net, 2, sizes, SN_RELU, output, 1000);
         uint8_t images[4 * 6], labels[4];
-        random_batch(images, labels, 4, 6, 3);
         real outputs[4 * 3];
-        CHECK(sn_predict(&net, images, 4, outputs) == 0, "predict: %s", sn_error());
+        predict_random_batch(&net, images, labels, 4, outputs);
         ok = 1;
         for (int i = 0; i < 12; i++) ok &= isfinite(outputs[i]);
         CHECK(ok, "outputs of a net with weights of 1000 are finite (%s)", ACTIVATIONS[output]);
@@ -361,9 +366,8 @@ static void test_sums_and_predict(void) {
     sn_net net;
     make_net(&net, 3, sizes, SN_TANH, SN_SOFTMAX, 0.9);
     uint8_t images[11 * 9], labels[11];
-    random_batch(images, labels, 11, 9, 4);
     real outputs[11 * 4];
-    CHECK(sn_predict(&net, images, 11, outputs) == 0, "predict: %s", sn_error());
+    predict_random_batch(&net, images, labels, 11, outputs);
     /* by hand, for every sample */
     double worst = 0;
     for (int s = 0; s < 11; s++) {

@@ -37,7 +37,7 @@ def small_npz(tmp_path_factory, small) -> Path:
 
 
 @pytest.fixture(params=[
-    dict(layers=(784, 16, 10)),  # the seed's per-sample SGD
+    dict(layers=(784, 16, 10)),  # the original program's per-sample SGD
     dict(layers=(784, 16, 10), batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine"),
     dict(layers=(784, 16, 10), batch_size=16, optimizer="adam", lr=0.002, shuffle=True, shift=1, hidden="relu",
          output="softmax", init="he", schedule="step", lr_step=1, lr_gamma=0.5),
@@ -53,7 +53,7 @@ def resumable(request) -> dict:
 @pytest.fixture
 def interrupt(monkeypatch):
     """``interrupt(module, [k1, k2, ...])``: the n-th run.train from then on stops as Ctrl-C makes it,
-    at the first chunk boundary after it has trained k_n samples (chunks of ``module.CHUNK``); runs
+    at the first chunk boundary after it has trained k_n samples (chunks of ``stop.CHUNK``); runs
     after the list's end are not stopped. ``module``: the engine, train or cengine."""
 
     def setup(module, counts: list[int]) -> None:

@@ -62,7 +62,9 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,20 +107,20 @@ class Link:
     target: str
 
 
-@dataclass(frozen=True)
-class Fifo:
-    pass
+class Empty(Enum):
+    """A node made empty, by its own call: os.mkfifo or Path.mkdir."""
+
+    FIFO = "FIFO"
+    FOLDER = "folder"
+
+
+FIFO, FOLDER = Empty.FIFO, Empty.FOLDER
 
 
 @dataclass(frozen=True)
 class Device:
     major: int
     minor: int
-
-
-@dataclass(frozen=True)
-class Folder:
-    pass
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class Sparse:
     tail: bytes = b""
 
 
-Spec = bytes | File | Link | Fifo | Device | Folder | Sparse
+Spec = bytes | File | Link | Empty | Device | Sparse
 # The character devices a private /dev holds, with Linux's numbers (`mknod /dev/null c 1 3`).
 DEV_NODES = {"dev/null": Device(1, 3), "dev/zero": Device(1, 5), "dev/full": Device(1, 7),
              "dev/random": Device(1, 8), "dev/urandom": Device(1, 9)}
@@ -323,7 +325,7 @@ def materialise(folder: Path, files: dict[str, Spec]) -> None:
             path.chmod(spec.mode)
         elif isinstance(spec, Link):
             os.symlink(spec.target, path)
-        elif isinstance(spec, Fifo):
+        elif spec is FIFO:
             os.mkfifo(path)
         elif isinstance(spec, Device):
             os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(spec.major, spec.minor))
@@ -333,7 +335,7 @@ def materialise(folder: Path, files: dict[str, Spec]) -> None:
                 f.truncate(spec.size - len(spec.tail))
                 f.seek(0, os.SEEK_END)
                 f.write(spec.tail)
-        else:
+        else:  # FOLDER
             path.mkdir(exist_ok=True)
 
 
@@ -768,6 +770,18 @@ def pick(commands: dict[str, tuple[list[str], tuple[str, ...]]], names: tuple[st
     return {n: commands[n] for n in names if n in commands}
 
 
+def under_each(family: str, bad: list[tuple[str, Any, str]], commands: dict[str, tuple[list[str], tuple[str, ...]]],
+               files: Callable[[Any], dict[str, Spec]]) -> list[Case]:
+    """A case for each bad input (name, content, expect) under each command (argv, writes): ``files(content)``
+    are the case's files."""
+    return [Case(family, f"{name}: {command}", argv, files(content), expect, writes)
+            for name, content, expect in bad for command, (argv, writes) in commands.items()]
+
+
+def as_bytes(content: str | bytes) -> bytes:
+    return content.encode() if isinstance(content, str) else content
+
+
 def checkpoint_cases(cx: Corpus, level: int) -> list[Case]:
     """Malformed .npz checkpoints, each run under the commands that use what is broken (its
     focus), and under more commands at higher levels: all must answer with one line."""
@@ -944,9 +958,7 @@ def text_cases(cx: Corpus, level: int) -> list[Case]:
         ("float32, a weight of 1e39", float32(weight("1e39")), "error"),
         ("a layer line with 10^30 inputs", t.replace("layer 1 inputs 784", "layer 1 inputs 1" + "0" * 30, 1), "error"),
     ]
-    return [Case(family, f"{name}: {command}", argv, {"p.txt": content.encode() if isinstance(content, str) else content},
-                 expect, writes)
-            for name, content, expect in bad for command, (argv, writes) in pick(commands, names).items()]
+    return under_each(family, bad, pick(commands, names), lambda content: {"p.txt": as_bytes(content)})
 
 
 def json_cases(cx: Corpus, level: int) -> list[Case]:
@@ -986,9 +998,7 @@ def json_cases(cx: Corpus, level: int) -> list[Case]:
         ("sizes a string", j.replace('"sizes": [784, 20, 10]', '"sizes": "784"'), "error"),
         ("no format", j.replace('"format": "scratchnet-params", ', ""), "error"),
     ]
-    return [Case(family, f"{name}: {command}", argv, {"p.json": content.encode() if isinstance(content, str) else content},
-                 expect, writes)
-            for name, content, expect in bad for command, (argv, writes) in pick(commands, names).items()]
+    return under_each(family, bad, pick(commands, names), lambda content: {"p.json": as_bytes(content)})
 
 
 def idx_cases(cx: Corpus, level: int) -> list[Case]:
@@ -1038,14 +1048,13 @@ def idx_cases(cx: Corpus, level: int) -> list[Case]:
         ("two gzip members", {TRAIN_IMAGES + ".gz": gzip.compress(raw[:half], mtime=0)
                               + gzip.compress(raw[half:], mtime=0)}, "either"),
         ("train images missing", {TRAIN_IMAGES + ".gz": None}, "error"),
-        ("train images a FIFO", {TRAIN_IMAGES: Fifo()}, "error"),
+        ("train images a FIFO", {TRAIN_IMAGES: FIFO}, "error"),
         ("train images a symlink to /dev/zero", {TRAIN_IMAGES: Link("/dev/zero")}, "error"),
-        ("train images a folder", {TRAIN_IMAGES: Folder()}, "error"),
+        ("train images a folder", {TRAIN_IMAGES: FOLDER}, "error"),
         ("raw and gzipped files mixed", {TRAIN_LABELS: idx(labels)}, "ok"),
         ("Kaggle's dotted names", dotted, "ok"),
     ]
-    return [Case(family, f"{name}: {command}", argv, cx.idx_folder(replaced), expect, writes)
-            for name, replaced, expect in bad for command, (argv, writes) in pick(commands, names).items()]
+    return under_each(family, bad, pick(commands, names), cx.idx_folder)
 
 
 def dataset_cases(cx: Corpus, level: int) -> list[Case]:
@@ -1084,8 +1093,7 @@ def dataset_cases(cx: Corpus, level: int) -> list[Case]:
         ("an extra member", ds(extra=[("notes.txt", b"hello\n")]), "ok"),
         ("big-endian 2-byte labels", ds(y_train=a["y_train"].astype(">u2")), "error"),
     ]
-    return [Case(family, f"{name}: {command}", argv, {"ds.npz": content}, expect, writes)
-            for name, content, expect in bad for command, (argv, writes) in pick(commands, names).items()]
+    return under_each(family, bad, pick(commands, names), lambda content: {"ds.npz": content})
 
 
 def image_cases(cx: Corpus, level: int) -> list[Case]:
@@ -1320,7 +1328,7 @@ def cli_cases(cx: Corpus, level: int) -> list[Case]:
         Case(family, "train --lr 1e300 (diverges)", train + ["--lr", "1e300"]),
         Case(family, "train --preset nonsense", train + ["--preset", "nonsense"]),
         Case(family, "train -p ''", ["py", "train", "-p", "", *data, "--epochs", "1"]),
-        Case(family, "train -p a folder", ["py", "train", "-p", "sub", *data, "--epochs", "1"], {"sub": Folder()}),
+        Case(family, "train -p a folder", ["py", "train", "-p", "sub", *data, "--epochs", "1"], {"sub": FOLDER}),
         Case(family, "train -p in a missing folder", ["py", "train", "-p", "missing/ck.npz", *data, "--epochs", "1"]),
         Case(family, "train --data ''", ["py", "train", "--fresh", "-p", "ck.npz", "--data", "", "--epochs", "1"]),
         Case(family, "train --data missing.npz", ["py", "train", "--fresh", "-p", "ck.npz", "--data", "missing.npz"]),
@@ -1352,7 +1360,7 @@ def cli_cases(cx: Corpus, level: int) -> list[Case]:
              writes=("n.svg",)),
         Case(family, "export -o ''", ["py", "export", "-p", base, "-o", ""], expect="either",
              writes=("network_params_full.txt",)),
-        Case(family, "export -o a folder", ["py", "export", "-p", base, "-o", "sub"], {"sub": Folder()}),
+        Case(family, "export -o a folder", ["py", "export", "-p", base, "-o", "sub"], {"sub": FOLDER}),
         Case(family, "export -o in a missing folder", ["py", "export", "-p", base, "-o", "missing/x.txt"]),
         Case(family, "import a .npz", ["py", "import", base, "-o", "x.npz"]),
         Case(family, "import missing.txt", ["py", "import", "missing.txt", "-o", "x.npz"]),
@@ -1402,7 +1410,7 @@ def cli_cases(cx: Corpus, level: int) -> list[Case]:
                                                                   "--epochs", "1"]),
             Case(family, "C no command", ["c"]),
             Case(family, "C train --params a folder", ["c", "train", "--params", "sub", *idx_data, "--epochs", "1"],
-                 {"sub": Folder()}),
+                 {"sub": FOLDER}),
         ]
     return cases
 
@@ -1413,13 +1421,13 @@ def special_cases(cx: Corpus, level: int) -> list[Case]:
     data, base, txt = ["--data", str(cx.small)], str(cx.base_npz), str(cx.base_txt)
     idx_data = ["--data", str(cx.idx)]
     cases = [
-        Case(family, "evaluate -p a FIFO", ["py", "evaluate", "-p", "ck.npz", *data], {"ck.npz": Fifo()}, timeout=8),
-        Case(family, "train -p a FIFO", ["py", "train", "-p", "ck.npz", *data, "--epochs", "1"], {"ck.npz": Fifo()},
+        Case(family, "evaluate -p a FIFO", ["py", "evaluate", "-p", "ck.npz", *data], {"ck.npz": FIFO}, timeout=8),
+        Case(family, "train -p a FIFO", ["py", "train", "-p", "ck.npz", *data, "--epochs", "1"], {"ck.npz": FIFO},
              timeout=8),
-        Case(family, "inspect -p a FIFO .txt", ["py", "inspect", "-p", "p.txt"], {"p.txt": Fifo()}, timeout=8),
-        Case(family, "import a FIFO", ["py", "import", "p.txt", "-o", "x.npz"], {"p.txt": Fifo()}, timeout=8),
+        Case(family, "inspect -p a FIFO .txt", ["py", "inspect", "-p", "p.txt"], {"p.txt": FIFO}, timeout=8),
+        Case(family, "import a FIFO", ["py", "import", "p.txt", "-o", "x.npz"], {"p.txt": FIFO}, timeout=8),
         Case(family, "train --data a FIFO", ["py", "train", "--fresh", "-p", "ck.npz", "--data", "ds.npz"],
-             {"ds.npz": Fifo()}, timeout=8),
+             {"ds.npz": FIFO}, timeout=8),
         Case(family, "export -o /dev/null", ["py", "export", "-p", base, "-o", "/dev/null"], expect="either"),
         Case(family, "import -o /dev/null", ["py", "import", txt, "-o", "/dev/null"], expect="either"),
         Case(family, "train -p /dev/null", ["py", "train", "-p", "/dev/null", *data, "--epochs", "1"], expect="either"),
@@ -1438,7 +1446,7 @@ def special_cases(cx: Corpus, level: int) -> list[Case]:
         Case(family, "train -p a symlink loop", ["py", "train", "-p", "loop.npz", *data, "--epochs", "1"],
              {"loop.npz": Link("loop.npz")}),
         Case(family, "evaluate -p a symlink to a folder", ["py", "evaluate", "-p", "dir.npz", *data],
-             {"sub": Folder(), "dir.npz": Link("sub")}),
+             {"sub": FOLDER, "dir.npz": Link("sub")}),
         Case(family, "train -p a read-only file (0444)", ["py", "train", "-p", "ck.npz", *data, "--epochs", "1"],
              {"ck.npz": File(cx.npz_bytes, 0o444)}, expect="either", writes=("ck.npz",)),
     ]
@@ -1452,9 +1460,9 @@ def special_cases(cx: Corpus, level: int) -> list[Case]:
     if cx.can.c_engine:
         cases += [
             Case(family, "C predict --params a FIFO", ["c", "predict", "--params", "p.txt", *idx_data, "0"],
-                 {"p.txt": Fifo()}, timeout=8),
+                 {"p.txt": FIFO}, timeout=8),
             Case(family, "C train --params a FIFO", ["c", "train", "--params", "p.txt", *idx_data, "--epochs", "1"],
-                 {"p.txt": Fifo()}, timeout=8),
+                 {"p.txt": FIFO}, timeout=8),
             Case(family, "C train --params /dev/null", ["c", "train", "--params", "/dev/null", *idx_data, "--epochs", "1"],
                  expect="either"),
             Case(family, "C train --params a symlink", ["c", "train", "--params", "link.txt", *idx_data, "--epochs", "1"],
@@ -1754,7 +1762,7 @@ def resume_configs(cx: Corpus) -> list[ResumeConfig]:
         ResumeConfig("numpy, batches of 16, momentum, shuffled", "py",
                      ["--layers", "784,32,10", "--batch-size", "16", "--optimizer", "momentum", "--shuffle", "--seed", "3"],
                      10),
-        ResumeConfig("numpy, per-sample SGD (the seed's)", "py", ["--layers", "784,32,10"], 6),
+        ResumeConfig("numpy, per-sample SGD (the original program's)", "py", ["--layers", "784,32,10"], 6),
     ]
     if cx.can.c_engine:
         configs += [

@@ -58,7 +58,7 @@ def cases() -> Iterator[tuple[str, dict]]:
             yield f"{optimizer}-decay{decay:g}", {"hidden": "tanh", "output": "softmax", "loss": "cross_entropy",
                                                   "optimizer": optimizer, "weight_decay": decay, "batch_size": 3,
                                                   "lr": 0.01 if optimizer == "adam" else 0.2}
-    yield "per-sample-seed", {"batch_size": 1, "lr": 0.5}  # the seed's loop: sigmoid, bce, plain SGD
+    yield "per-sample-original", {"batch_size": 1, "lr": 0.5}  # the original program's loop: sigmoid, bce, plain SGD
     yield "per-sample-momentum-decay", {"hidden": "relu", "loss": "mse", "optimizer": "momentum",
                                         "weight_decay": 0.01, "batch_size": 1, "lr": 0.1}
     yield "wide-first-layer", {"layers": (12, 160, 3), "hidden": "relu", "output": "softmax",

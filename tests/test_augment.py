@@ -159,7 +159,7 @@ def test_a_checkpoint_from_before_elastic_loads_without_it(tmp_path):
 
 
 def test_changing_elastic_starts_an_interrupted_epoch_over(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     interrupt(numpy_engine, [750])
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50, "elastic": 20.0}), small, path)

@@ -358,7 +358,7 @@ def test_the_c_header_of_one_layer_with_a_prefix_compiles(tmp_path, small):
         c_header.header(net, "float32", "9lives")
 
 
-def test_footprint_of_the_seeds_network():
+def test_footprint_of_the_original_network():
     net = network.create((784, 20, 10), "sigmoid", "sigmoid", "uniform", "float64", np.random.default_rng(0))
     fp = c_header.footprint(net)
     assert (fp.flash, fp.stack, fp.input, fp.output) == ((784 * 20 + 20 + 20 * 10 + 10) * 4, 20 * 4, 784 * 4, 40)

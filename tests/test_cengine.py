@@ -74,7 +74,7 @@ def assert_close(a: network.Network, b: network.Network, rtol: float) -> None:
 @pytest.mark.parametrize(
     "settings",
     [
-        {},  # the seed: per-sample SGD, sigmoid, file order
+        {},  # the original program: per-sample SGD, sigmoid, file order
         {"batch_size": 32, "optimizer": "momentum", "lr": 0.1},
         {"batch_size": 32, "optimizer": "nesterov", "lr": 0.05, "hidden": "relu", "output": "softmax",
          "loss": "cross_entropy", "init": "he", "weight_decay": 1e-4, "shuffle": True, "shift": 1},
@@ -82,7 +82,7 @@ def assert_close(a: network.Network, b: network.Network, rtol: float) -> None:
         {"batch_size": 17, "optimizer": "adam", "lr": 0.001, "layers": (784, 30, 20, 10), "output": "softmax",
          "loss": "cross_entropy", "init": "xavier", "schedule": "cosine"},
     ],
-    ids=["seed", "momentum-32", "nesterov-relu-softmax-shift", "per-sample-momentum-tanh-mse", "adam-3-layers"],
+    ids=["original", "momentum-32", "nesterov-relu-softmax-shift", "per-sample-momentum-tanh-mse", "adam-3-layers"],
 )
 def test_one_epoch_matches_numpy_to_1e9(mnist, settings):
     cfg = TrainConfig(**settings)
@@ -188,7 +188,7 @@ def test_ctrl_c_in_the_c_engine_stops_at_a_chunk(small, tmp_path, monkeypatch):
     def progress(done):
         flag.requested = True
 
-    monkeypatch.setattr(cengine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
     original = cengine.train_epoch
     monkeypatch.setattr(cengine, "train_epoch", lambda *a: original(*a[:7], a[7], progress))
     assert not run.train(ckpt, small, path, engine="c")
@@ -202,7 +202,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     explicit = dict(resumable, epochs=3)
     straight = run.start(tmp_path / "a.npz", explicit)
     assert run.train(straight, small, tmp_path / "a.npz", engine="c")
-    monkeypatch.setattr(cengine, "CHUNK", 300)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 300)
     resumed = interrupted_run(tmp_path / "b.npz", small, explicit, cengine, stops, engine="c")
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 
@@ -393,7 +393,7 @@ def run_program(program: Path, *args, stdin: str = "", cwd: Path | None = None) 
 
 
 def test_the_program_has_only_the_options_of_its_help(program):
-    """scratchnet-c is the seed's program, small on purpose: its help lists what it has, and an option it
+    """scratchnet-c is the original program in C, small on purpose: its help lists what it has, and an option it
     has not is one line that points to the command line that has every setting."""
     help_text = run_program(program, "--help").stdout
     listed = set(re.findall(r"^  (?:-h, )?(--[a-z-]+)", help_text, re.MULTILINE))

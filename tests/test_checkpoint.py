@@ -124,8 +124,8 @@ def test_pickled_objects_are_refused_and_never_run(tmp_path):
     assert not marker.exists()
 
 
-def test_the_seeds_broken_file_is_refused(tmp_path):
-    # What the seed leaves behind on NumPy >= 1.24: np.savez failed part-way through a ragged list.
+def test_the_original_programs_broken_file_is_refused(tmp_path):
+    # What the original program leaves behind on NumPy >= 1.24: np.savez failed part-way through a ragged list.
     path = tmp_path / "network_params.npz"
     path.write_bytes(b"PK\x05\x06" + bytes(18))  # 22 bytes: an empty zip
     refused(path, "no metadata")

@@ -15,7 +15,7 @@ from scratchnet import checkpoint, cli, network, numpy_engine
 from scratchnet import run as run_module  # run() below is this file's own helper
 from scratchnet.errors import printable
 
-SEED_SEVEN = [  # test image 0 as the seed post prints it (rows 7 to 11)
+ORIGINAL_SEVEN = [  # test image 0 as the original post prints it (rows 7 to 11)
     " . . . . . .54B99F973C24 . . . . . . . . . . . . . . . .",
     " . . . . . .DEFEFEFEFEF1C6C6C6C6C6C6C6C6AA34 . . . . . .",
     " . . . . . .43724872A3E3FEE1FEFEFEFAE5FEFE8C . . . . . .",
@@ -60,7 +60,7 @@ def test_every_command_has_help(capsys, command):
     assert code == 0 and "usage: scratchnet" in out
 
 
-def test_train_help_shows_the_seeds_defaults(capsys):
+def test_train_help_shows_the_original_defaults(capsys):
     _, out, _ = run(capsys, "train", "--help")
     for default in ("784,20,10", "0.005", "--batch-size", "(default: 5)", "uniform", "--preset"):
         assert default in out
@@ -76,6 +76,30 @@ def test_train_prints_each_epoch_and_saves(tmp_path, small_npz, capsys):
     assert checkpoint.load(params).epochs_done == 2
 
 
+def test_train_zero_epochs_saves_the_untrained_network_that_training_goes_on_from(tmp_path, small_npz, capsys):
+    """--epochs 0 writes what it says it saved: the new network as made (as scratchnet-c does); training
+    it on from there is bit for bit a run that never stopped at 0. On a trained network it keeps the weights."""
+    params, straight = tmp_path / "zero.npz", tmp_path / "straight.npz"
+    code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "0")
+    assert code == 0 and f"saved {params} (0 epochs in all)" in out, err
+    untrained = checkpoint.load(params)
+    assert untrained.epochs_done == 0 and untrained.history == [] and untrained.data is None
+    made = run_module.start(tmp_path / "other.npz", {"epochs": 0}).network
+    assert all(np.array_equal(a, b) for a, b in zip(untrained.network.weights + untrained.network.biases,
+                                                    made.weights + made.biases))
+    for path in (params, straight):
+        code, _, err = run(capsys, "train", "--data", small_npz, "-p", path, "--epochs", "1")
+        assert code == 0, err
+    resumed, unbroken = checkpoint.load(params).network, checkpoint.load(straight).network
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.weights + resumed.biases,
+                                                    unbroken.weights + unbroken.biases))
+    code, out, _ = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "0", "--lr", "0.01")
+    kept = checkpoint.load(params)
+    assert code == 0 and f"saved {params} (1 epoch in all)" in out
+    assert kept.epochs_done == 1 and kept.config.lr == 0.01
+    assert all(np.array_equal(a, b) for a, b in zip(kept.network.weights, resumed.weights))
+
+
 def test_train_json_and_resume(tmp_path, small_npz, capsys):
     params = tmp_path / "net.npz"
     code, out, _ = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2", "--json")
@@ -86,7 +110,7 @@ def test_train_json_and_resume(tmp_path, small_npz, capsys):
         assert 0 <= r["train_accuracy"] <= 1 and 0 <= r["test_accuracy"] <= 1 and r["seconds"] > 0
     assert rows[1]["loss"] < rows[0]["loss"]
     code, out, _ = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1", "--json")
-    assert code == 0 and json.loads(out)["epoch"] == 3  # resumed, as the seed does
+    assert code == 0 and json.loads(out)["epoch"] == 3  # resumed, as the original program does
     code, out, _ = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "1", "--json", "--fresh")
     assert code == 0 and json.loads(out)["epoch"] == 1
 
@@ -100,7 +124,7 @@ def test_train_refuses_a_mismatched_checkpoint_and_keeps_it(trained, small_npz, 
 
 def test_train_refuses_an_unreadable_checkpoint_and_keeps_it(tmp_path, small_npz, capsys):
     params = tmp_path / "network_params.npz"
-    params.write_bytes(b"PK\x05\x06" + bytes(18))  # the seed's broken 22-byte file
+    params.write_bytes(b"PK\x05\x06" + bytes(18))  # the original program's broken 22-byte file
     code, _, err = run(capsys, "train", "--data", small_npz, "-p", params)
     one_line_error(code, err, "network_params.npz")
     assert params.read_bytes() == b"PK\x05\x06" + bytes(18)
@@ -210,11 +234,11 @@ def test_predict_loop_ends_at_end_of_input(trained, small_npz, capsys, monkeypat
     assert code == 0 and "image 2 (test)" in out and err == ""
 
 
-def test_show_prints_the_seeds_hex_dump(small_npz, capsys):
+def test_show_prints_the_original_hex_dump(small_npz, capsys):
     code, out, _ = run(capsys, "show", "0", "--data", small_npz)
     rows = out.splitlines()
     assert code == 0 and len(rows) == 29 and all(len(r) == 56 for r in rows[:28])
-    assert rows[7:12] == SEED_SEVEN and rows[0] == " ." * 28
+    assert rows[7:12] == ORIGINAL_SEVEN and rows[0] == " ." * 28
     assert rows[28] == "image 0 (test), label 7"
 
 
@@ -274,7 +298,7 @@ def trainer(processes):
     (["--layers", "784,200,10"], {"layers": (784, 200, 10)}),
     (["--layers", "784,200,10", "--batch-size", "4", "--optimizer", "adam", "--lr", "0.002", "--shuffle"],
      {"layers": (784, 200, 10), "batch_size": 4, "optimizer": "adam", "lr": 0.002, "shuffle": True}),
-], ids=["seed", "adam-4-shuffle"])
+], ids=["original", "adam-4-shuffle"])
 def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, small, small_npz, trainer, options, settings):
     """Real SIGINTs at a few moments of `scratchnet train`, each time run again for the epochs left:
     the same parameters, bit for bit, as one run without a stop."""
@@ -308,7 +332,7 @@ def test_ctrl_c_then_train_again_equals_training_straight_through(tmp_path, smal
 
 
 def test_ctrl_c_messages_say_what_the_next_run_does(tmp_path, small, small_npz, capsys, monkeypatch, interrupt):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
     interrupt(numpy_engine, [500, 500, 1000, None, None, 500, 500])  # None: that run is not stopped
     params = tmp_path / "net.npz"
     code, out, err = run(capsys, "train", "--data", small_npz, "-p", params, "--epochs", "2")

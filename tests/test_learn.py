@@ -18,8 +18,8 @@ from test_cli import one_line_error
 from test_cli import run as run_cli
 
 KINDS = {
-    "seed": dict(),  # the original program's per-sample SGD, sigmoid/bce
-    "seed-float32": dict(dtype="float32"),
+    "original": dict(),  # the original program's per-sample SGD, sigmoid/bce
+    "original-float32": dict(dtype="float32"),
     "momentum-relu-softmax": dict(layers=(784, 24, 16, 10), hidden="relu", output="softmax", init="he",
                                   batch_size=20, optimizer="momentum", lr=0.05, shuffle=True),
     "nesterov-l2-tanh-mse": dict(layers=(784, 12, 10), hidden="tanh", loss="mse", batch_size=10,

@@ -97,7 +97,7 @@ def test_bce_stays_finite_where_the_output_saturates():
     assert loss[0] == pytest.approx(1600.0)
 
 
-def test_seed_output_delta_is_o_minus_l():
+def test_original_output_delta_is_o_minus_l():
     o = np.array([[0.2, 0.9]])
     y = np.array([[0.0, 1.0]])
     np.testing.assert_array_equal(network.output_delta("bce", "sigmoid", o, y), o - y)

@@ -1,4 +1,4 @@
-"""scratchnet.train, optim, run and config: the seed's algorithm, optimizers, schedules,
+"""scratchnet.train, optim, run and config: the original program's algorithm, optimizers, schedules,
 determinism, resuming, interruption and divergence."""
 
 import contextlib
@@ -25,8 +25,8 @@ def one_epoch(cfg: TrainConfig, images, labels, net=None, epoch=0, lr=None):
     return net, loss, accuracy
 
 
-def seed_loop(net: network.Network, images, labels, lr):
-    """The seed's training loop (nn2.py) line for line, in its own shapes: weights (out, in),
+def original_loop(net: network.Network, images, labels, lr):
+    """The original program's training loop (nn2.py) line for line, in its own shapes: weights (out, in),
     column vectors. Inputs in float64, as scratchnet's float64 engine uses them."""
     weights = [w.T.copy() for w in net.weights]
     biases = [b[:, None].copy() for b in net.biases]
@@ -45,18 +45,18 @@ def seed_loop(net: network.Network, images, labels, lr):
     return [w.T for w in weights], [b[:, 0] for b in biases]
 
 
-def test_defaults_are_the_seeds():
+def test_defaults_are_the_original_programs():
     cfg = TrainConfig()
     assert (cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype) == ((784, 20, 10), "sigmoid", "sigmoid",
                                                                         "uniform", "float64")
     assert (cfg.lr, cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.shuffle) == (0.005, 5, 1, "sgd", False)
 
 
-def test_per_sample_sgd_is_the_seeds_algorithm(small):
+def test_per_sample_sgd_is_the_original_algorithm(small):
     cfg = TrainConfig()
     images, labels = small.train_images[:600], small.train_labels[:600]
     net, _, _ = one_epoch(cfg, images, labels)
-    expected_w, expected_b = seed_loop(fresh(cfg), images, labels, cfg.lr)
+    expected_w, expected_b = original_loop(fresh(cfg), images, labels, cfg.lr)
     for got, want in zip(net.weights + net.biases, expected_w + expected_b):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
@@ -210,7 +210,7 @@ def test_a_stop_inside_a_diverging_epoch_keeps_the_last_good_checkpoint(small, t
     path = tmp_path / "p.npz"
     run.train(run.start(path, {"epochs": 1, "batch_size": 50, "hidden": "relu", "init": "he"}), small, path)
     good = path.read_bytes()
-    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
     interrupt(numpy_engine, [500])
     with pytest.raises(ScratchnetError, match="interrupted in epoch 2, where training had diverged: not saved"):
         run.train(run.start(path, {"lr": 1e300}), small, path)
@@ -223,7 +223,7 @@ def test_a_stop_request_saves_a_consistent_checkpoint(small, tmp_path, monkeypat
     flag = run.StopFlag()
     # what the SIGINT handler does, here from the progress callback part-way through epoch 2
     monkeypatch.setattr(run, "stop_on_interrupt", lambda stop=None: contextlib.nullcontext(flag))
-    monkeypatch.setattr(numpy_engine, "CHUNK", 500)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 500)
 
     def on_epoch(result):
         monkeypatch.setattr(numpy_engine, "train_epoch", stopping(numpy_engine.train_epoch, flag))
@@ -245,7 +245,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path, interrupt
     explicit = dict(resumable, epochs=3)
     straight = run.start(tmp_path / "a.npz", explicit)
     assert run.train(straight, small, tmp_path / "a.npz")
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     resumed = interrupted_run(tmp_path / "b.npz", small, explicit, numpy_engine, stops)
     assert_same_run(checkpoint.load(tmp_path / "a.npz"), resumed)
 
@@ -266,7 +266,7 @@ def test_train_again_after_a_whole_run_trains_its_epochs_more_and_says_so(small,
 
 
 def test_an_interrupted_run_given_another_epoch_count_trains_that_many_more(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     interrupt(numpy_engine, [2500])  # in epoch 2 of 5
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"layers": (784, 16, 10), "epochs": 5}), small, path)
@@ -289,7 +289,7 @@ def test_a_checkpoint_without_a_plan_trains_its_epochs_more(small, tmp_path):
 
 
 def test_the_interrupted_epoch_keeps_its_place_and_record(small, tmp_path, interrupt, monkeypatch):
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     interrupt(numpy_engine, [750])
     path = tmp_path / "p.npz"
     assert not run.train(run.start(path, {"epochs": 2, "batch_size": 50}), small, path)
@@ -425,8 +425,8 @@ def test_resolve_order_explicit_over_preset_over_saved():
 
 
 @pytest.mark.slow
-def test_the_seeds_program_learns_mnist(mnist, tmp_path):
-    """The defaults on all of MNIST, 5 epochs: the seed's 93% give or take its unseeded init
+def test_the_original_program_learns_mnist(mnist, tmp_path):
+    """The defaults on all of MNIST, 5 epochs: the original program's 93% give or take its unseeded init
     (bench/targets.py measures the median over seeds; seed 0, the default, is the lowest)."""
     ckpt = run.start(tmp_path / "p.npz", {})
     assert run.train(ckpt, mnist, tmp_path / "p.npz")

@@ -100,7 +100,7 @@ def test_export_then_import_is_exact(model, tmp_path, capsys, fmt):
     assert all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
 
 
-def test_export_default_name_is_the_seeds(model, tmp_path, monkeypatch, capsys):
+def test_export_default_name_is_the_original_programs(model, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, _, _ = run(capsys, "export", "-p", model)
     assert code == 0 and (tmp_path / "network_params_full.txt").read_text().startswith("scratchnet-params 1")

@@ -128,7 +128,7 @@ def test_a_page_run_cut_short_is_finished_by_a_plain_train(tmp_path, small, smal
                                                           monkeypatch, assert_same_run):
     """The page's run of 3 epochs on a cosine schedule, stopped inside epoch 2: `scratchnet train -p` with no
     options finishes that run, bit for bit as if never stopped."""
-    monkeypatch.setattr(numpy_engine, "CHUNK", 250)
+    monkeypatch.setattr("scratchnet.stop.CHUNK", 250)
     interrupt(numpy_engine, [2750])
     params = tmp_path / "net.npz"
     status = trained(explorer(params), preset="tuned", epochs=3, lr=None, batch_size=None)

@@ -27,7 +27,7 @@ def idle_machine(monkeypatch):
 
 
 def test_the_blas_gets_one_thread_or_the_count_asked_for_large_products(idle_machine, monkeypatch):
-    assert threads.blas_threads(1, (784, 20, 10)) == 1  # the seed's per-sample SGD
+    assert threads.blas_threads(1, (784, 20, 10)) == 1  # the original program's per-sample SGD
     assert threads.blas_threads(128, (784, 800, 800, 10)) == 1  # --preset best, whatever the cores
     monkeypatch.setattr(threads, "free_cores", lambda: 1)  # a busy machine: the same count, the same bits
     assert threads.blas_threads(128, (784, 800, 800, 10)) == 1

@@ -21,6 +21,7 @@ import numpy as np
 from scratchnet.config import TrainConfig
 from scratchnet.errors import ScratchnetError
 from scratchnet.network import Network
+from scratchnet.stop import train_in_chunks
 
 LIB_DIR = Path(__file__).resolve().parent / "_lib"
 NOT_BUILT = "NOT-BUILT.txt"  # setup.py writes there why it could not build the C engine
@@ -32,7 +33,6 @@ ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "softmax": 3}  # enum sn
 LOSS_CODES = {"bce": 0, "cross_entropy": 1, "mse": 2}  # enum sn_loss
 OPTIMIZER_CODES = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}  # enum sn_optimizer
 SCHEDULE_CODES = {"constant": 0, "inverse": 1, "step": 2, "cosine": 3}  # enum sn_schedule
-CHUNK = 2_000  # samples per call into C: Ctrl-C and the progress bar are seen between calls
 
 
 def _real(dtype: np.dtype):
@@ -176,10 +176,10 @@ def train_epoch(net: Network, optimizer, config: TrainConfig, images: np.ndarray
     flag, done_in_chunk = ctypes.c_int(0), ctypes.c_int64(0)
     chunk_loss, chunk_accuracy = ctypes.c_double(), ctypes.c_double()
     loss_sum = correct = 0.0
-    done = 0
-    chunk_size = config.batch_size * max(1, CHUNK // config.batch_size)  # whole batches, as NumPy's
-    for start in range(0, len(order), chunk_size):
-        part = order[start : start + chunk_size]
+
+    def train_chunk(start: int, end: int) -> int:
+        nonlocal loss_sum, correct
+        part = order[start:end]
         _check(lib, lib.sn_train_samples(
             ctypes.byref(c_net), ctypes.byref(state), LOSS_CODES[config.loss], images.ctypes.data_as(u8),
             labels.ctypes.data_as(u8), part.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), len(part),
@@ -188,12 +188,8 @@ def train_epoch(net: Network, optimizer, config: TrainConfig, images: np.ndarray
         seen = done_in_chunk.value
         loss_sum += chunk_loss.value * seen
         correct += chunk_accuracy.value * seen
-        done += seen
         optimizer.steps = state.steps
-        if progress:
-            progress(done)
-        if stop and stop.requested:
-            break
-    if stop:
-        stop.samples_done = done
+        return seen
+
+    done = train_in_chunks(len(order), config.batch_size, train_chunk, stop, progress)
     return loss_sum / max(done, 1), correct / max(done, 1)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import platform
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,16 @@ def _locked(args: argparse.Namespace, path: str):
     return lock.exclusive(path, waiting if args.wait else None)
 
 
+def _command(commands, run: Callable[[argparse.Namespace], int], **values) -> argparse.ArgumentParser:
+    """The sub-command that ``run`` (cmd_NAME) carries out, documented by its docstring: the first paragraph
+    is its line in the list of commands, the rest (with ``values`` filled in) what its --help says first."""
+    summary, _, description = inspect.cleandoc(run.__doc__).partition("\n\n")
+    parser = commands.add_parser(run.__name__.removeprefix("cmd_"), help=summary,
+                                 description=description.format(**values) or None)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="scratchnet",
@@ -179,11 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
-    p = commands.add_parser("train", help="train a network, resuming from --params if it exists",
-                            description="Train a network. An existing --params file is resumed with its own "
-                            "settings unless options change them; --fresh starts over. --params is saved after "
-                            "every epoch, atomically (through a symlink, to its target); it cannot be - "
-                            "(standard output), as it is read back.")
+    p = _command(commands, cmd_train)
     _add_common(p, json_output=True, engine=True)
     p.add_argument("--preset", choices=(*PRESETS, *PRESET_ALIASES), help="original (or seed): the defaults; "
                    "tuned: 784-20-10 trained "
@@ -193,15 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_new_data(p)
     _add_wait(p)
     _add_config_options(p)
-    p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and the confusion matrix")
+    p = _command(commands, cmd_evaluate)
     _add_common(p, json_output=True, data_set=True, engine=True)
-    p.set_defaults(run=cmd_evaluate)
 
-    p = commands.add_parser("predict", help="which digit is image N, or your picture? (asks in a loop without "
-                            "indices)", description="Draw images, their true label and the network's answer. With no "
-                            "INDEX, asks for indices until 'q' or end of input; --image answers your own pictures.")
+    p = _command(commands, cmd_predict)
     _add_common(p, json_output=True, data_set=True, engine=True)
     p.add_argument("indices", nargs="*", metavar="INDEX", help="image indices to answer without asking")
     p.add_argument("--image", nargs="+", metavar="FILE", help="your own pictures instead: files (PNG, JPEG, GIF, "
@@ -210,16 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-input", metavar="DIR", help="with --image: save the 28x28 image each picture became, "
                    "as the network saw it, to DIR/NAME.png")
     p.add_argument("--plot", action="store_true", help="also show each image in a matplotlib window")
-    p.set_defaults(run=cmd_predict)
 
-    p = commands.add_parser("export", help="write every parameter as text, JSON, an SVG picture, the explorer page, "
-                            "ONNX, safetensors or a C header",
-                            description="Write the network in --params as a human-readable text file (exact, "
-                            "never truncated; docs/FORMAT.md), as JSON with the same content, as an SVG of "
-                            "the whole network, as the explorer (see serve) in one HTML file that works offline, "
-                            f"from file://, with the first {HTML_IMAGES:,} images of --set inside (training needs "
-                            "serve), as an ONNX model (needs pip install 'scratchnet[onnx]') or a safetensors file, "
-                            "which every command reads back, or as one C99 header for a microcontroller.")
+    p = _command(commands, cmd_export, images=HTML_IMAGES)
     _add_common(p, data_set=True)
     p.add_argument("--format", choices=tuple(EXPORT_NAMES), default="txt",
                    help="txt (default), json, svg, html, onnx, safetensors or c")
@@ -237,61 +232,34 @@ def build_parser() -> argparse.ArgumentParser:
                    f"PREFIX_weights_1, ... (default: {c_header.DEFAULT_PREFIX})")
     p.add_argument("--force", action="store_true", help="replace a network file (txt, json, onnx, safetensors) "
                    "that is there; pictures, pages and headers are replaced without it")
-    p.set_defaults(run=cmd_export)
 
-    p = commands.add_parser("import", help="turn a .txt, .json, .onnx or .safetensors file into a checkpoint",
-                            description="Read a parameter file written by export (or edited by hand, or an ONNX "
-                            "model of a fully connected network from elsewhere) and save it as a checkpoint that "
-                            "train, evaluate and predict use.")
+    p = _command(commands, cmd_import)
     p.add_argument("file", metavar="FILE", help="the .txt, .json, .onnx or .safetensors file")
     p.add_argument("-o", "--output", default=checkpoint.DEFAULT_PATH,
                    help=f"checkpoint to write; not -, as it is read back (default: {checkpoint.DEFAULT_PATH})")
     p.add_argument("--force", action="store_true", help="replace the network file that is there")
     _add_wait(p)
-    p.set_defaults(run=cmd_import)
 
-    p = commands.add_parser("inspect", help="per layer: shapes, parameter counts, statistics, histograms")
+    p = _command(commands, cmd_inspect)
     p.add_argument("-p", "--params", default=checkpoint.DEFAULT_PATH,
                    help=f"checkpoint or parameter file (default: {checkpoint.DEFAULT_PATH})")
-    p.set_defaults(run=cmd_inspect)
 
-    p = commands.add_parser("plot", help="draw weights, history, confusion or misclassified images to a PNG",
-                            description="Pictures of the network in --params (needs matplotlib: pip install "
-                            "'scratchnet[plot]').")
+    p = _command(commands, cmd_plot)
     p.add_argument("what", choices=PLOTS, help="weights: layer 1's weights as images; history: loss and "
                    "accuracy per epoch; confusion: the confusion matrix; misclassified: images it gets wrong")
     _add_common(p, data_set=True)
     p.add_argument("-o", "--output", help="PNG (or PDF, SVG) file to write, - for standard output (default: "
                    "WHAT.png)")
-    p.set_defaults(run=cmd_plot)
 
-    p = commands.add_parser("serve", help="the explorer: draw a digit and see the whole network think, train it, "
-                            "in the browser", description="Start the explorer, a page in the browser: draw digits, "
-                            "hover any neuron or weight for its exact value, step through the test images, edit a "
-                            "weight, and train --params from the page as train does (either resumes what the other "
-                            "trained). A --params file that does not exist starts a new network with train's "
-                            "defaults, written there when the page trains or saves it. Needs pip install "
-                            "'scratchnet[web]'. Ctrl-C stops the server; a run in progress stops at its last whole "
-                            "batch and is saved, as train does (exit status 130; 0 when nothing was training).")
+    p = _command(commands, cmd_serve)
     _add_common(p)
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                    "only); another lets anyone who can reach it train and overwrite --params, and warns so")
     p.add_argument("--open", action="store_true", help="open the page in a browser")
     _add_new_data(p)
-    p.set_defaults(run=cmd_serve)
 
-    p = commands.add_parser("ladder", help="the post's ToDos one at a time: what each buys in test accuracy",
-                            description="Train the original program (784-20-10 sigmoid, uniform(-0.5, 0.5) init, "
-                            "per-sample SGD at lr 0.005, images in file order), then one change per rung, each rung "
-                            "keeping the ones before, all with the same seed and epochs: Xavier init, shuffling, "
-                            "mini-batches with vectorised backprop, momentum, learning-rate decay, softmax with "
-                            "cross-entropy, then relu with He init, a wider layer and regularisation "
-                            "(src/scratchnet/ladder.py, RUNGS, says each rung's settings and how its learning rate "
-                            "is chosen). Prints a line per rung as it finishes: test accuracy, the last epoch's "
-                            "training loss (bce or cross-entropy), seconds of training, the change in accuracy "
-                            "from the rung before. Rung 1 is bit for bit `scratchnet train --fresh` with the same "
-                            "--seed and --epochs. Nothing is written unless asked (--keep, -o).")
+    p = _command(commands, cmd_ladder)
     p.add_argument("--data", help="as for train")
     p.add_argument("--engine", choices=engines.ENGINES, help="numpy, or c (default: c where it is built, else numpy)")
     p.add_argument("--threads", type=_threads, metavar="N", help="as for train")
@@ -304,18 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="PNG", help="draw test accuracy per epoch of every rung to this file "
                    "(needs matplotlib: pip install 'scratchnet[plot]')")
     p.add_argument("--json", action="store_true", help="print a JSON object per rung instead of the table")
-    p.set_defaults(run=cmd_ladder)
 
-    p = commands.add_parser("compare", help="C against Python on this machine: speed of every engine, type, batch "
-                            "and thread count", description="Time the training of the original 784-20-10 network "
-                            "per sample and in batches of 32, with the NumPy and the C engine, in float64 and "
-                            "float32, on one thread and on every core, and part of an epoch of --preset best on "
-                            "each engine (plus PyTorch if it is installed, and --script). Each row is the fastest "
-                            "of several repetitions, alternating, so another process spoils a repetition, not a "
-                            "row: seconds per epoch, samples/s, GFLOP/s (the count is printed) and the speed-up "
-                            "over NumPy per sample, with NumPy's SGEMM rate measured in the same run as the "
-                            "ceiling, then a verdict per comparison worded from the figures. About 1 minute "
-                            "(--quick: 10 s) on 2 cores. Writes nothing unless asked (-o).")
+    p = _command(commands, cmd_compare)
     p.add_argument("--data", help="as for train")
     p.add_argument("--quick", action="store_true", help=f"{compare.QUICK.repetitions} repetitions of fewer samples "
                    "and a smaller SGEMM: a rougher figure in a quarter of the time")
@@ -328,21 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(needs matplotlib: pip install 'scratchnet[plot]')")
     p.add_argument("--json", action="store_true", help="print one JSON object (machine, ceiling, rows, verdicts) "
                    "instead of the table")
-    p.set_defaults(run=cmd_compare)
 
-    p = commands.add_parser("info", help="the engines available, the NumPy and BLAS in use, the threads, the data",
-                            description="What this installation runs on: the engines (and why the C engine is "
-                            "missing, if it is), NumPy and its BLAS, the threads each uses, where the data is.")
-    p.set_defaults(run=cmd_info)
+    p = _command(commands, cmd_info)
 
-    p = commands.add_parser("step", help="one training step on one image, number by number: outputs, loss, "
-                            "errors, gradients, the update, the outputs after",
-                            description="Take one training step of the network in --params on one image, as its "
-                            "training takes it (its loss, learning rate and update rule, per-sample or a batch of "
-                            "one with its optimizer's state), and print every stage: the outputs and the target, "
-                            "the loss, the output error, the largest hidden errors, the largest weight changes of "
-                            "each layer, the answer before and after. --params is not changed; --save writes the "
-                            "stepped network. docs/LEARN.md walks through one step.")
+    p = _command(commands, cmd_step)
     _add_learn_input(p, label=True)
     p.add_argument("--lr", type=_number, help="learning rate (default: the one train would use next)")
     p.add_argument("--save", metavar="PATH", help="write the stepped network there as a checkpoint (may be --params)")
@@ -350,23 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wait(p)
     p.add_argument("--top", type=_whole, default=5, metavar="N", help="errors and changes listed per layer "
                    "(default: 5)")
-    p.set_defaults(run=cmd_step)
 
-    p = commands.add_parser("explain", help="why this answer: each pixel's and each hidden neuron's part in an output",
-                            description="For one image and one output (default: the answer): a heatmap of each "
-                            "pixel's contribution to the output's logit z (input times gradient, x * dz/dx; orange "
-                            "raised z, blue lowered it) and the last layer's inputs ranked by their contribution "
-                            "w * a, which with the bias add up to z exactly.")
+    p = _command(commands, cmd_explain)
     _add_learn_input(p, label=False)
     p.add_argument("--digit", type=_whole, metavar="D", help="the output to explain (default: the answer)")
     p.add_argument("--top", type=_whole, default=10, metavar="N", help="hidden neurons listed (default: 10)")
     p.add_argument("-o", "--output", metavar="PNG", help="also write the image and its heatmap to a PNG file")
-    p.set_defaults(run=cmd_explain)
 
-    p = commands.add_parser("dream", help="what the network imagines a digit looks like (gradient ascent on the input)",
-                            description="Run the network backwards: change a picture, from blank or from an image, "
-                            "step by step along the gradient that makes digit D win (learn.dream: the picture is "
-                            "kept smooth, in [0, 1] and near the centre, so that it looks like ink).")
+    p = _command(commands, cmd_dream)
     _add_common(p, json_output=True, data_set=True)
     p.add_argument("digit", type=_whole, metavar="D", help="the digit to dream")
     p.add_argument("--steps", type=_whole, default=learn.DREAM_STEPS, help=f"steps of gradient ascent (default: "
@@ -374,13 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", type=_whole, metavar="INDEX", help="start from image INDEX of --set "
                    "instead of a blank picture")
     p.add_argument("-o", "--output", metavar="PNG", help="also write the picture to a PNG file")
-    p.set_defaults(run=cmd_dream)
 
-    p = commands.add_parser("show", help="print an image as a hex dump, a row per line")
+    p = _command(commands, cmd_show)
     p.add_argument("index", metavar="INDEX", help="image index")
     p.add_argument("--data", help="as for train")
     p.add_argument("--set", choices=("test", "train"), default="test", help="which images (default: test)")
-    p.set_defaults(run=cmd_show)
     return parser
 
 
@@ -393,6 +329,12 @@ def _percent(fraction: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """train a network, resuming from --params if it exists
+
+    Train a network. An existing --params file is resumed with its own settings unless options change them; --fresh
+    starts over. --params is saved after every epoch, atomically (through a symlink, to its target); it cannot be -
+    (standard output), as it is read back.
+    """
     with _locked(args, args.params):  # for the whole run: the checkpoint read is the one extended
         return _train(args)
 
@@ -454,6 +396,17 @@ def _interrupted(params: str, ckpt: checkpoint.Checkpoint, n: int) -> str:
 
 
 def cmd_ladder(args: argparse.Namespace) -> int:
+    """the post's ToDos one at a time: what each buys in test accuracy
+
+    Train the original program (784-20-10 sigmoid, uniform(-0.5, 0.5) init, per-sample SGD at lr 0.005, images in
+    file order), then one change per rung, each rung keeping the ones before, all with the same seed and epochs:
+    Xavier init, shuffling, mini-batches with vectorised backprop, momentum, learning-rate decay, softmax with
+    cross-entropy, then relu with He init, a wider layer and regularisation (src/scratchnet/ladder.py, RUNGS, says
+    each rung's settings and how its learning rate is chosen). Prints a line per rung as it finishes: test accuracy,
+    the last epoch's training loss (bce or cross-entropy), seconds of training, the change in accuracy from the rung
+    before. Rung 1 is bit for bit `scratchnet train --fresh` with the same --seed and --epochs. Nothing is written
+    unless asked (--keep, -o).
+    """
     if args.rungs is not None and not 1 <= args.rungs <= len(ladder.RUNGS):
         raise ScratchnetError(f"--rungs must be from 1 to {len(ladder.RUNGS)}, got {args.rungs}")
     for value, name in ((args.epochs, "epochs"), (args.seed, "seed")):  # TrainConfig's ranges, checked now
@@ -489,6 +442,16 @@ def cmd_ladder(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """C against Python on this machine: speed of every engine, type, batch and thread count
+
+    Time the training of the original 784-20-10 network per sample and in batches of 32, with the NumPy and the C
+    engine, in float64 and float32, on one thread and on every core, and part of an epoch of --preset best on each
+    engine (plus PyTorch if it is installed, and --script). Each row is the fastest of several repetitions,
+    alternating, so another process spoils a repetition, not a row: seconds per epoch, samples/s, GFLOP/s (the count
+    is printed) and the speed-up over NumPy per sample, with NumPy's SGEMM rate measured in the same run as the
+    ceiling, then a verdict per comparison worded from the figures. About 1 minute (--quick: 10 s) on 2 cores.
+    Writes nothing unless asked (-o).
+    """
     if args.output:
         check_destination(args.output)
         plot.check_available()  # before the timing, not after it
@@ -512,6 +475,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """the explorer: draw a digit and see the whole network think, train it, in the browser
+
+    Start the explorer, a page in the browser: draw digits, hover any neuron or weight for its exact value, step
+    through the test images, edit a weight, and train --params from the page as train does (either resumes what the
+    other trained). A --params file that does not exist starts a new network with train's defaults, written there
+    when the page trains or saves it. Needs pip install 'scratchnet[web]'. Ctrl-C stops the server; a run in
+    progress stops at its last whole batch and is saved, as train does (exit status 130; 0 when nothing was
+    training).
+    """
     try:
         from scratchnet import serve
     except ImportError as e:
@@ -569,6 +541,7 @@ def _load_network(args: argparse.Namespace, dataset: Dataset) -> Network:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """accuracy, per-class accuracy and the confusion matrix"""
     dataset, images, labels = _images(args)
     result = engines.evaluate(_load_network(args, dataset), images, labels, args.engine)
     if args.json:
@@ -587,6 +560,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """write every parameter as text, JSON, an SVG picture, the explorer page, ONNX, safetensors or a C header
+
+    Write the network in --params as a human-readable text file (exact, never truncated; docs/FORMAT.md), as JSON
+    with the same content, as an SVG of the whole network, as the explorer (see serve) in one HTML file that works
+    offline, from file://, with the first {images:,} images of --set inside (training needs serve), as an ONNX model
+    (needs pip install 'scratchnet[onnx]') or a safetensors file, which every command reads back, or as one C99
+    header for a microcontroller.
+    """
     ckpt = checkpoint.load(args.params)
     output = EXPORT_NAMES[args.format] if args.output is None else args.output
     _keep_networks(output, args.force)
@@ -626,6 +607,11 @@ def _svg(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """turn a .txt, .json, .onnx or .safetensors file into a checkpoint
+
+    Read a parameter file written by export (or edited by hand, or an ONNX model of a fully connected network from
+    elsewhere) and save it as a checkpoint that train, evaluate and predict use.
+    """
     if Path(args.file).suffix.lower() not in checkpoint.WHOLE_EPOCHS_ONLY:
         raise ScratchnetError(f"{args.file}: import reads .txt, .json, .onnx or .safetensors parameter files")
     ckpt = checkpoint.load(args.file)
@@ -668,6 +654,7 @@ def _histogram(values: np.ndarray, bins: int = 8, width: int = 30) -> list[str]:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    """per layer: shapes, parameter counts, statistics, histograms"""
     ckpt = checkpoint.load(args.params)
     net = ckpt.network
     total = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
@@ -685,6 +672,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    """draw weights, history, confusion or misclassified images to a PNG
+
+    Pictures of the network in --params (needs matplotlib: pip install 'scratchnet[plot]').
+    """
     ckpt = checkpoint.load(args.params)
     output = f"{args.what}.png" if args.output is None else args.output
     if args.what == "weights":
@@ -727,6 +718,11 @@ def _index(text: str, count: int, which: str) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """the engines available, the NumPy and BLAS in use, the threads, the data
+
+    What this installation runs on: the engines (and why the C engine is missing, if it is), NumPy and its BLAS, the
+    threads each uses, where the data is.
+    """
     print(f"scratchnet {__version__} in {printable(Path(__file__).parent)} (Python {platform.python_version()})")
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b.get('architecture') or b['prefix']}, "
                      f"{b['num_threads']} threads)" for b in threads.blas()) or "none found"
@@ -768,6 +764,7 @@ def c_program() -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """print an image as a hex dump, a row per line"""
     _, images, labels = _images(args)
     index = _index(args.index, len(images), args.set)
     print(hex_dump(images[index]))
@@ -801,6 +798,15 @@ def _largest(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def cmd_step(args: argparse.Namespace) -> int:
+    """one training step on one image, number by number: outputs, loss, errors, gradients, the update, the
+    outputs after
+
+    Take one training step of the network in --params on one image, as its training takes it (its loss, learning
+    rate and update rule, per-sample or a batch of one with its optimizer's state), and print every stage: the
+    outputs and the target, the loss, the output error, the largest hidden errors, the largest weight changes of
+    each layer, the answer before and after. --params is not changed; --save writes the stepped network.
+    docs/LEARN.md walks through one step.
+    """
     ckpt, pixels, known, name = _learn_input(args)
     label = known if args.label is None else args.label
     if label is None:
@@ -870,6 +876,12 @@ def _diverging(values: np.ndarray) -> Image.Image:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """why this answer: each pixel's and each hidden neuron's part in an output
+
+    For one image and one output (default: the answer): a heatmap of each pixel's contribution to the output's logit
+    z (input times gradient, x * dz/dx; orange raised z, blue lowered it) and the last layer's inputs ranked by
+    their contribution w * a, which with the bias add up to z exactly.
+    """
     ckpt, pixels, label, name = _learn_input(args)
     result = learn.explain(ckpt.network, pixels, args.digit)
     if args.output:
@@ -895,6 +907,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_dream(args: argparse.Namespace) -> int:
+    """what the network imagines a digit looks like (gradient ascent on the input)
+
+    Run the network backwards: change a picture, from blank or from an image, step by step along the gradient that
+    makes digit D win (learn.dream: the picture is kept smooth, in [0, 1] and near the centre, so that it looks like
+    ink).
+    """
     ckpt = checkpoint.load(args.params)
     start = None
     if args.start is not None:
@@ -919,6 +937,11 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """which digit is image N, or your picture? (asks in a loop without indices)
+
+    Draw images, their true label and the network's answer. With no INDEX, asks for indices until 'q' or end of
+    input; --image answers your own pictures.
+    """
     if args.plot:
         _plot_window()
     if args.image:

@@ -360,8 +360,9 @@ def verdicts(comparison: Comparison, nonzero_share: float) -> list[str]:
                 why = "the arithmetic is not the cost here, so halving its width changes little"
             else:
                 why = ("float32 is slower where the ratio is under 1: the arithmetic's width is not the cost on a "
-                       "network this small, and something else in the float32 build costs more (its conversions or "
-                       "its exp)")
+                       "network this small, and (per sample, as profiled) float32's vectors of 8 fit a layer of 20 "
+                       "worse than float64's of 4: 2 vectors and an overlapping third, each a pass over the pixels, "
+                       "against 5 in one pass (docs/PERFORMANCE.md)")
             lines.append(f"{name} in float32 against float64: {ratios[0]:.2f}x per sample, {ratios[1]:.2f}x in "
                          f"batches of 32: {why}.")
     if cores > 1:

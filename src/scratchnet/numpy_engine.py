@@ -20,9 +20,8 @@ from scratchnet.config import TrainConfig
 from scratchnet.data import inputs, one_hot
 from scratchnet.network import Network
 from scratchnet.optim import Optimizer
-from scratchnet.stop import StopFlag
+from scratchnet.stop import StopFlag, train_in_chunks
 
-CHUNK = 2_000  # samples prepared at once in an epoch; the progress bar moves after each chunk
 PREDICT_CHUNK = 10_000  # samples per forward pass when predicting: bounds the memory
 
 
@@ -113,10 +112,10 @@ def train_epoch(
     targets = one_hot(labels[order], net.sizes[-1], net.dtype)  # in the order seen
     logits = np.empty((n, net.sizes[-1]), dtype=net.dtype)  # kept to measure the loss once, at the end
     per_sample = uses_sample_step(config)
-    done = 0
-    chunk_size = config.batch_size * max(1, CHUNK // config.batch_size)  # whole batches
-    for chunk_start in range(0, n, chunk_size):
-        chunk = flat[order[chunk_start : chunk_start + chunk_size]]
+
+    def train_chunk(start: int, end: int) -> int:
+        chunk = flat[order[start:end]]
+        done = start
         if per_sample:
             for pixels, rows in sparse_samples(chunk, net.dtype):
                 logits[done] = sgd_sample_step(net, pixels, rows, targets[done], lr, config.loss)
@@ -124,19 +123,16 @@ def train_epoch(
                 if stop and stop.requested:
                     break
         else:
-            for start in range(0, len(chunk), config.batch_size):
-                x = inputs(chunk[start : start + config.batch_size], net.dtype)
+            for first in range(0, len(chunk), config.batch_size):
+                x = inputs(chunk[first : first + config.batch_size], net.dtype)
                 logits[done : done + len(x)] = batch_step(net, optimizer, x, targets[done : done + len(x)], lr,
                                                           config.loss)
                 done += len(x)
                 if stop and stop.requested:
                     break
-        if progress:
-            progress(done)
-        if stop and stop.requested:
-            break
-    if stop:
-        stop.samples_done = done
+        return done - start
+
+    done = train_in_chunks(n, config.batch_size, train_chunk, stop, progress)
     seen = labels[order[:done]]
     outputs = network.activate(net.output, logits[:done])
     loss = network.loss_per_sample(config.loss, logits[:done], outputs, targets[:done]).mean()

@@ -296,7 +296,8 @@ def train(
     on_progress: Callable[[int], None] | None = None,
 ) -> bool:
     """Train ``ckpt`` up to ``ckpt.planned_epochs`` epochs (run.start sets it; 0: ``ckpt.config.epochs``
-    more), saving it to ``params`` after each.
+    more), saving it to ``params`` after each; with none to train, ``ckpt`` is saved as it is (a new
+    network untrained, not marked as trained on ``dataset``).
 
     An epoch that Ctrl-C interrupted before goes on where it stopped and counts as one of them.
     Returns False when stopped (Ctrl-C, or ``stop`` set by another thread): the parameters after
@@ -324,9 +325,12 @@ def train(
     if ckpt.data and not same_data and not new_data:
         raise ScratchnetError(f"{params} was trained on {ckpt.data['source']}, not on {dataset.source} (other "
                               f"images): give that one with --data, or pass --new-data to go on with this one")
+    ckpt.planned_epochs = ckpt.planned_epochs or ckpt.epochs_done + config.epochs
+    if ckpt.planned_epochs == ckpt.epochs_done:  # --epochs 0: the network as it is (untrained, if new), saved
+        save(params, ckpt)
+        return True
     ckpt.data = {"source": dataset.source, "fingerprint": dataset.fingerprint}
     optimizer = Optimizer(config, net, ckpt.optimizer_state)
-    ckpt.planned_epochs = ckpt.planned_epochs or ckpt.epochs_done + config.epochs
     n = len(dataset.train_labels)
     partial = _resumable(params, PartialEpoch.of(ckpt), n, same_data)
     with stop_on_interrupt(stop) as flag, tqdm(total=n, initial=partial.samples if partial else 0, disable=not progress,
