@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,7 +54,7 @@ from common import (
 
 from scratchnet import cengine, compare
 from scratchnet.config import PRESETS, resolve
-from scratchnet.data import load_dataset
+from scratchnet.data import NPZ_KEYS, load_dataset
 from scratchnet.errors import ScratchnetError
 from scratchnet.threads import cores
 
@@ -96,28 +97,41 @@ def describe(preset: str) -> str:
 # --- target 1: the original script and the C engine at the same time -------------------------------------
 
 
+def original_copy(script: Path, mnist, folder: Path) -> Path:
+    """The original script and the data.py beside it, copied to ``folder`` with the repository's MNIST as the
+    data/mnist.npz (Keras layout) its data.py reads: it trains on what the C engine trains on."""
+    if not (script.parent / "data.py").is_file():
+        raise Skip(f"no data.py beside {script}")
+    (folder / "data").mkdir()
+    for name in (script.name, "data.py"):
+        shutil.copy(script.parent / name, folder / name)
+    np.savez(folder / "data" / "mnist.npz", **dict(zip(NPZ_KEYS, (mnist.train_images, mnist.train_labels,
+                                                                   mnist.test_images, mnist.test_labels))))
+    return folder / script.name
+
+
 def original_against_c(script: Path) -> dict:
     """Run the original script (scratchnet.compare.time_script: the gaps between its epoch lines) and, while it
     runs, train the original network per-sample with the C engine (float64, one thread) an epoch at a time, in
     this process. Sequential timings swung the ratio 2x under load; at the same time, both see it."""
     mnist = load_dataset(DATA)
     n = len(mnist.train_labels)
-    row = compare.Row("c-original", "c", "original", "float64", 1, 1, n, 0.0)
-    trainer = compare.Trainer(row, mnist)
+    trainer = compare.Trainer(compare.Row("c-original", "c", "original", "float64", 1, 1, n, 0.0), mnist)
     result: dict = {}
 
-    def original() -> None:
+    def original(copy: Path) -> None:
         try:
-            result["row"] = compare.time_script(script, n, SCRIPT_TIMEOUT)
+            result["row"] = compare.time_script(copy, n, SCRIPT_TIMEOUT)
         except ScratchnetError as e:
             result["error"] = str(e)
 
-    thread = threading.Thread(target=original)
-    thread.start()
     c_seconds = []
-    while thread.is_alive():
-        c_seconds.append(trainer())
-    thread.join()
+    with temporary_folder() as folder:
+        thread = threading.Thread(target=original, args=(original_copy(script, mnist, Path(folder)),))
+        thread.start()
+        while thread.is_alive():
+            c_seconds.append(trainer())
+        thread.join()
     if "error" in result:
         raise BenchError(result["error"])
     script_seconds = result["row"].seconds
