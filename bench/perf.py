@@ -163,10 +163,15 @@ def explorer_figures(quick: bool) -> dict:
         raise Skip(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "bench/explorer.py exited 2")
     if done.returncode != 0:
         raise BenchError(f"bench/explorer.py exited with {done.returncode}: {done.stderr.strip()[-300:]}")
-    try:
-        figures = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        raise BenchError(f"bench/explorer.py --json printed no JSON object: {done.stdout.strip()[-200:]!r}") from None
+    lines = done.stdout.strip().splitlines()
+    for text in (done.stdout, lines[-1] if lines else ""):  # the whole output, else its last line
+        try:
+            figures = json.loads(text)
+            break
+        except json.JSONDecodeError:
+            continue
+    else:
+        raise BenchError(f"bench/explorer.py --json printed no JSON object: {done.stdout.strip()[-200:]!r}")
     missing = [shape for shape in PEN_P95_MS if shape not in figures.get("pen_ms", {})]
     if missing or "784-800-800-10" not in figures.get("export_bytes", {}):
         raise BenchError(f"bench/explorer.py --json lacks {missing or 'export_bytes'}")
