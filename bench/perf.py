@@ -291,8 +291,10 @@ def judge_memory(runs: dict[str, Run], presets: list[str]) -> tuple[str, bool]:
 def results_table(runs: dict[str, Run], info: dict, quick: bool) -> str:
     """The README's Results table: each preset trained in this run, what it is, its test accuracy (the median
     over its seeds) and training time."""
+    loads = [r.load_before for r in runs.values()]
     lines = [f"Measured by `python bench/perf.py` on {info['date']} on {info['cpu']} ({info['cores']} cores, "
-             f"Python {info['python']}, NumPy {info['numpy']} with {info['blas']}), commit {info['commit']}"
+             f"Python {info['python']}, NumPy {info['numpy']} with {info['blas']}), commit {info['commit']}; load "
+             f"average {min(loads):.1f}-{max(loads):.1f} as the trainings began"
              + (" — **quick mode, 1 epoch each: not results**" if quick else "") + ".", "",
              "| preset | what it is | test accuracy | training time |", "|---|---|---|---|"]
     for preset in PRESETS:
