@@ -39,7 +39,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import DATA, add_out, entry_point, machine, machine_line, progress, target_lines, write_results
+from common import DATA, BenchError, add_out, entry_point, machine, machine_line, progress, target_lines, write_results
 
 BUSY_SLOWDOWN = 2.5
 QUIET_MARGIN = 1.10  # `now` on a quiet machine within 10% of `before` counts as no slower (timing noise)
@@ -108,7 +108,7 @@ def run_all(condition: str, cores: int, plan: list[tuple[str, str, str]], repeat
                                   str(repeats), str(max(1, int(share * SAMPLES[preset, engine])))],
                                  capture_output=True, text=True, check=False, timeout=900, env=env)
             if out.returncode != 0:
-                raise RuntimeError(f"{preset} {engine} {mode}: {out.stderr.strip().splitlines()[-1:]}")
+                raise BenchError(f"{preset} {engine} {mode}: {out.stderr.strip().splitlines()[-1:]}")
             record = json.loads(out.stdout)
             record["median"] = statistics.median(record["seconds"])
             progress(f"  {record['median']:.3f} s for {record['samples']:,} samples")
