@@ -1,54 +1,48 @@
 #!/usr/bin/env python3
-"""Issue 12's performance targets, measured side by side in one run, each with PASS or FAIL.
+"""Issue 22's targets, measured side by side in one run, each PASS or FAIL (SKIP: not selected, or not
+measurable here, and why; ERROR: a run crashed):
 
-  1. C per-sample SGD on the seed's network (`--engine c`): seconds per epoch >= 60x faster than the
-     seed's nn2.py (needs --seed-script)
-  2. C mini-batches of 32 on that network: >= 2.5x faster than C per-sample
-  3. C on `--preset best`: a FLOP rate >= 85% of NumPy's SGEMM on a large square product (measured in
-     this run, on the same threads), and seconds per epoch >= 2x faster than PyTorch CPU on the same
-     recipe and threads
-  4. time to 99%: `--preset fast` reaches >= 99.0% test accuracy (median of 3 seeds) in at most a fifth
-     of the training time of `--preset best` with the NumPy engine
-  5. most accurate MLP: `--preset accurate` (--accurate-preset) reaches >= 99.4% test accuracy (median
-     of 3 seeds) within 10 minutes of training
-  (4 and 5 on the engine common.PRESET_ENGINES gives each preset, the C engine for both)
-  6. peak memory (RSS) of `scratchnet train` under 500 MB for every preset
+  1. C per-sample SGD on the original 784-20-10 >= 70x faster than the original script (--original-script),
+     the two running at the same time, so that both see the same load
+  2. the explorer: pen to frame p95 <= 16 ms (784-20-10), <= 50 ms (784-800-800-10), and the exported
+     784-800-800-10 page under 10 MB (`bench/explorer.py --json`)
+  3. C's text writer and reader at least as fast per number as Python's, the same bytes (bench/textio.py)
+  4. OpenMP's wait policy: the C engine under each, quiet and busy (bench/threads.py), and the one chosen
+  5. `--preset fast` >= 99.0% (median of 3 seeds), each seed in <= 1/20 of `--preset best`'s NumPy training time
+  6. RECORD_PRESET >= 99.5% (median of 3 seeds), each within 30 minutes of training
+  7. peak RSS of `scratchnet train` < 500 MB for every preset (1 GB for RECORD_PRESET), from the runs made
 
-The rows run the way bench/engines.py runs them (its plan, its measure, its PyTorch peer); the
-presets of targets 4 and 5 are trained only if scratchnet.config.PRESETS has them, else their
-targets read "not built". Progress goes to stderr; the table to stdout and OUT/perf.md, the raw
-numbers to OUT/perf.json, with the machine, its load, the date and the commit.
+Target 6 alone takes about 90 minutes: pick targets with --targets. The presets' trainings also give the
+Results table the README shows (results.md with --out).
 
-    python bench/perf.py --seed-script ~/seed/nn2.py   # everything (minutes; more with targets 4-5)
-    python bench/perf.py --quick --skip-best            # 1 epoch each: checks the script works
+    python bench/perf.py --original-script PATH/nn2.py      # everything (about 2 hours)
+    python bench/perf.py --targets 1,3,4,7 --presets original,tuned --original-script PATH/nn2.py
+    python bench/perf.py --quick                            # every code path, 1 epoch each (about a minute)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import textio
+import threads
 from common import (
-    ACCURATE_ACCURACY,
-    ACCURATE_SECONDS,
     DATA,
-    FAST_ACCURACY,
-    FAST_SHARE,
-    PEAK_MB,
-    PRESET_ENGINES,
-    SEED_HELP,
+    REPO,
     BenchError,
-    Curve,
     Run,
-    SeedRun,
-    accuracy_chart,
     add_out,
     entry_point,
-    judge,
     machine,
     machine_line,
     progress,
@@ -57,366 +51,417 @@ from common import (
     temporary_folder,
     write_results,
 )
-from engines import C_PROGRAM, Row, cell, measure, plan, unavailable, version
 
-from scratchnet import compare
+from scratchnet import cengine, compare
 from scratchnet.config import PRESETS, resolve
-from scratchnet.data import load_dataset
+from scratchnet.data import NPZ_KEYS, load_dataset
+from scratchnet.errors import ScratchnetError
+from scratchnet.threads import cores
 
-# The targets' thresholds (issue 12).
-SEED_SPEEDUP = 60.0
-BATCH_SPEEDUP = 2.5
-SGEMM_SHARE = 0.85
-TORCH_SPEEDUP = 2.0
-PRESET_SEEDS = (0, 1, 2)
+RECORD_PRESET = "record" if "record" in PRESETS else "accurate"  # target 6's preset
 
-EPOCHS, BEST_EPOCHS = 5, 3  # the seed network's epochs (nn2.py always runs 5), and best's: enough to time it
-ROUNDS = 2  # rounds of the rows that targets 1-3 time (--rounds)
-TIMED = ("seed", "c-b1", "c-b32", "c-best", "torch-best")
-SGEMM_SIZE, SGEMM_RUNS = 2048, 10
-# bench/engines.py's rows: those targets 1-3 need, and the other implementations of the seed's network for the chart
-ROWS = ("seed", "numpy-b1", "c-b1", "c-b32", "torch-b1", "sklearn-b1", "c-best", "torch-best")
-ENGINE_COLORS = {"seed": "tab:gray", "numpy": "tab:blue", "c": "tab:red", "torch": "tab:purple", "sklearn": "tab:green"}
-
-
-def sgemm_rate(threads: int) -> dict:
-    """NumPy's float32 product of two SGEMM_SIZE-square matrices on ``threads`` BLAS threads (scratchnet.compare's,
-    as `scratchnet compare` measures its ceiling): the best of SGEMM_RUNS, in FLOP/s."""
-    return compare.sgemm_rate(SGEMM_SIZE, SGEMM_RUNS, threads)
+ORIGINAL_SPEEDUP = 70.0
+PEN_P95_MS = {"784-20-10": 16.0, "784-800-800-10": 50.0}
+PAGE_BYTES = 10_000_000  # the exported 784-800-800-10 page
+FAST_ACCURACY, FAST_SHARE = 0.990, 1 / 20
+RECORD_ACCURACY, RECORD_SECONDS = 0.995, 30 * 60.0
+PEAK_MB, RECORD_PEAK_MB = 500.0, 1000.0
+SEEDS = (0, 1, 2)
+TARGETS = (1, 2, 3, 4, 5, 6, 7)
+# The engine each preset trains on: the fastest for its workload; best on NumPy, target 5's reference.
+NUMPY_PRESETS = ("original", "tuned", "best")
+SCRIPT_TIMEOUT = 900.0  # seconds the original script may run (5 epochs take about 30 s)
 
 
-def best_flops(mean_nonzero: float) -> dict:
-    """FLOP per training sample of `--preset best`: the recipe's (every product dense, as PyTorch and NumPy
-    compute it; scratchnet.compare's count) and the C engine's (the first layer's forward and gradient over the
-    non-zero pixels only)."""
-    sizes = resolve({}, "best").layers
-    return {"recipe": compare.flops_per_sample(sizes),
-            "c": compare.sparse_flops_per_sample(sizes, mean_nonzero / sizes[0])}
+class Skip(Exception):
+    """A target that cannot be measured here (a missing program, library or option), and why."""
 
 
-def fastest(seconds: list[float]) -> float:
-    """The fastest epoch: other processes only ever slow a run down, so the least disturbed epoch is the
-    best measure of each row on a shared machine (all of them are judged alike, and all are in perf.json)."""
-    return min(seconds)
+def engine(preset: str) -> str:
+    return "numpy" if preset in NUMPY_PRESETS else "c"
 
 
-def evaluate(rows: dict[str, Row], extra: dict[str, Run], sgemm: list[dict], flops: dict, n_train: int,
-             peak_runs: dict[str, list[str]], errors: dict[str, str], skipped: dict[str, str], fast: str,
-             accurate: str) -> list[dict]:
-    """One line per target: what it asks, what was measured, PASS/FAIL, or SKIP/ERROR/not built and why."""
-    runs = {name: row.run for name, row in rows.items() if row.run is not None} | extra
-    targets: list[dict] = []
-
-    def add(number: int, description: str, needs: list[str], measure_it, missing_preset: str = "") -> None:
-        if missing_preset:
-            text = f"no preset {missing_preset!r} in scratchnet.config.PRESETS"
-            if all(name in runs for name in needs):  # what could be measured all the same
-                text += f"; measured: {measure_it()[0]}"
-            targets.append({"target": number, "description": description, "status": "not built", "measured": text})
-            return
-        targets.append(judge(number, description, needs, runs.__contains__, skipped, errors, measure_it))
-
-    def seconds(name: str) -> float:
-        return fastest(rows[name].seconds)
-
-    def versus_seed():
-        ratio = seconds("seed") / seconds("c-b1")
-        return (f"{ratio:.1f}x (seed {seconds('seed'):.3g} s/epoch, C {seconds('c-b1'):.3g} s/epoch)",
-                {"speedup": ratio, "seed_seconds": seconds("seed"), "c_seconds": seconds("c-b1")},
-                ratio >= SEED_SPEEDUP)
-
-    def batching():
-        ratio = seconds("c-b1") / seconds("c-b32")
-        return (f"{ratio:.2f}x (per-sample {seconds('c-b1'):.3g} s/epoch, batch 32 {seconds('c-b32'):.3g} s/epoch)",
-                {"speedup": ratio, "b1_seconds": seconds("c-b1"), "b32_seconds": seconds("c-b32")},
-                ratio >= BATCH_SPEEDUP)
-
-    def best():
-        c, torch = seconds("c-best"), seconds("torch-best")
-        rate, executed = flops["recipe"] * n_train / c, flops["c"] * n_train / c
-        reference = max(s["flops"] for s in sgemm)
-        share, ratio = rate / reference, torch / c
-        text = (f"C {rate / 1e9:.0f} GFLOP/s = {100 * share:.0f}% of NumPy SGEMM's {reference / 1e9:.0f} GFLOP/s "
-                f"(recipe FLOPs; {executed / 1e9:.0f} GFLOP/s = {100 * executed / reference:.0f}% counting what C "
-                f"computes, the first layer sparse); {ratio:.2f}x PyTorch ({torch:.3g} s/epoch, C {c:.3g} s/epoch)")
-        value = {"c_flops": rate, "c_executed_flops": executed, "sgemm_flops": reference, "sgemm_share": share,
-                 "torch_speedup": ratio, "c_seconds": c, "torch_seconds": torch}
-        return text, value, share >= SGEMM_SHARE and ratio >= TORCH_SPEEDUP
-
-    def seeds(preset: str) -> list[Run]:
-        return [runs[f"{preset}-seed{seed}"] for seed in PRESET_SEEDS]
-
-    def time_to_99():
-        budget = runs["numpy-best-full"].training_seconds * FAST_SHARE
-        done = seeds(fast)
-        accuracy = statistics.median(r.test_accuracy for r in done)
-        longest = max(r.training_seconds for r in done)
-        spread = ", ".join(f"{100 * r.test_accuracy:.2f}% in {r.training_seconds:.0f} s" for r in done)
-        text = (f"median {100 * accuracy:.2f}% ({spread}); budget {budget:.0f} s = a fifth of NumPy best's "
-                f"{runs['numpy-best-full'].training_seconds:.0f} s")
-        return (text,
-                {"median_accuracy": accuracy, "longest_seconds": longest, "budget_seconds": budget},
-                accuracy >= FAST_ACCURACY and longest <= budget)
-
-    def most_accurate():
-        done = seeds(accurate)
-        accuracy = statistics.median(r.test_accuracy for r in done)
-        longest = max(r.training_seconds for r in done)
-        spread = ", ".join(f"{100 * r.test_accuracy:.2f}% in {r.training_seconds:.0f} s" for r in done)
-        return (f"median {100 * accuracy:.2f}% ({spread})", {"median_accuracy": accuracy, "longest_seconds": longest},
-                accuracy >= ACCURATE_ACCURACY and longest <= ACCURATE_SECONDS)
-
-    def memory():
-        peaks = {preset: max(runs[name].peak_rss_kib for name in names) * 1024 / 1e6
-                 for preset, names in peak_runs.items()}
-        return (", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks.items()), peaks, max(peaks.values()) < PEAK_MB)
-
-    fast_missing = "" if fast in PRESETS else fast
-    accurate_missing = "" if accurate in PRESETS else accurate
-    add(1, f"C per-sample SGD (`--engine c`) on the seed's network: >= {SEED_SPEEDUP:g}x faster than the seed's "
-        f"nn2.py", ["seed", "c-b1"], versus_seed)
-    add(2, f"C batch 32 on the seed's network: >= {BATCH_SPEEDUP:g}x faster than C per-sample", ["c-b1", "c-b32"],
-        batching)
-    add(3, f"C `--preset best`: >= {100 * SGEMM_SHARE:g}% of NumPy's SGEMM FLOP rate and >= {TORCH_SPEEDUP:g}x "
-        f"PyTorch CPU, same threads", ["c-best", "torch-best"], best)
-    add(4, f"`--preset {fast} --engine {PRESET_ENGINES.get(fast, 'numpy')}`: >= {100 * FAST_ACCURACY:g}% (median of {len(PRESET_SEEDS)} seeds) in <= a fifth of "
-        f"NumPy `--preset best`'s training time", ["numpy-best-full", *(f"{fast}-seed{s}" for s in PRESET_SEEDS)],
-        time_to_99, fast_missing)
-    add(5, f"`--preset {accurate} --engine {PRESET_ENGINES.get(accurate, 'numpy')}` (no convolutions): >= {100 * ACCURATE_ACCURACY:g}% (median of "
-        f"{len(PRESET_SEEDS)} seeds) within {ACCURATE_SECONDS / 60:g} minutes of training",
-        [f"{accurate}-seed{s}" for s in PRESET_SEEDS], most_accurate, accurate_missing)
-    add(6, f"peak RSS of `scratchnet train` < {PEAK_MB:g} MB for every preset",
-        [name for names in peak_runs.values() for name in names], memory, fast_missing or accurate_missing)
-    return targets
+def describe(preset: str) -> str:
+    """What the preset is, from its settings (config.PRESETS), and the engine it trains on here."""
+    c = resolve({}, preset)
+    parts = [f"{'-'.join(map(str, c.layers))} {c.hidden}/{c.output} {c.dtype}",
+             "per-sample" if c.batch_size == 1 else f"batches of {c.batch_size}",
+             c.optimizer + (f", {c.schedule} schedule" if c.schedule != "constant" else ""), f"{c.epochs} epochs"]
+    if c.shift:
+        parts.append(f"images shifted by up to {c.shift} px")
+    if c.elastic:
+        parts.append("elastic distortions")
+    return ", ".join(parts) + f"; `--engine {engine(preset)}`"
 
 
-def accuracies(row: Row) -> list[float]:
-    """The row's accuracy (%) after each epoch: test accuracy, or the training accuracy the seed's script prints."""
-    if isinstance(row.run, SeedRun):
-        return row.run.accuracies
-    return [100 * e["test_accuracy"] for e in row.run.epochs]
+# --- target 1: the original script and the C engine at the same time -------------------------------------
 
 
-def chart(rows: list[Row], extra: dict[str, Run], path: Path, info: dict) -> str:
-    """Accuracy against training time: the seed's network in every implementation, and the large networks
-    (`best` on each engine, the `fast` and `accurate` presets); '' or why there is no chart."""
-    def row_curve(row: Row) -> Curve:
-        label = f"{row.label.replace('`', '')}, batch {row.batch}" + (" (training accuracy)" if row.engine == "seed"
-                                                                       else "")
-        style = "--" if row.engine == "seed" else ":" if row.batch > 1 and row.network == "seed" else "-"
-        return Curve(label, row.epoch_seconds(row.run), accuracies(row), ENGINE_COLORS[row.engine], style)
-
-    measured = [row for row in rows if row.run is not None]
-    seed = [row_curve(row) for row in measured if row.network == "seed"]
-    large = [row_curve(row) for row in measured if row.network == "best"]
-    if "numpy-best-full" in extra:
-        run = extra["numpy-best-full"]
-        large.append(Curve("scratchnet NumPy, --preset best (30 epochs)", [e["seconds"] for e in run.epochs],
-                           [100 * e["test_accuracy"] for e in run.epochs], ENGINE_COLORS["numpy"]))
-    for preset, color in (("fast", "tab:orange"), ("accurate", "tab:brown")):
-        for seed_number in PRESET_SEEDS:
-            run = extra.get(f"{preset}-seed{seed_number}")
-            if run is not None:
-                label = f"scratchnet C, --preset {preset} (seeds {PRESET_SEEDS[0]}-{PRESET_SEEDS[-1]})"
-                large.append(Curve(label if seed_number == PRESET_SEEDS[0] else None,
-                                   [e["seconds"] for e in run.epochs], [100 * e["test_accuracy"] for e in run.epochs],
-                                   color))
-    panels = [(title, curves, limits) for title, curves, limits in (
-        ("the seed's network, 784-20-10 sigmoid, lr 0.005", seed, (60, 96)),
-        ("784-800-800-10 (best, accurate) and 784-400-400-10 (fast)", large, (96, 99.8))) if curves]
-    if not panels:
-        return "no chart: nothing was measured"
-    return accuracy_chart(panels, path, f"accuracy against training time — {info['cpu']}, {info['cores']} cores, "
-                                        f"{info['date']}", (99.0, 99.4))
+def original_copy(script: Path, mnist, folder: Path) -> Path:
+    """The original script and the data.py beside it, copied to ``folder`` with the repository's MNIST as the
+    data/mnist.npz (Keras layout) its data.py reads: it trains on what the C engine trains on."""
+    if not (script.parent / "data.py").is_file():
+        raise Skip(f"no data.py beside {script}")
+    (folder / "data").mkdir()
+    for name in (script.name, "data.py"):
+        shutil.copy(script.parent / name, folder / name)
+    np.savez(folder / "data" / "mnist.npz", **dict(zip(NPZ_KEYS, (mnist.train_images, mnist.train_labels,
+                                                                   mnist.test_images, mnist.test_labels))))
+    return folder / script.name
 
 
-def markdown(info: dict, rows: list[Row], extra: dict[str, Run], sgemm: list[dict], flops: dict,
-             targets: list[dict], args, load: dict) -> str:
-    lines = [
-        "# scratchnet performance targets (issue 12)",
-        "",
-        machine_line(info, {"torch": "torch"})
-        + (" — **quick mode**: 1 epoch each, targets 4-5 not trained; thresholds are for the full run"
-           if args.quick else ""),
-        "",
-        (f"Load average (1, 5, 15 min) at the start: {load['start']}, at the end: {load['end']}. "
-         f"Threads of the `--preset best` comparison (C, PyTorch, SGEMM): {args.threads} "
-         f"(the C engine takes fewer when other processes hold the cores). The rows that targets 1-3 time "
-         f"({', '.join(TIMED)}) ran in {args.rounds} round{'s' if args.rounds != 1 else ''}, alternating; each "
-         f"is judged by its fastest epoch over all of them."),
-        "",
-        *target_lines(targets),
-        "",
-        "## Runs",
-        "",
-        "| Run | Epochs | s/epoch (fastest) | s/epoch (median) | Test accuracy | Peak RSS (MB) | Notes |",
-        "|-----|-------:|------------------:|-----------------:|---------------|--------------:|-------|",
-    ]
-    for row in rows:
-        if row.run is None:
-            lines.append(f"| {row.name}: {row.label} | | {cell(row.status)} | | | | |")
+def original_against_c(script: Path) -> dict:
+    """Run the original script (scratchnet.compare.time_script: the gaps between its epoch lines) and, while it
+    runs, train the original network per-sample with the C engine (float64, one thread) an epoch at a time, in
+    this process. Sequential timings swung the ratio 2x under load; at the same time, both see it."""
+    mnist = load_dataset(DATA)
+    n = len(mnist.train_labels)
+    trainer = compare.Trainer(compare.Row("c-original", "c", "original", "float64", 1, 1, n, 0.0), mnist)
+    result: dict = {}
+
+    def original(copy: Path) -> None:
+        try:
+            result["row"] = compare.time_script(copy, n, SCRIPT_TIMEOUT)
+        except ScratchnetError as e:
+            result["error"] = str(e)
+
+    c_seconds = []
+    with temporary_folder() as folder:
+        thread = threading.Thread(target=original, args=(original_copy(script, mnist, Path(folder)),))
+        thread.start()
+        while thread.is_alive():
+            c_seconds.append(trainer())
+        thread.join()
+    if "error" in result:
+        raise BenchError(result["error"])
+    script_seconds = result["row"].seconds
+    progress(f"  original {statistics.median(script_seconds):.2f} s/epoch ({len(script_seconds)} epochs), "
+             f"C {statistics.median(c_seconds):.4f} s/epoch ({len(c_seconds)} epochs)")
+    return {"original_epoch_seconds": script_seconds, "c_epoch_seconds": c_seconds,
+            "speedup": statistics.median(script_seconds) / statistics.median(c_seconds)}
+
+
+def judge_original(m: dict) -> tuple[str, bool]:
+    o, c = statistics.median(m["original_epoch_seconds"]), statistics.median(m["c_epoch_seconds"])
+    return (f"{m['speedup']:.1f}x: the original script {o:.2f} s/epoch (median of {len(m['original_epoch_seconds'])}), "
+            f"C {c:.4f} s/epoch (median of the {len(m['c_epoch_seconds'])} run meanwhile)",
+            m["speedup"] >= ORIGINAL_SPEEDUP)
+
+
+# --- target 2: the explorer, from bench/explorer.py --json ------------------------------------------------
+
+
+def explorer_figures(quick: bool) -> dict:
+    """bench/explorer.py --json's object: {"pen_ms": {shape: {"median", "p95"}}, "export_bytes": {shape: n}}."""
+    script = [sys.executable, str(REPO / "bench" / "explorer.py")]
+    usage = subprocess.run([*script, "--help"], capture_output=True, text=True, check=False).stdout
+    if "--json" not in usage:
+        raise Skip("bench/explorer.py has no --json option yet")
+    options = ["--json", *(["--repeats", "1", "--rounds", "1"] if quick and "--rounds" in usage else [])]
+    done = subprocess.run([*script, *options], capture_output=True, text=True, check=False, timeout=1800)
+    if done.returncode == 2:  # its code for a missing Playwright or chromium
+        raise Skip(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "bench/explorer.py exited 2")
+    if done.returncode != 0:
+        raise BenchError(f"bench/explorer.py exited with {done.returncode}: {done.stderr.strip()[-300:]}")
+    lines = done.stdout.strip().splitlines()
+    for text in (done.stdout, lines[-1] if lines else ""):  # the whole output, else its last line
+        try:
+            figures = json.loads(text)
+            break
+        except json.JSONDecodeError:
             continue
-        accuracy = f"{100 * row.test_accuracy:.2f}%" if row.test_accuracy is not None else "(train only)"
-        peak = f"{row.peak_mb:.0f}" if row.peak_mb else "?"
-        lines.append(f"| {row.name}: {row.label} | {len(row.seconds)} | {fastest(row.seconds):.3g} "
-                     f"| {row.median_seconds:.3g} | {accuracy} "
-                     f"| {peak} | batch {row.batch} |")
-    for name, run in extra.items():
-        seconds = [e["seconds"] for e in run.epochs]
-        lines.append(f"| {name} | {len(run.epochs)} | {fastest(seconds):.3g} | {statistics.median(seconds):.3g} "
-                     f"| {100 * run.test_accuracy:.2f}% "
-                     f"| {run.peak_rss_kib * 1024 / 1e6:.0f} | {run.training_seconds:.0f} s of training |")
-    if sgemm:
-        rates = " and ".join(f"{s['flops'] / 1e9:.0f} GFLOP/s" for s in sgemm)
-        note = (f"NumPy SGEMM ({SGEMM_SIZE}x{SGEMM_SIZE} float32, best of {SGEMM_RUNS}, {args.threads} "
-                f"thread{'s' if args.threads != 1 else ''}): {rates}, before and after the best rows; target 3 "
-                f"takes the higher. `--preset best` FLOP per training sample: {flops['recipe'] / 1e6:.2f} M as the "
-                f"recipe computes them (every product dense, as NumPy and PyTorch do), {flops['c'] / 1e6:.2f} M as "
-                f"the C engine does (the first layer over the non-zero pixels only).")
-        lines += ["", note]
+    else:
+        raise BenchError(f"bench/explorer.py --json printed no JSON object: {done.stdout.strip()[-200:]!r}")
+    missing = [shape for shape in PEN_P95_MS if shape not in figures.get("pen_ms", {})]
+    if missing or "784-800-800-10" not in figures.get("export_bytes", {}):
+        raise BenchError(f"bench/explorer.py --json lacks {missing or 'export_bytes'}")
+    return figures
+
+
+def judge_explorer(figures: dict) -> tuple[str, bool]:
+    pen, size = figures["pen_ms"], figures["export_bytes"]["784-800-800-10"]
+    text = "; ".join(f"{shape}: p95 {pen[shape]['p95']:.1f} ms (median {pen[shape]['median']:.1f})"
+                     for shape in PEN_P95_MS) + f"; 784-800-800-10 page {size / 1e6:.1f} MB"
+    ok = all(pen[shape]["p95"] <= limit for shape, limit in PEN_P95_MS.items()) and size < PAGE_BYTES
+    return text, ok
+
+
+# --- targets 3 and 4: bench/textio.py and bench/threads.py -------------------------------------------------
+
+
+def c_library() -> None:
+    """Skip a target when the C engine's libraries are not built."""
+    try:
+        for dtype in (np.float64, np.float32):
+            cengine.library(dtype)
+    except ScratchnetError as e:
+        raise Skip(str(e)) from None
+
+
+def text_files(quick: bool) -> dict:
+    c_library()
+    return textio.measure_all(1 if quick else 6)
+
+
+def judge_text(results: dict) -> tuple[str, bool]:
+    _, ok = textio.rows(results)
+    text = "; ".join(f"{dtype} µs a number: write C {r['us_per_number']['c write']:.3f}, Python "
+                     f"{r['us_per_number']['python write']:.3f}; read C {r['us_per_number']['c read']:.3f}, Python "
+                     f"{r['us_per_number']['python read']:.3f}" for dtype, r in results.items())
+    return text + "; the same bytes", ok
+
+
+def policies(quick: bool) -> dict:
+    c_library()
+    if quick:
+        return threads.wait_policies(cores(), ("original",), repeats=1, share=0.2)
+    return threads.wait_policies(cores())
+
+
+def judge_policies(results: dict) -> tuple[str, bool]:
+    return f"measured (table below); chosen: {threads.CHOSEN_POLICY}", True
+
+
+# --- targets 5-7: trainings --------------------------------------------------------------------------------
+
+
+def trainings(targets: set[int], presets: list[str], seeds: tuple[int, ...], quick: bool) -> dict[str, list[str]]:
+    """name -> `scratchnet train` options of every training the targets need; target 7 trains each of
+    ``presets`` that the others do not, once (seed 0)."""
+    def options(preset: str, seed: int, *extra: str) -> list[str]:
+        return ["--preset", preset, "--engine", engine(preset), "--seed", str(seed), *extra,
+                *(["--epochs", "1"] if quick else [])]
+
+    plan: dict[str, list[str]] = {}
+    if 5 in targets:
+        plan["best-seed0"] = options("best", 0)
+        plan.update({f"fast-seed{s}": options("fast", s) for s in seeds})
+        plan["best-seed0-threads2"] = options("best", 0, "--threads", "2")
+    if 6 in targets:
+        plan.update({f"{RECORD_PRESET}-seed{s}": options(RECORD_PRESET, s) for s in seeds})
+    if 7 in targets:
+        for preset in presets:
+            if not any(name.startswith(f"{preset}-seed") for name in plan):
+                plan[f"{preset}-seed0"] = options(preset, 0)
+    return plan
+
+
+def of_preset(runs: dict[str, Run], preset: str, seeds_only: bool = True) -> list[Run]:
+    """The runs of ``preset``: one per seed (``seeds_only``), or also best's run on 2 threads."""
+    return [r for name, r in runs.items() if name.startswith(f"{preset}-seed")
+            and not (seeds_only and name.endswith("-threads2"))]
+
+
+def spread(runs: list[Run]) -> str:
+    return ", ".join(f"{100 * r.test_accuracy:.2f}% in {r.training_seconds:.0f} s" for r in runs)
+
+
+def judge_fast(runs: dict[str, Run]) -> tuple[str, bool]:
+    best, best2 = runs["best-seed0"].training_seconds, runs["best-seed0-threads2"].training_seconds
+    fast = of_preset(runs, "fast")
+    accuracy = statistics.median(r.test_accuracy for r in fast)
+    slowest = max(r.training_seconds for r in fast)
+    text = (f"median {100 * accuracy:.2f}% ({spread(fast)}); the slowest seed 1/{best / slowest:.1f} of NumPy "
+            f"best's {best:.0f} s (1/{best2 / slowest:.1f} of its {best2:.0f} s with `--threads 2`)")
+    return text, accuracy >= FAST_ACCURACY and slowest <= FAST_SHARE * best
+
+
+def judge_record(runs: dict[str, Run]) -> tuple[str, bool]:
+    record = of_preset(runs, RECORD_PRESET)
+    accuracy = statistics.median(r.test_accuracy for r in record)
+    slowest = max(r.training_seconds for r in record)
+    return (f"median {100 * accuracy:.2f}% ({spread(record)})",
+            accuracy >= RECORD_ACCURACY and slowest <= RECORD_SECONDS)
+
+
+def judge_memory(runs: dict[str, Run], presets: list[str]) -> tuple[str, bool]:
+    peaks = {p: max(r.peak_mb for r in of_preset(runs, p, False)) for p in PRESETS if of_preset(runs, p, False)}
+    if not peaks:
+        raise Skip("no preset trained")
+    limit = {p: RECORD_PEAK_MB if p == RECORD_PRESET else PEAK_MB for p in peaks}
+    text = ", ".join(f"{p} {mb:.0f} MB (limit {limit[p]:g})" for p, mb in peaks.items())
+    if left := [p for p in PRESETS if p not in peaks]:
+        text += f"; not trained: {', '.join(left)}"
+    return text, all(mb < limit[p] for p, mb in peaks.items())
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+
+
+def results_table(runs: dict[str, Run], info: dict, quick: bool) -> str:
+    """The README's Results table: each preset trained in this run, what it is, its test accuracy (the median
+    over its seeds) and training time."""
+    loads = [r.load_before for r in runs.values()]
+    lines = [f"Measured by `python bench/perf.py` on {info['date']} on {info['cpu']} ({info['cores']} cores, "
+             f"Python {info['python']}, NumPy {info['numpy']} with {info['blas']}), commit {info['commit']}; load "
+             f"average {min(loads):.1f}-{max(loads):.1f} as the trainings began"
+             + (" — **quick mode, 1 epoch each: not results**" if quick else "") + ".", "",
+             "| preset | what it is | test accuracy | training time |", "|---|---|---|---|"]
+    for preset in PRESETS:
+        done = of_preset(runs, preset)
+        if not done:
+            continue
+        accuracy = f"{100 * statistics.median(r.test_accuracy for r in done):.2f}%"
+        times = sorted(r.training_seconds for r in done)
+        if len(done) > 1:
+            accuracy += f" (median of {len(done)} seeds)"
+        seconds = f"{times[0]:.0f} s" if len(times) == 1 or round(times[0]) == round(times[-1]) else \
+            f"{times[0]:.0f}-{times[-1]:.0f} s"
+        lines.append(f"| `{preset}` | {describe(preset)} | {accuracy} | {seconds} |")
     return "\n".join(lines) + "\n"
 
 
+def markdown(info: dict, load: dict, args, verdicts: list[dict], runs: dict[str, Run], measured: dict) -> str:
+    lines = ["# scratchnet against issue 22's targets", "",
+             machine_line(info) + f"; load average {load['start']:.1f} at the start, {load['end']:.1f} at the end"
+             + f"; targets {','.join(map(str, sorted(args.targets)))}"
+             + (" — **quick mode**: 1 epoch each, 1 seed, short timings; the thresholds are the full run's"
+                if args.quick else ""), "",
+             *target_lines(verdicts)]
+    if runs:
+        lines += ["", "## Trainings", "", "| run | options | epochs | test accuracy | training s | peak RSS (MB) | "
+                  "load before |", "|---|---|---:|---:|---:|---:|---:|"]
+        for name, r in runs.items():
+            options = " ".join(r.command[r.command.index("--preset"):])
+            lines.append(f"| {name} | `{options}` | {len(r.epochs)} | {100 * r.test_accuracy:.2f}% | "
+                         f"{r.training_seconds:.1f} | {r.peak_mb:.0f} | {r.load_before:.1f} |")
+    if 3 in measured:
+        lines += ["", f"## Text files ({'-'.join(map(str, textio.SIZES))}, CPU time per number, the fastest run)", "",
+                  *textio.rows(measured[3])[0]]
+    if 4 in measured:
+        quiet, busy = measured[4]["quiet"], measured[4]["busy"]
+        presets = tuple(dict.fromkeys(key.split("/")[0] for key in quiet if "/" in key))
+        lines += ["", "## OpenMP's wait policy (seconds for a fixed part of an epoch, the C engine, quiet / busy)", "",
+                  f"Load average: {quiet['load_average']:.1f} quiet, {busy['load_average']:.1f} with a busy loop on "
+                  f"every core. Chosen: {threads.CHOSEN_POLICY}.", "",
+                  *threads.policy_lines(quiet, busy, presets)]
+    if runs:
+        lines += ["", "## Results (the README's table)", "", results_table(runs, info, args.quick)]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def parse_targets(text: str) -> set[int]:
+    try:
+        chosen = {int(t) for t in text.split(",") if t.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not chosen or not chosen <= set(TARGETS):
+        raise argparse.ArgumentTypeError(f"targets are {TARGETS[0]}-{TARGETS[-1]}: {text!r}")
+    return chosen
+
+
+def parse_presets(text: str) -> list[str]:
+    names = [p for p in text.split(",") if p]
+    if unknown := [p for p in names if p not in PRESETS]:
+        raise argparse.ArgumentTypeError(f"unknown presets {', '.join(unknown)}: choose from {', '.join(PRESETS)}")
+    return names
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Issue 12's performance targets, PASS or FAIL (Markdown table).")
+    parser = argparse.ArgumentParser(description="Issue 22's targets, PASS/FAIL side by side (Markdown table).",
+                                     epilog=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", type=parse_targets, default=set(TARGETS), metavar="N,N,...",
+                        help="the targets to measure (default: all; 6 alone takes about 90 minutes)")
     parser.add_argument("--quick", action="store_true",
-                        help="for checking the script: 1 epoch each, the presets of targets 4-5 not trained")
-    parser.add_argument("--seed-script", type=Path, metavar="PATH/nn2.py", help=SEED_HELP + " (target 1)")
-    parser.add_argument("--skip-seed", action="store_true", help="do not run the seed's nn2.py (target 1)")
-    parser.add_argument("--skip-best", action="store_true", help="do not train --preset best (target 3, 6)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="threads of the C engine, PyTorch and the SGEMM on `--preset best` (default 1: the "
-                        "one count that stays the same on a machine other processes share; give the cores on a "
-                        "quiet one)")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, metavar="N",
-                        help=f"measure the rows that targets 1-3 time N times, alternating, each row judged by its "
-                        f"fastest epoch over all (default {ROUNDS}: on a machine others share, a slow spell then "
-                        f"spoils one round, not a row)")
-    parser.add_argument("--fast-preset", default="fast", metavar="NAME", help="target 4's preset (default fast)")
-    parser.add_argument("--accurate-preset", default="accurate", metavar="NAME",
-                        help="target 5's preset (default accurate)")
-    add_out(parser, "perf.md, perf.json and perf.png")
+                        help="check every code path: 1 epoch, 1 seed, short timings (about a minute)")
+    parser.add_argument("--original-script", type=Path, metavar="PATH/nn2.py",
+                        help="the original script (the post's nn2.py, its data.py beside it: bench/README.md); "
+                        "without it target 1 reads SKIP")
+    parser.add_argument("--presets", type=parse_presets, default=list(PRESETS), metavar="NAME,...",
+                        help="the presets target 7 and the Results table cover (default: every preset)")
+    add_out(parser, "perf.md, perf.json and results.md (the README's Results table)")
     args = parser.parse_args()
-    if args.threads < 1 or args.rounds < 1:
-        parser.error("--threads and --rounds must be at least 1")
     if not DATA.exists():
         print(f"perf.py: {DATA} is missing", file=sys.stderr)
         return 1
-    load = {"start": tuple(round(x, 2) for x in os.getloadavg())}
-    info = machine(torch=version("torch"))
-    epochs = 1 if args.quick else EPOCHS
-    # engines.py's rows, options and way of running them; its `quick` would skip best, ours trains 1 epoch
-    settings = argparse.Namespace(only=set(ROWS), quick=False, skip_best=args.skip_best, seed_script=args.seed_script,
-                                  skip_seed=args.skip_seed, c_program=C_PROGRAM, epochs=epochs,
-                                  best_epochs=1 if args.quick else BEST_EPOCHS, peer_threads=args.threads)
-    rows = [row for row in plan() if row.name in ROWS]
-    for row in rows:
-        row.status = unavailable(row, settings)
-        if row.network == "best" and row.kind == "scratchnet":
-            row.options += ["--threads", str(args.threads)]
+    info = machine()
+    load = {"start": os.getloadavg()[0]}
+    seeds = SEEDS[:1] if args.quick else SEEDS
 
-    mnist = load_dataset(DATA)
-    flops = best_flops(np.count_nonzero(mnist.train_images) / len(mnist.train_images))
-    extra: dict[str, Run] = {}
-    errors: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    sgemm: list[dict] = []
-    # targets 4-6: (name, `scratchnet train` options), each a run of its own; peak_runs: the runs that
-    # give each preset's peak memory (a preset trained for targets 4-5 anyway, else one epoch of it)
-    plans: list[tuple[str, list[str]]] = []
-    peak_runs: dict[str, list[str]] = {}
-    for preset in (args.fast_preset, args.accurate_preset):
-        names = [f"{preset}-seed{seed}" for seed in PRESET_SEEDS]
-        if preset not in PRESETS:
-            continue
-        if args.quick:
-            skipped.update(dict.fromkeys(names, "skipped (--quick)"))
-            continue
-        if preset == args.fast_preset:
-            plans.append(("numpy-best-full", ["--preset", "best", "--seed", "0"]))
-            peak_runs["best"] = ["numpy-best-full"]
-        engine = ["--engine", PRESET_ENGINES.get(preset, "numpy")]
-        plans += [(name, ["--preset", preset, "--seed", str(seed), *engine]) for name, seed in zip(names, PRESET_SEEDS)]
-        peak_runs[preset] = names
-    if args.quick:
-        skipped["numpy-best-full"] = "skipped (--quick)"
-    for preset in PRESETS:
-        if preset in peak_runs:
-            continue
-        peak_runs[preset] = [f"peak-{preset}"]
-        if preset == "best" and args.skip_best:
-            skipped["peak-best"] = "skipped (--skip-best)"
-        else:
-            plans.append((f"peak-{preset}", ["--preset", preset, "--epochs", "1"]))
+    def original() -> dict:
+        if args.original_script is None:
+            raise Skip("no --original-script (the post's nn2.py: bench/README.md)")
+        if not args.original_script.is_file():
+            raise Skip(f"--original-script {args.original_script}: no such file")
+        c_library()
+        return original_against_c(args.original_script)
 
-    steps = [row for row in rows if not row.status]
-    total = len(steps) + len(plans) + 2
-    with temporary_folder() as tmp:
-        for i, row in enumerate(steps, 1):
-            if row.network == "best" and not sgemm:
-                progress(f"[{i}/{total}] NumPy SGEMM {SGEMM_SIZE}^2 float32, {args.threads} threads")
-                sgemm.append(sgemm_rate(args.threads))
-            progress(f"[{i}/{total}] {row.name}: {row.label.replace('`', '')}, batch {row.batch}")
-            try:
-                row.run = measure(row, settings, Path(tmp))
-            except (BenchError, OSError, KeyError, ValueError) as e:
-                row.status = f"ERROR: {e}"
-                errors[row.name] = cell(str(e))
-                progress(f"  error: {e}")
-        timed = [row for row in steps if row.name in TIMED and row.run is not None]
-        for round_number in range(2, args.rounds + 1):  # backwards, then forwards: no row always first
-            for row in timed[::-1] if round_number % 2 == 0 else timed:
-                progress(f"[round {round_number}/{args.rounds}] {row.name}")
-                try:
-                    row.repeats.append(measure(row, settings, Path(tmp)))
-                except (BenchError, OSError, KeyError, ValueError) as e:  # the rounds before stand
-                    progress(f"  error: {e}")
-        if sgemm:
-            progress(f"[{len(steps) + 1}/{total}] NumPy SGEMM again, after the best rows")
-            sgemm.append(sgemm_rate(args.threads))
-        for i, (name, options) in enumerate(plans, len(steps) + 2):
-            progress(f"[{i}/{total}] {name}: scratchnet train {' '.join(options)}")
-            try:
-                extra[name] = run_scratchnet(name, options, Path(tmp))
-            except (BenchError, OSError, KeyError, ValueError) as e:
-                errors[name] = cell(str(e))
-                progress(f"  error: {e}")
-    for row in rows:
-        if row.run is None and row.name not in errors:
-            skipped[row.name] = row.status
-    load["end"] = tuple(round(x, 2) for x in os.getloadavg())
-
-    targets = evaluate({row.name: row for row in rows}, extra, sgemm, flops, len(mnist.train_labels), peak_runs,
-                       errors, skipped, args.fast_preset, args.accurate_preset)
-    table = markdown(info, rows, extra, sgemm, flops, targets, args, load)
-    print(table, end="")
-    chart_note = "no chart: no --out"
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        chart_note = chart(rows, extra, args.out / "perf.png", info)
-    if chart_note:
-        progress(chart_note)
-    raw = {
-        "machine": info,
-        "load": load,
-        "quick": args.quick,
-        "threads": args.threads,
-        "rounds": args.rounds,
-        "sgemm": sgemm,
-        "best_flops_per_sample": flops,
-        "rows": [{"name": row.name, "label": row.label, "batch": row.batch, "status": row.status,
-                  **({} if row.run is None else {"command": getattr(row.run, "command", ["python", "-u", "nn2.py"]),
-                                                 "epoch_seconds": row.seconds, "median_seconds": row.median_seconds,
-                                                 "accuracies": accuracies(row),
-                                                 "test_accuracy": row.test_accuracy,
-                                                 "peak_rss_kib": row.run.peak_rss_kib})} for row in rows],
-        "runs": {name: {"command": run.command, "epochs": run.epochs, "peak_rss_kib": run.peak_rss_kib,
-                        "wall_seconds": run.wall_seconds} for name, run in extra.items()},
-        "targets": targets,
-        "chart": chart_note or "perf.png",
+    measures: dict[int, tuple[str, Callable[[], dict], Callable[[dict], tuple[str, bool]]]] = {
+        1: (f"C per-sample on the original 784-20-10 >= {ORIGINAL_SPEEDUP:g}x the original script, at the same time",
+            original, judge_original),
+        2: ("explorer: pen to frame p95 <= " + " / ".join(f"{ms:g} ms ({shape})" for shape, ms in PEN_P95_MS.items())
+            + f"; exported 784-800-800-10 page < {PAGE_BYTES / 1e6:g} MB", lambda: explorer_figures(args.quick),
+            judge_explorer),
+        3: ("C text writer and reader at least as fast per number as Python's, the same bytes",
+            lambda: text_files(args.quick), judge_text),
+        4: ("OpenMP wait policy chosen by measurement, quiet and busy", lambda: policies(args.quick), judge_policies),
     }
+    verdicts: dict[int, dict] = {}
+    measured: dict[int, dict] = {}
+    for number, (description, measure, judge) in measures.items():
+        verdict = verdicts[number] = {"target": number, "description": description}
+        if number not in args.targets:
+            verdict.update(status="SKIP", measured="not selected (--targets)")
+            continue
+        progress(f"target {number}: {description}")
+        try:
+            measured[number] = measure()
+            text, ok = judge(measured[number])
+            verdict.update(status="PASS" if ok else "FAIL", measured=text)
+        except Skip as e:
+            verdict.update(status="SKIP", measured=str(e))
+        except (BenchError, OSError, subprocess.TimeoutExpired) as e:
+            verdict.update(status="ERROR", measured=str(e))
+        progress(f"  {verdict['status']}: {verdict['measured']}")
+
+    plan = trainings(args.targets, args.presets, seeds, args.quick)
+    runs: dict[str, Run] = {}
+    errors: dict[str, str] = {}
+    with temporary_folder() as tmp:
+        for i, (name, options) in enumerate(plan.items(), 1):
+            progress(f"[{i}/{len(plan)}] {name}: scratchnet train {' '.join(options)}")
+            try:
+                runs[name] = run_scratchnet(name, options, Path(tmp))
+            except (BenchError, OSError, KeyError, ValueError) as e:
+                errors[name] = str(e)
+                progress(f"  error: {e}")
+    trained = {
+        5: (f"`--preset fast` >= {100 * FAST_ACCURACY:g}% (median of {len(SEEDS)} seeds), each in <= 1/"
+            f"{1 / FAST_SHARE:g} of `--preset best`'s NumPy training time", lambda: judge_fast(runs),
+            ["best-seed0", "best-seed0-threads2", *(f"fast-seed{s}" for s in seeds)]),
+        6: (f"`--preset {RECORD_PRESET}` >= {100 * RECORD_ACCURACY:g}% (median of {len(SEEDS)} seeds), each within "
+            f"{RECORD_SECONDS / 60:g} minutes of training", lambda: judge_record(runs),
+            [f"{RECORD_PRESET}-seed{s}" for s in seeds]),
+        7: (f"peak RSS < {PEAK_MB:g} MB for every preset ({RECORD_PEAK_MB / 1000:g} GB for `{RECORD_PRESET}`)",
+            lambda: judge_memory(runs, args.presets), []),
+    }
+    for number, (description, judge, needs) in trained.items():
+        verdict = verdicts[number] = {"target": number, "description": description}
+        failed = [f"{name}: {errors[name]}" for name in (needs or plan) if name in errors]
+        if number not in args.targets:
+            verdict.update(status="SKIP", measured="not selected (--targets)")
+        elif failed:
+            verdict.update(status="ERROR", measured=failed[0])
+        else:
+            try:
+                text, ok = judge()
+                verdict.update(status="PASS" if ok else "FAIL", measured=text)
+            except Skip as e:
+                verdict.update(status="SKIP", measured=str(e))
+    load["end"] = os.getloadavg()[0]
+    ordered = [verdicts[n] for n in TARGETS]
+    table = markdown(info, load, args, ordered, runs, measured)
+    print(table, end="")
+    raw = {"machine": info, "load": load, "quick": args.quick, "targets_run": sorted(args.targets),
+           "record_preset": RECORD_PRESET, "targets": ordered, "measured": {str(n): m for n, m in measured.items()},
+           "runs": {name: {"command": r.command, "epochs": r.epochs, "peak_rss_kib": r.peak_rss_kib,
+                           "wall_seconds": r.wall_seconds, "load_before": r.load_before} for name, r in runs.items()},
+           "errors": errors}
     write_results(args.out, "perf", table, raw)
-    return 1 if errors else 0
+    if args.out and runs:
+        (args.out / "results.md").write_text(results_table(runs, info, args.quick))
+        progress(f"wrote {args.out / 'results.md'}")
+    return 1 if any(v["status"] == "ERROR" for v in ordered) else 0
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """The text parameter format written and read by Python (textformat.py) and by the C engine
 (csrc/params.c, scratchnet-c's), side by side on one 784-64-10 network: CPU seconds per number,
-the fastest of --runs alternating runs. Issue 22's target 3: C's writer and reader at least as
-fast per number as Python's, with the same bytes (checked here too).
+the fastest of --runs alternating runs. Issue 22's target 3 (bench/perf.py judges it): C's writer and
+reader at least as fast per number as Python's, with the same bytes (checked here too).
 
     python bench/textio.py                 # about 10 s; prints the table and PASS/FAIL
     python bench/textio.py --callgrind     # also the C side's instructions (valgrind: load-independent)
-    python bench/textio.py --write-results # also bench/results/textio.md and .json
+    python bench/textio.py --out DIR       # also DIR/textio.md and .json
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_OUT, BenchError, entry_point, machine, machine_line, progress, write_results
+from common import BenchError, add_out, entry_point, machine, machine_line, progress, write_results
 
 from scratchnet import cengine, network, textformat
 
@@ -120,10 +120,10 @@ def c_only(dtype: str, folder: Path) -> None:
     read(path)
 
 
-def table(results: dict, info: dict, load: tuple[float, float]) -> tuple[str, bool]:
-    lines = [f"# Text parameter files: C against Python ({'-'.join(map(str, SIZES))}, CPU time per number)", "",
-             machine_line(info) + f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end", "",
-             "| dtype | numbers | Python write | C write | Python read | C read | C callgrind write | C callgrind read |",
+def rows(results: dict) -> tuple[list[str], bool]:
+    """The Markdown table of ``results`` (dtype -> measure()'s dict), and whether C is at least as fast as
+    Python per number at writing and at reading, for every dtype."""
+    lines = ["| dtype | numbers | Python write | C write | Python read | C read | C callgrind write | C callgrind read |",
              "|---|---|---|---|---|---|---|---|"]
     passed = True
     for dtype, r in results.items():
@@ -133,18 +133,27 @@ def table(results: dict, info: dict, load: tuple[float, float]) -> tuple[str, bo
         lines.append(f"| {dtype} | {r['numbers']} | {us['python write']:.3f} µs | {us['c write']:.3f} µs | "
                      f"{us['python read']:.3f} µs | {us['c read']:.3f} µs | {per['write']} | {per['read']} |")
         passed &= us["c write"] <= us["python write"] and us["c read"] <= us["python read"]
-    verdict = "PASS" if passed else "FAIL"
-    lines += ["", f"Target 3 (issue 22), C's writer and reader at least as fast per number as Python's, the same "
-              f"bytes: {verdict}"]
-    return "\n".join(lines) + "\n", passed
+    return lines, passed
+
+
+def measure_all(runs: int, callgrind_too: bool = False) -> dict:
+    """measure() for each of DTYPES (and callgrind() with ``callgrind_too``) in a temporary folder."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="scratchnet-textio-") as tmp:
+        for dtype in DTYPES:
+            progress(f"text files, {dtype}: {runs} alternating run{'s' if runs != 1 else ''} of each side")
+            results[dtype] = measure(dtype, runs, Path(tmp))
+            if callgrind_too:
+                progress(f"text files, {dtype}: callgrind")
+                results[dtype]["callgrind"] = callgrind(dtype, Path(tmp))
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=6, help="alternating runs of each side; the fastest counts (default 6)")
     parser.add_argument("--callgrind", action="store_true", help="also count the C side's instructions with valgrind")
-    parser.add_argument("--write-results", action="store_true", help="also write textio.md and .json in --out")
-    parser.add_argument("--out", default=DEFAULT_OUT, type=Path, help="folder for --write-results (default bench/results)")
+    add_out(parser, "textio.md and textio.json")
     parser.add_argument("--c-only", choices=DTYPES, help=argparse.SUPPRESS)  # callgrind's child
     args = parser.parse_args()
     if args.c_only:
@@ -153,20 +162,16 @@ def main() -> int:
     if args.callgrind and not shutil.which("valgrind"):
         raise BenchError("--callgrind needs valgrind (Debian: apt-get install valgrind)")
     start_load = os.getloadavg()[0]
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="scratchnet-textio-") as tmp:
-        for dtype in DTYPES:
-            progress(f"{dtype}: {args.runs} runs of each side")
-            results[dtype] = measure(dtype, args.runs, Path(tmp))
-            if args.callgrind:
-                progress(f"{dtype}: callgrind")
-                results[dtype]["callgrind"] = callgrind(dtype, Path(tmp))
+    results = measure_all(args.runs, args.callgrind)
     load = (start_load, os.getloadavg()[0])
     info = machine()
-    text, passed = table(results, info, load)
+    lines, passed = rows(results)
+    text = "\n".join([f"# Text parameter files: C against Python ({'-'.join(map(str, SIZES))}, CPU time per number)",
+                      "", machine_line(info) + f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end",
+                      "", *lines, "", "C's writer and reader at least as fast per number as Python's, the same bytes: "
+                      + ("PASS" if passed else "FAIL"), ""])
     print(text, end="")
-    if args.write_results:
-        write_results(args.out, "textio", text, {"machine": info, "load": load, "results": results, "passed": passed})
+    write_results(args.out, "textio", text, {"machine": info, "load": load, "results": results, "passed": passed})
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training speed on a quiet machine and on a busy one: do the threads collapse?
 
-Every preset (seed, tuned, best) trains a fixed number of samples with each engine, on a quiet
+Every preset (original, tuned, best) trains a fixed number of samples with each engine, on a quiet
 machine and while a second program keeps every core busy (a busy loop per core, in its own
 session as another user's program would be: Linux's autogroup scheduling shares the cores between
 sessions first; started and stopped by this script). Two ways of choosing threads:
@@ -20,6 +20,9 @@ the products' own ratio of 1 to 2 threads). Each measurement runs in its own
 process (`threads.py measure PRESET ENGINE MODE`: the median of REPEATS runs after a warm-up);
 the load average at the start of each condition is recorded, as this machine may not be quiet.
 
+OpenMP's wait policy (issue 22, target 4; bench/perf.py runs only this part, wait_policies()): the C
+engine under libgomp's default, passive and active, quiet and busy.
+
     python bench/threads.py --out bench/results   # about 2-4 minutes; writes threads.md and .json there
 """
 
@@ -36,23 +39,27 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import DATA, add_out, entry_point, machine, machine_line, progress, target_lines, write_results
+from common import DATA, BenchError, add_out, entry_point, machine, machine_line, progress, target_lines, write_results
 
 BUSY_SLOWDOWN = 2.5
 QUIET_MARGIN = 1.10  # `now` on a quiet machine within 10% of `before` counts as no slower (timing noise)
 REPEATS = 5
 # samples per run, by preset and engine: a few tenths of a second each on a quiet machine
-SAMPLES = {("seed", "numpy"): 10_000, ("seed", "c"): 60_000, ("tuned", "numpy"): 20_000, ("tuned", "c"): 60_000,
+SAMPLES = {("original", "numpy"): 10_000, ("original", "c"): 60_000, ("tuned", "numpy"): 20_000, ("tuned", "c"): 60_000,
            ("best", "numpy"): 6_400, ("best", "c"): 6_400}
 # OpenMP's wait policy, for the C engine's threads between two parallel loops: libgomp's own default
 # (spin a while, then sleep; what scratchnet leaves it at, and what `now` runs), passive and active
 WAIT_POLICIES = {"now": None, "now-passive": "passive", "now-active": "active"}
+# what scratchnet chooses, from these measurements (docs/DESIGN.md, "Threads"): cengine.py sets no policy
+CHOSEN_POLICY = "libgomp's default (scratchnet sets no OMP_WAIT_POLICY)"
+C_PRESETS = tuple(preset for preset, engine in SAMPLES if engine == "c")
+POLICY_PLAN = [(preset, "c", mode) for preset in C_PRESETS for mode in WAIT_POLICIES]
 PLAN = [(preset, engine, mode) for preset, engine in SAMPLES for mode in ("before", "now")] + \
-    [(preset, "c", mode) for preset, engine in SAMPLES if engine == "c" for mode in ("now-passive", "now-active")]
+    [(preset, "c", mode) for preset in C_PRESETS for mode in WAIT_POLICIES if mode != "now"]
 
 
-def measure(preset: str, engine: str, mode: str) -> dict:
-    """Train SAMPLES[preset, engine] samples of the preset's first epoch REPEATS times; the seconds of each."""
+def measure(preset: str, engine: str, mode: str, repeats: int, samples: int) -> dict:
+    """Train ``samples`` samples of the preset's first epoch ``repeats`` times; the seconds of each."""
     import numpy as np
 
     from scratchnet import engines, network, numpy_engine, optim, threads
@@ -62,13 +69,13 @@ def measure(preset: str, engine: str, mode: str) -> dict:
     cfg = resolve({}, preset)
     mnist = load_dataset(DATA)
     order, images = numpy_engine.epoch_samples(cfg, mnist.train_images, 0)
-    part = order[: SAMPLES[preset, engine]]
+    part = order[:samples]
     images, labels, order = images[part], mnist.train_labels[part], np.arange(len(part))
     net = network.create(cfg.layers, cfg.hidden, cfg.output, cfg.init, cfg.dtype, np.random.default_rng(cfg.seed))
     optimizer = optim.Optimizer(cfg, net)
     run = engines.get(engine).train_epoch
     seconds, used = [], []
-    for _ in range(REPEATS + 1):  # the first is a warm-up
+    for _ in range(repeats + 1):  # the first is a warm-up
         now = threads.for_products(cfg.batch_size, net.sizes, engine)
         with now if mode.startswith("now") else nullcontext(threads.cores()) as n:
             began = time.perf_counter()
@@ -86,18 +93,22 @@ def busy_program(cores: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", BUSY.format(cores - 1)], start_new_session=True)
 
 
-def run_all(condition: str, cores: int) -> dict:
+def run_all(condition: str, cores: int, plan: list[tuple[str, str, str]], repeats: int = REPEATS,
+            share: float = 1.0) -> dict:
+    """Each (preset, engine, mode) of ``plan`` measured in its own process, ``repeats`` times on ``share`` of
+    SAMPLES, on the machine as it is ("quiet") or with every core kept busy ("busy")."""
     load = busy_program(cores) if condition == "busy" else None
     try:
         time.sleep(0.5 if load else 0)  # the loops are running
         results = {"load_average": os.getloadavg()[0]}
-        for preset, engine, mode in PLAN:
+        for preset, engine, mode in plan:
             progress(f"[{condition}] {preset} {engine} {mode}")
             env = {**os.environ, "OMP_WAIT_POLICY": WAIT_POLICIES[mode]} if WAIT_POLICIES.get(mode) else None
-            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "measure", preset, engine, mode],
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "measure", preset, engine, mode,
+                                  str(repeats), str(max(1, int(share * SAMPLES[preset, engine])))],
                                  capture_output=True, text=True, check=False, timeout=900, env=env)
             if out.returncode != 0:
-                raise RuntimeError(f"{preset} {engine} {mode}: {out.stderr.strip().splitlines()[-1:]}")
+                raise BenchError(f"{preset} {engine} {mode}: {out.stderr.strip().splitlines()[-1:]}")
             record = json.loads(out.stdout)
             record["median"] = statistics.median(record["seconds"])
             progress(f"  {record['median']:.3f} s for {record['samples']:,} samples")
@@ -133,11 +144,17 @@ def markdown(info: dict, results: dict, targets: list[dict], cores: int) -> str:
         lines.append(f"| {preset} | {engine} | {threads} | {q['samples']:,} | {q['median']:.3f} | {b['median']:.3f} "
                      f"| {b['median'] / q['median']:.2f}x |")
     lines += ["", "OpenMP's wait policy for the C engine's threads (`now`'s counts; seconds, quiet / busy):", "",
-              "| preset | libgomp's default (scratchnet's) | passive | active (spin) | worst of the two, relative to the best |",
-              "|--------|------:|------:|------:|------|"]
-    for preset, engine in SAMPLES:
-        if engine != "c":
-            continue
+              *policy_lines(quiet, busy, C_PRESETS)]
+    lines += ["", *target_lines(targets)]
+    return "\n".join(lines) + "\n"
+
+
+def policy_lines(quiet: dict, busy: dict, presets: tuple[str, ...]) -> list[str]:
+    """The wait policies' table: each preset's C seconds under each policy, quiet / busy, and how far the worst
+    of the two conditions puts each policy behind the best."""
+    lines = ["| preset | libgomp's default (scratchnet's) | passive | active (spin) | worst of the two, relative to the best |",
+             "|--------|------:|------:|------:|------|"]
+    for preset in presets:
         cells, worst = [], {}
         for mode in WAIT_POLICIES:
             q, b = quiet[f"{preset}/c/{mode}"]["median"], busy[f"{preset}/c/{mode}"]["median"]
@@ -147,8 +164,14 @@ def markdown(info: dict, results: dict, targets: list[dict], cores: int) -> str:
         ranks = ", ".join(f"{WAIT_POLICIES[m] or 'default'} {max(q / best_q, b / best_b):.2f}x"
                           for m, (q, b) in worst.items())
         lines.append(f"| {preset} | " + " | ".join(cells) + f" | {ranks} |")
-    lines += ["", *target_lines(targets)]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def wait_policies(cores: int, presets: tuple[str, ...] = C_PRESETS, repeats: int = REPEATS,
+                  share: float = 1.0) -> dict:
+    """The C engine of ``presets`` under each wait policy, quiet then busy: {"quiet": ..., "busy": ...}."""
+    plan = [(preset, engine, mode) for preset, engine, mode in POLICY_PLAN if preset in presets]
+    return {condition: run_all(condition, cores, plan, repeats, share) for condition in ("quiet", "busy")}
 
 
 def judge(results: dict) -> list[dict]:
@@ -171,7 +194,8 @@ def judge(results: dict) -> list[dict]:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "measure":
-        print(json.dumps(measure(*sys.argv[2:5])))
+        preset, engine, mode, repeats, samples = sys.argv[2:7]
+        print(json.dumps(measure(preset, engine, mode, int(repeats), int(samples))))
         return 0
     parser = argparse.ArgumentParser(description="Training speed on a quiet and on a busy machine (Markdown table).")
     add_out(parser, "threads.md and threads.json")
@@ -181,7 +205,7 @@ def main() -> int:
     cores = threads.cores()
     blas = threads.blas()
     info = machine(blas=f"{blas[0]['internal_api']} {blas[0]['version']}" if blas else None)
-    results = {condition: run_all(condition, cores) for condition in ("quiet", "busy")}
+    results = {condition: run_all(condition, cores, PLAN) for condition in ("quiet", "busy")}
     targets = judge(results)
     table = markdown(info, results, targets, cores)
     print(table, end="")

@@ -427,7 +427,7 @@ def test_resolve_order_explicit_over_preset_over_saved():
 @pytest.mark.slow
 def test_the_original_program_learns_mnist(mnist, tmp_path):
     """The defaults on all of MNIST, 5 epochs: the original program's 93% give or take its unseeded init
-    (bench/targets.py measures the median over seeds; seed 0, the default, is the lowest)."""
+    (seed 0, the default, is the lowest of seeds 0-4)."""
     ckpt = run.start(tmp_path / "p.npz", {})
     assert run.train(ckpt, mnist, tmp_path / "p.npz")
     accuracies = [h["test_accuracy"] for h in ckpt.history]
@@ -443,7 +443,7 @@ def test_every_preset_is_a_valid_config(preset):
 
 @pytest.mark.slow
 def test_the_fast_preset_reaches_99_percent(mnist, tmp_path):
-    """--preset fast as bench/presets.py measures it, on the C engine (about 15 s on 2 quiet cores)."""
+    """--preset fast as bench/perf.py trains it, on the C engine (about 15 s on 2 quiet cores)."""
     ckpt = run.start(tmp_path / "p.npz", {}, preset="fast")
     assert run.train(ckpt, mnist, tmp_path / "p.npz", engine="c")
     assert ckpt.history[-1]["test_accuracy"] >= 0.99

@@ -1,6 +1,5 @@
-"""bench/perf.py --quick --skip-best and bench/products.py --quick, as tests: the scripts run, and print and
-write what they measure (perf.py: each of issue 12's six targets with a verdict). The figures themselves are
-for full runs on a quiet machine. About 40 s."""
+"""bench/perf.py --quick as a test: it runs, prints every target of issue 22 with a verdict, writes what it
+prints, and the Results table. The figures themselves are for full runs on a quiet machine."""
 
 import json
 import subprocess
@@ -17,40 +16,43 @@ from scratchnet.errors import ScratchnetError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_bench(script: str, options: list[str], out: Path, dtype) -> subprocess.CompletedProcess:
-    """bench/SCRIPT with OPTIONS, writing to OUT, which must succeed; a skip without the C library for dtype."""
+def perf(options: list[str], out: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """bench/perf.py --quick OPTIONS --out OUT, which must succeed; its perf.json. A skip without the C engine."""
     try:
-        cengine.library(dtype)
+        for dtype in (np.float64, np.float32):
+            cengine.library(dtype)
     except ScratchnetError:
         pytest.skip("the C library is not built (make -C csrc)")
-    result = subprocess.run([sys.executable, str(REPO / "bench" / script), *options, "--out", str(out)],
-                            capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "perf.py"), "--quick", *options, "--out", str(out)],
+                            capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def test_perf_quick_reports_every_target(tmp_path):
-    result = run_bench("perf.py", ["--quick", "--skip-best", "--skip-seed"], tmp_path, np.float64)
-    table = (tmp_path / "perf.md").read_text()
-    assert table == result.stdout
-    raw = json.loads((tmp_path / "perf.json").read_text())
-    assert raw["quick"] and raw["machine"]["commit"] and raw["load"]["start"]
-    verdicts = {t["target"]: t["status"] for t in raw["targets"]}
-    assert sorted(verdicts) == [1, 2, 3, 4, 5, 6]
-    assert verdicts[1] == "SKIP" and verdicts[3] == "SKIP"  # no seed script, no best preset in this run
-    assert verdicts[2] in ("PASS", "FAIL")  # both C rows ran
-    for target, preset in ((4, "fast"), (5, "accurate")):
-        assert verdicts[target] == ("SKIP" if preset in PRESETS else "not built")
+    assert (out / "perf.md").read_text() == result.stdout
+    raw = json.loads((out / "perf.json").read_text())
+    assert raw["quick"] and raw["machine"]["commit"]
+    assert [t["target"] for t in raw["targets"]] == [1, 2, 3, 4, 5, 6, 7]
     for target in raw["targets"]:
-        assert f"| {target['target']} | {target['description']} | {target['measured']} | {target['status']} |" in table
+        assert f"| {target['target']} | {target['description']} |" in result.stdout
+    return result, raw
 
 
-def test_products_quick_compares_every_product(tmp_path):
-    run_bench("products.py", ["--quick", "--threads", "1"], tmp_path, np.float32)
-    raw = json.loads((tmp_path / "products.json").read_text())
-    assert [row["product"] for row in raw["rows"]] == [
-        "layer 2 forward: a W", "layer 2 weights' gradient: a^T delta", "layer 2 error below: delta W^T",
-        "layer 3 forward: a W", "layer 3 weights' gradient: a^T delta", "layer 3 error below: delta W^T"]
-    assert all(row["c_gflops"] > 0 and row["numpy_gflops"] > 0 for row in raw["rows"])
-    assert all(row["relative_difference"] < 1e-4 for row in raw["rows"])
-    assert "| layer 2 forward: a W | 128x800x800 | 1 |" in (tmp_path / "products.md").read_text()
+def test_perf_quick_selected_targets(tmp_path):
+    _, raw = perf(["--targets", "3,7", "--presets", "tuned"], tmp_path)
+    verdicts = {t["target"]: t for t in raw["targets"]}
+    assert {n: verdicts[n]["status"] for n in (1, 2, 4, 5, 6)} == dict.fromkeys((1, 2, 4, 5, 6), "SKIP")
+    assert verdicts[3]["status"] in ("PASS", "FAIL") and "the same bytes" in verdicts[3]["measured"]
+    assert verdicts[7]["status"] == "PASS"  # a 784-20-10 takes far less than 500 MB
+    assert verdicts[7]["measured"].startswith("tuned ") and "not trained: original, best" in verdicts[7]["measured"]
+    assert list(raw["runs"]) == ["tuned-seed0"]
+    results = (tmp_path / "results.md").read_text()
+    assert "| `tuned` | 784-20-10 relu/softmax float64, batches of 32, nesterov" in results
+    assert "quick mode" in results
+
+
+@pytest.mark.slow
+def test_perf_quick_every_target(tmp_path):
+    """Every code path but the original script's (not in the repository) and the explorer's (its own test)."""
+    _, raw = perf(["--targets", "1,3,4,5,6,7"], tmp_path)
+    verdicts = {t["target"]: t for t in raw["targets"]}
+    assert verdicts[1]["status"] == "SKIP" and "--original-script" in verdicts[1]["measured"]
+    assert all(verdicts[n]["status"] in ("PASS", "FAIL") for n in (3, 4, 5, 6, 7))
+    assert set(raw["runs"]) == {"best-seed0-threads2", *(f"{preset}-seed0" for preset in PRESETS)}
