@@ -15,8 +15,8 @@ sessions first; started and stopped by this script). Two ways of choosing thread
 
 Targets: `now` on the busy machine at most BUSY_SLOWDOWN times its time on the quiet one, and `now`
 on the quiet machine no slower than `before` (within QUIET_MARGIN). On a quiet machine best's NumPy
-rows miss the second on purpose: one BLAS thread is the price of the same bits (products.py gives
-the products' own ratio of 1 to 2 threads). Each measurement runs in its own
+rows miss the second on purpose: one BLAS thread is the price of the same bits (`scratchnet compare`'s
+SGEMM rates give the products' own ratio of 1 to 2 threads). Each measurement runs in its own
 process (`threads.py measure PRESET ENGINE MODE`: the median of REPEATS runs after a warm-up);
 the load average at the start of each condition is recorded, as this machine may not be quiet.
 

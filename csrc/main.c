@@ -6,7 +6,7 @@
  * image. It reads the IDX files (raw or gzip) and keeps the network in the text format of
  * docs/FORMAT.md, which `scratchnet` reads too. It is small on purpose: every other setting is
  * `scratchnet train --engine c`, the same library driven by the Python command line; this program
- * is the C side to read, and the way to time it without Python (bench/engines.py's standalone row).
+ * is the C side to read, and the way to time it without Python.
  *
  * From top to bottom: errors, options, data, the network, the parameter file (one writer at a
  * time, never over another's change, never half written), train, predict, main.
