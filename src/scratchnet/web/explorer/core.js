@@ -75,11 +75,24 @@
   // ---------------------------------------------------------------------------------------------
   // the network and its forward pass: network.py's layout, z = a @ W + b, in float64
 
+  function bytes(b64) {
+    const bin = atob(b64), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  // explorer.network_data's arrays: JSON numbers, or (encoding base64) the little-endian bytes of the dtype
   function makeNet(nd) {
+    const f32 = nd.dtype === 'float32';
+    const unpack = nd.encoding !== 'base64' ? (v) => Float64Array.from(v) : (b64) => {
+      const view = new DataView(bytes(b64).buffer), out = new Float64Array(view.byteLength / (f32 ? 4 : 8));
+      for (let i = 0; i < out.length; i++) out[i] = f32 ? view.getFloat32(4 * i, true) : view.getFloat64(8 * i, true);
+      return out;
+    };
     return {
       sizes: nd.sizes.slice(), hidden: nd.hidden, output: nd.output, dtype: nd.dtype,
-      W: nd.weights.map((w) => Float64Array.from(w)),  // W[l][i * sizes[l+1] + j]: input i -> neuron j
-      b: nd.biases.map((b) => Float64Array.from(b)),
+      W: nd.weights.map(unpack),  // W[l][i * sizes[l+1] + j]: input i -> neuron j
+      b: nd.biases.map(unpack),
     };
   }
 
