@@ -204,8 +204,9 @@
   const dirty = { pixels: false, forward: false, edges: true, nodes: true, overlay: true };
   let framePending = false;
   // pointer events waiting for their frame; per event, ms from it to its frame rendered (samples), to the
-  // frame's start (waits), and the frame's own work (works)
-  const perf = { pending: [], samples: [], waits: [], works: [] };
+  // frame's start (waits), and the page's work for what the frame shows (works: the last render before it,
+  // in the frame or before it, see scheduleNow)
+  const perf = { pending: [], samples: [], waits: [], works: [], work: 0 };
   const frameDone = new MessageChannel();  // a message posted in a frame arrives once it is rendered
   frameDone.port1.onmessage = (m) => {
     const now = performance.now();
@@ -220,26 +221,44 @@
     }
   }
 
+  // Pen moves reported as they arrive (pointerrawupdate, see pad.js) are worked out at once, while the main
+  // thread waits for the next frame, which then only shows the result: the first of a frame's moves (a mouse
+  // may report a thousand a second: the later ones wait for the frame).
+  let renderedEarly = false;
+  function scheduleNow(what) {
+    schedule(what);
+    if (!renderedEarly) {
+      renderedEarly = true;
+      render();
+    }
+  }
+
   function frame() {
     const began = performance.now();
-    framePending = false;
+    framePending = renderedEarly = false;
+    render();
+    if (perf.pending.length) {
+      for (const t of perf.pending) { perf.waits.push(began - t); perf.works.push(perf.work); }
+      frameDone.port2.postMessage(perf.pending);
+      perf.pending = [];
+    }
+  }
+
+  function render() {  // what is dirty, drawn again
+    if (!Object.values(dirty).some(Boolean)) return;
+    const began = performance.now();
     if (dirty.pixels) readInput();
     if (dirty.pixels || dirty.forward) {
       state.result = state.pixels || state.x ? forward(net, currentInputs()) : null;
       drawInput28();
       showScores();
       showNeuron();
-      dirty.nodes = dirty.overlay = true;
+      dirty.nodes = true;  // the overlay (hover, selection, cursor) does not depend on the input
       if (mode === 'contribution') dirty.edges = true;
     }
     if (dirty.edges) drawEdges();
     if (dirty.nodes) drawNodes();
     if (dirty.overlay) drawOverlay();
     dirty.pixels = dirty.forward = dirty.edges = dirty.nodes = dirty.overlay = false;
-    if (perf.pending.length) {
-      const work = performance.now() - began;
-      for (const t of perf.pending) { perf.waits.push(began - t); perf.works.push(work); }
-      frameDone.port2.postMessage(perf.pending);
-      perf.pending = [];
-    }
+    if (perf.pending.length) perf.work = performance.now() - began;  // what the pen's frame shows took
   }
