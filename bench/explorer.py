@@ -9,14 +9,16 @@ html`` (the first 1,000 test images inside) and opened from file:// in Debian's 
 Playwright, in a 1280x900 window.
 
 - Latency: digits are drawn on the pad with the mouse, a pointer event every 4 pixels or so, as
-  fast as Playwright sends them. For each pointer event the page records (explorer.js, ``perf``)
-  the time from the event's timestamp to the end of the frame that shows it: the frame's work
-  (preprocessing, the forward pass, the scores, the input, the network's colours) and the
-  browser's rendering of it, taken as the moment a message posted from that frame's
-  requestAnimationFrame callback is delivered (it runs once the frame is rendered).
+  fast as Playwright sends them. For each pointer event the page records (web/explorer/core.js,
+  ``perf``) the time from the event's timestamp to the end of the frame that shows it: the page's
+  work (preprocessing, the forward pass, the scores, the input, the network's colours), the wait
+  for the frame and the browser's rendering of it, taken as the moment a message posted from that
+  frame's requestAnimationFrame callback is delivered (it runs once the frame is rendered).
   Median and 95th percentile over every event; targets 16 ms (784-20-10) and 50 ms (784-800-800-10).
-  The table splits the median into the wait for the frame (Chrome dispatches pointer moves at the
-  start of the next frame), the page's work in it, and the rest: the browser rendering the frame.
+  The table gives the medians of the time from the event to the frame's start ("waiting for the
+  frame": Chrome dispatches pointermove at the start of the next frame; the page does its work on
+  pointerrawupdate, as the event arrives, so this includes that work) and of the page's work for
+  what the frame shows (wherever it ran); the rest is the browser rendering the frame.
 - Size of the exported 784-20-10 file: under 3 MB.
 - Time to interactive of that file: from the start of the navigation to the end of the first frame
   with every handler in place (``scratchnet.readyAt``, performance.now() there), the median of
