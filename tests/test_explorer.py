@@ -20,12 +20,20 @@ def data_of(html: str) -> dict:
     return json.loads(blocks[0])
 
 
+def arrays(network: dict, key: str) -> list[np.ndarray]:
+    """explorer.network_data's weights or biases, float64: JSON numbers, or base64 of the dtype's bytes."""
+    if network.get("encoding") != "base64":
+        return [np.array(v, dtype=np.float64) for v in network[key]]
+    dtype = np.dtype(network["dtype"]).newbyteorder("<")
+    return [np.frombuffer(base64.b64decode(v), dtype=dtype).astype(np.float64) for v in network[key]]
+
+
 def assert_exact(network: dict, net: Network) -> None:
-    """The JSON numbers read back to the network's float64 values (float32 ones widened exactly)."""
+    """The page's parameters read back to the network's float64 values (float32 ones widened exactly)."""
     assert network["sizes"] == list(net.sizes) and network["dtype"] == str(net.dtype)
     for layer, (w, b) in enumerate(zip(net.weights, net.biases)):
-        got_w = np.array(network["weights"][layer], dtype=np.float64).reshape(w.shape)
-        got_b = np.array(network["biases"][layer], dtype=np.float64)
+        got_w = arrays(network, "weights")[layer].reshape(w.shape)
+        got_b = arrays(network, "biases")[layer]
         assert np.array_equal(got_w, w.astype(np.float64)) and np.array_equal(got_b, b.astype(np.float64))
         assert np.array_equal(got_w.astype(w.dtype), w)
 

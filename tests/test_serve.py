@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from scratchnet import cengine, checkpoint, cli, data, engines, learn, lock, numpy_engine, run, serve, textformat
 from scratchnet.errors import ScratchnetError
 from scratchnet.explorer import VERSION as PAGE_DATA_VERSION
+from test_explorer import arrays
 
 ORIGIN = "http://127.0.0.1:8000"
 SETTINGS = {"epochs": 1, "batch_size": 10, "lr": 0.5}  # one epoch of the small data in a blink
@@ -81,10 +82,11 @@ def test_the_page_and_the_network_hold_the_checkpoints_numbers(tmp_path, small, 
     assert (data["server"], data["test"], data["params"], data["epochs_done"]) == (True, None, "net.npz", 0)
     network = client.get("/api/network").json()
     assert network["version"] == data["network_version"] and data["version"] == PAGE_DATA_VERSION
+    assert data["network"]["encoding"] == "base64" and "encoding" not in network["network"]  # the API's are numbers
     for got in (data["network"], network["network"]):
         for layer, (w, b) in enumerate(zip(ckpt.network.weights, ckpt.network.biases)):
-            assert np.array_equal(np.array(got["weights"][layer]).reshape(w.shape), w)
-            assert np.array_equal(got["biases"][layer], b)
+            assert np.array_equal(arrays(got, "weights")[layer].reshape(w.shape), w)
+            assert np.array_equal(arrays(got, "biases")[layer], b)
     assert network["config"] == ckpt.config.to_dict()
 
 

@@ -75,11 +75,24 @@
   // ---------------------------------------------------------------------------------------------
   // the network and its forward pass: network.py's layout, z = a @ W + b, in float64
 
+  function bytes(b64) {
+    const bin = atob(b64), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  // explorer.network_data's arrays: JSON numbers, or (encoding base64) the little-endian bytes of the dtype
   function makeNet(nd) {
+    const f32 = nd.dtype === 'float32';
+    const unpack = nd.encoding !== 'base64' ? (v) => Float64Array.from(v) : (b64) => {
+      const view = new DataView(bytes(b64).buffer), out = new Float64Array(view.byteLength / (f32 ? 4 : 8));
+      for (let i = 0; i < out.length; i++) out[i] = f32 ? view.getFloat32(4 * i, true) : view.getFloat64(8 * i, true);
+      return out;
+    };
     return {
       sizes: nd.sizes.slice(), hidden: nd.hidden, output: nd.output, dtype: nd.dtype,
-      W: nd.weights.map((w) => Float64Array.from(w)),  // W[l][i * sizes[l+1] + j]: input i -> neuron j
-      b: nd.biases.map((b) => Float64Array.from(b)),
+      W: nd.weights.map(unpack),  // W[l][i * sizes[l+1] + j]: input i -> neuron j
+      b: nd.biases.map(unpack),
     };
   }
 
@@ -191,8 +204,9 @@
   const dirty = { pixels: false, forward: false, edges: true, nodes: true, overlay: true };
   let framePending = false;
   // pointer events waiting for their frame; per event, ms from it to its frame rendered (samples), to the
-  // frame's start (waits), and the frame's own work (works)
-  const perf = { pending: [], samples: [], waits: [], works: [] };
+  // frame's start (waits), and the page's work for what the frame shows (works: the last render before it,
+  // in the frame or before it, see scheduleNow)
+  const perf = { pending: [], samples: [], waits: [], works: [], work: 0 };
   const frameDone = new MessageChannel();  // a message posted in a frame arrives once it is rendered
   frameDone.port1.onmessage = (m) => {
     const now = performance.now();
@@ -207,26 +221,44 @@
     }
   }
 
+  // Pen moves reported as they arrive (pointerrawupdate, see pad.js) are worked out at once, while the main
+  // thread waits for the next frame, which then only shows the result: the first of a frame's moves (a mouse
+  // may report a thousand a second: the later ones wait for the frame).
+  let renderedEarly = false;
+  function scheduleNow(what) {
+    schedule(what);
+    if (!renderedEarly) {
+      renderedEarly = true;
+      render();
+    }
+  }
+
   function frame() {
     const began = performance.now();
-    framePending = false;
+    framePending = renderedEarly = false;
+    render();
+    if (perf.pending.length) {
+      for (const t of perf.pending) { perf.waits.push(began - t); perf.works.push(perf.work); }
+      frameDone.port2.postMessage(perf.pending);
+      perf.pending = [];
+    }
+  }
+
+  function render() {  // what is dirty, drawn again
+    if (!Object.values(dirty).some(Boolean)) return;
+    const began = performance.now();
     if (dirty.pixels) readInput();
     if (dirty.pixels || dirty.forward) {
       state.result = state.pixels || state.x ? forward(net, currentInputs()) : null;
       drawInput28();
       showScores();
       showNeuron();
-      dirty.nodes = dirty.overlay = true;
+      dirty.nodes = true;  // the overlay (hover, selection, cursor) does not depend on the input
       if (mode === 'contribution') dirty.edges = true;
     }
     if (dirty.edges) drawEdges();
     if (dirty.nodes) drawNodes();
     if (dirty.overlay) drawOverlay();
     dirty.pixels = dirty.forward = dirty.edges = dirty.nodes = dirty.overlay = false;
-    if (perf.pending.length) {
-      const work = performance.now() - began;
-      for (const t of perf.pending) { perf.waits.push(began - t); perf.works.push(work); }
-      frameDone.port2.postMessage(perf.pending);
-      perf.pending = [];
-    }
+    if (perf.pending.length) perf.work = performance.now() - began;  // what the pen's frame shows took
   }

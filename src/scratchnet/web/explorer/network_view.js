@@ -132,6 +132,8 @@
 
   const gridImage = document.createElement('canvas');
   gridImage.width = gridImage.height = Math.max(side, 1);
+  const columnImage = document.createElement('canvas');
+  columnImage.width = 1;
 
   function drawNodes() {
     const ctx = context(nodeCanvas);
@@ -154,19 +156,27 @@
       const { a, lo, hi } = activationRange(l), X = view.X[l], Y = view.Y[l], r = view.R[l], n = X.length;
       const b = l ? shownNet().b[l - 1] : null, bs = b ? maxAbs(b) || 1 : 1;
       const error = l ? learnNodeValues(l) : null;  // the learn view's: each neuron's error or change
-      for (let j = 0; j < n; j++) {
-        const t = a ? clamp((a[j] - lo) / (hi - lo), 0, 1) : 0, g = Math.round(30 + 225 * t);
-        ctx.fillStyle = error ? rgb(diverge(error.values[j] / error.scale)) : a ? `rgb(${g},${g},${g})` : '#000';
-        if (r >= 2) {
-          ctx.beginPath();
-          ctx.arc(X[j], Y[j], r, 0, 2 * Math.PI);
-          ctx.fill();
-          ctx.strokeStyle = b ? rgb(diverge(b[j] / bs)) : '#4a505c';
-          ctx.lineWidth = clamp(r * 0.3, 1, 2.5);
-          ctx.stroke();
-        } else {  // a crowded column: a short bar per neuron
-          ctx.fillRect(X[j] - 4, Y[j] - view.step[l] / 2, 8, Math.max(view.step[l], 0.5));
-        }
+      const colour = (j) => {
+        if (error) return diverge(error.values[j] / error.scale);
+        const g = a ? Math.round(30 + 225 * clamp((a[j] - lo) / (hi - lo), 0, 1)) : 0;
+        return [g, g, g];
+      };
+      if (r < 2) {  // a crowded column: a bar per neuron, drawn as one image of a pixel a neuron, stretched
+        const step = view.step[l], img = new ImageData(1, n);
+        for (let j = 0; j < n; j++) img.data.set([...colour(j), 255], 4 * j);
+        columnImage.height = n;
+        columnImage.getContext('2d').putImageData(img, 0, 0);
+        ctx.imageSmoothingEnabled = step < 1;  // less than a pixel a neuron: neighbours blend
+        ctx.drawImage(columnImage, X[0] - 4, Y[0] - step / 2, 8, n * step);
+      }
+      for (let j = 0; j < n && r >= 2; j++) {
+        ctx.fillStyle = rgb(colour(j));
+        ctx.beginPath();
+        ctx.arc(X[j], Y[j], r, 0, 2 * Math.PI);
+        ctx.fill();
+        ctx.strokeStyle = b ? rgb(diverge(b[j] / bs)) : '#4a505c';
+        ctx.lineWidth = clamp(r * 0.3, 1, 2.5);
+        ctx.stroke();
       }
       if (l === L && nOutputs <= 20) {
         ctx.font = `${clamp(r * 1.4, 10, 14)}px system-ui, sans-serif`;

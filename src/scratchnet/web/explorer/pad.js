@@ -5,6 +5,7 @@
   const padCtx = pad.getContext('2d', { willReadFrequently: true });
   const strokes = [];
   let stroke = null;
+  let strokeRaw = false;  // this stroke's moves come as pointerrawupdate (each before its pointermove)
   let dreaming = null;  // a dream being drawn on the pad (see "dream a digit")
 
   function padPoint(e) {
@@ -28,7 +29,7 @@
     for (const s of strokes) for (let k = 0; k < s.length; k++) ink(s[Math.max(0, k - 1)], s[k]);
   }
 
-  function padChanged(e) {
+  function padChanged(e) {  // e: the pen's event, whose answer is worked out at once (scheduleNow)
     if (e) perf.pending.push(e.timeStamp);
     if (dreaming) {  // the pen takes the pad back from a dream
       dreaming.cancelled = true;
@@ -41,7 +42,7 @@
     inputChanged();
     state.source = strokes.length ? 'pad' : 'none';
     if (!strokes.length) state.message = 'Draw a digit in the box above.';
-    schedule({ pixels: true });
+    (e ? scheduleNow : schedule)({ pixels: true });
   }
 
   pad.addEventListener('pointerdown', (e) => {
@@ -50,12 +51,14 @@
     pad.setPointerCapture(e.pointerId);
     const p = padPoint(e);
     stroke = [p];
+    strokeRaw = false;
     strokes.push(stroke);
     ink(p, p);
     padChanged(e);
   });
-  pad.addEventListener('pointermove', (e) => {
-    if (!stroke) return;
+  // A browser that reports pen moves as they arrive (pointerrawupdate: Chrome, Edge; mouse and pen) has them
+  // inked and their answer worked out before the next frame, which pointermove waits for; else pointermove.
+  function penMoved(e) {
     const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
     for (const c of events.length ? events : [e]) {
       const p = padPoint(c);
@@ -63,7 +66,13 @@
       stroke.push(p);
     }
     padChanged(e);
+  }
+  pad.addEventListener('pointerrawupdate', (e) => {
+    if (!stroke) return;
+    strokeRaw = true;
+    penMoved(e);
   });
+  pad.addEventListener('pointermove', (e) => { if (stroke && !strokeRaw) penMoved(e); });
   const endStroke = () => {
     if (!stroke) return;
     stroke = null;

@@ -1,12 +1,6 @@
   // ---------------------------------------------------------------------------------------------
   // test images: pick one, step through the misclassified, the confusion matrix
 
-  function bytes(b64) {
-    const bin = atob(b64), out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-
   function setTests(t, note) {
     Object.assign(test, { count: t.count, rows: t.rows, cols: t.cols, images: bytes(t.images), labels: bytes(t.labels),
       pred: null, conf: null, confusion: null, accuracy: null, note });
