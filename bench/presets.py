@@ -151,12 +151,12 @@ def curve_lines(runs: dict[str, Run], loads: dict[str, float]) -> list[str]:
 
 
 def augmentation_seconds(preset: str, repeats: int = 3) -> float | None:
-    """Median seconds to make one epoch's images for ``preset`` (shifts, elastic distortions), in this
+    """Median seconds to make one epoch's images for ``preset`` (shifts, distortions), in this
     process: the part of an epoch that its ``seconds`` leave out (they time the training only)."""
     from scratchnet import config, data, numpy_engine
 
     settings = config.resolve({}, preset)
-    if not (settings.shift or settings.elastic):
+    if not (settings.shift or settings.distorts()):
         return None
     images = data.load_dataset(DATA).train_images
     times = []
