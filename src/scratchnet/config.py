@@ -155,12 +155,12 @@ PRESETS: dict[str, dict] = {
     ),
     # The most accurate MLP for 30 minutes of training on 2 cores (issue 22, target 6): accurate's
     # recipe with Ciresan et al. 2010's affine distortions on top of the elastic ones (rotations of
-    # up to 15 degrees, stretches of up to 15% on each axis), for 250 epochs: harder images need more
+    # up to 15 degrees, stretches of up to 15% on each axis), for 200 epochs: harder images need more
     # of them (accuracy and time: docs/PERFORMANCE.md, Record 2).
     "record": dict(
         layers=(784, 800, 800, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
         dtype="float32", batch_size=128, optimizer="nesterov", lr=0.2, schedule="cosine",
-        epochs=250, shuffle=True, elastic=34.0, rotate=15.0, scale=0.15, weight_decay=1e-4,
+        epochs=200, shuffle=True, elastic=34.0, rotate=15.0, scale=0.15, weight_decay=1e-4,
     ),
 }
 
