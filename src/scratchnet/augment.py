@@ -52,22 +52,43 @@ def bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     return np.rint(upper * (1 - fy) + lower * fy).astype(np.uint8)  # a mean of uint8s: within 0..255
 
 
-def elastic_images(images: np.ndarray, alpha: float, rng: np.random.Generator,
-                   sigma: float = ELASTIC_SIGMA) -> np.ndarray:
-    """Elastic distortions (Simard, Steinkraus & Platt 2003): each image (n, rows, cols) uint8 is
-    warped by its own random displacement field, uniform noise in [-1, 1) for each pixel and axis,
-    smoothed by a Gaussian of ``sigma`` and scaled by ``alpha`` (34 on 28x28: moves of about a
-    pixel and a half that vary smoothly across the digit), read with bilinear interpolation."""
+def distort_images(images: np.ndarray, rng: np.random.Generator, elastic: float = 0.0, rotate: float = 0.0,
+                   scale: float = 0.0, sigma: float = ELASTIC_SIGMA) -> np.ndarray:
+    """Each image (n, rows, cols) uint8 warped by its own random distortions, read with bilinear
+    interpolation. ``elastic``: elastic distortions (Simard, Steinkraus & Platt 2003), a displacement
+    field of uniform noise in [-1, 1) for each pixel and axis, smoothed by a Gaussian of ``sigma`` and
+    scaled by ``elastic`` (34 on 28x28: moves of about a pixel and a half that vary smoothly across
+    the digit). ``rotate``, ``scale``: affine distortions (Ciresan et al. 2010), a rotation about the
+    image's centre by an angle uniform in [-rotate, rotate] degrees and a stretch of its height and
+    width by factors uniform in [1 - scale, 1 + scale], each its own. All zero: the images, unchanged."""
     n, height, width = images.shape
-    # alpha * blur(2u - 1) = blur(u - 1/2) with 2 alpha folded into one of the two blurs' matrices
-    blur_rows, blur_cols = gaussian_blur_matrix(height, sigma), gaussian_blur_matrix(width, sigma) * (2 * alpha)
+    if not (elastic or rotate or scale):
+        return images.copy()
     row, col = np.mgrid[0:height, 0:width].astype(np.float32)  # (h, w): each pixel's own position
+    if rotate or scale:
+        # the pixel at offset p from the centre reads the source at offset M p, M = R(angle) diag(1/sy, 1/sx)
+        angle = np.radians(rotate) * (2 * rng.random(n) - 1)
+        stretch_rows, stretch_cols = 1 + scale * (2 * rng.random((2, n)) - 1)
+        matrix = np.stack([np.cos(angle) / stretch_rows, -np.sin(angle) / stretch_cols,
+                           np.sin(angle) / stretch_rows, np.cos(angle) / stretch_cols], axis=1)
+        matrix = matrix.astype(np.float32)[:, :, None, None]  # (n, 4, 1, 1)
+        centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
+        off_row, off_col = row - centre_row, col - centre_col
+    # alpha * blur(2u - 1) = blur(u - 1/2) with 2 alpha folded into one of the two blurs' matrices
+    blur_rows, blur_cols = gaussian_blur_matrix(height, sigma), gaussian_blur_matrix(width, sigma) * (2 * elastic)
     out = np.empty_like(images)
     chunk = max(1, ELASTIC_CHUNK_PIXELS // (height * width))
     for start in range(0, n, chunk):
         part = images[start : start + chunk]
-        noise = rng.random((len(part), 2, height, width), dtype=np.float32)  # (m, 2, h, w): for dy, dx
-        noise -= 0.5
-        field = blur_rows.T @ (noise @ blur_cols)  # (m, 2, h, w): blurred along each row, then each column
-        out[start : start + len(part)] = bilinear(part, row + field[:, 0], col + field[:, 1])
+        rows, cols = row, col
+        if rotate or scale:
+            m = matrix[start : start + chunk]
+            rows = centre_row + m[:, 0] * off_row + m[:, 1] * off_col  # (m, h, w)
+            cols = centre_col + m[:, 2] * off_row + m[:, 3] * off_col
+        if elastic:
+            noise = rng.random((len(part), 2, height, width), dtype=np.float32)  # (m, 2, h, w): for dy, dx
+            noise -= 0.5
+            field = blur_rows.T @ (noise @ blur_cols)  # (m, 2, h, w): blurred along each row, then each column
+            rows, cols = rows + field[:, 0], cols + field[:, 1]
+        out[start : start + len(part)] = bilinear(part, rows, cols)  # (m, h, w) each: distorted in some way
     return out

@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=(*PRESETS, *PRESET_ALIASES), help="original (or seed): the defaults; "
                    "tuned: 784-20-10 trained "
                    "well; best: the most accurate network found for a 3-minute budget; fast: 99%% in a "
-                   "fifth of best's time; accurate: elastic distortions, 10 minutes with --engine c")
+                   "fifth of best's time; accurate: elastic distortions, 10 minutes with --engine c; record: "
+                   "elastic and affine distortions, 30 minutes with --engine c")
     p.add_argument("--fresh", action="store_true", help="start a new network even if --params exists")
     _add_new_data(p)
     _add_wait(p)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from scratchnet import network, threads
-from scratchnet.augment import elastic_images, shift_images
+from scratchnet.augment import distort_images, shift_images
 from scratchnet.config import TrainConfig
 from scratchnet.data import inputs, one_hot
 from scratchnet.network import Network
@@ -81,13 +81,14 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 
 def epoch_samples(config: TrainConfig, images: np.ndarray, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """The order in which 0-based ``epoch`` visits the training images, and the images it sees
-    (shifted with ``config.shift``, then distorted with ``config.elastic``): the same for every engine."""
+    (shifted with ``config.shift``, then distorted with ``config.elastic``, ``rotate`` and ``scale``): the
+    same for every engine."""
     rng = epoch_rng(config.seed, epoch)
     order = rng.permutation(len(images)) if config.shuffle else np.arange(len(images))
     if config.shift:
         images = shift_images(images, config.shift, rng)
-    if config.elastic:
-        images = elastic_images(images, config.elastic, rng)
+    if config.distorts():
+        images = distort_images(images, rng, config.elastic, config.rotate, config.scale)
     return order, images
 
 

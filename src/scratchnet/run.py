@@ -87,7 +87,7 @@ class Upcoming:
 
     def __init__(self, config: TrainConfig, images: np.ndarray, epoch: int):
         self.config, self.images = config, images
-        self.ahead = bool(config.shift or config.elastic)
+        self.ahead = bool(config.shift) or config.distorts()
         self._epoch, self._result, self._thread = None, None, None
         if self.ahead:
             self._start(epoch)
@@ -188,7 +188,7 @@ def start(
     total, so the same learning rates and bits as unbroken, unless ``explicit`` asks for another
     count of epochs; otherwise the run is ``config.epochs`` more (``ckpt.planned_epochs`` says to where).
     An epoch that Ctrl-C interrupted goes on where it stopped, unless the settings that decide its
-    order and images (seed, shuffle, shift, elastic) changed: then it starts over.
+    order and images (seed, shuffle, shift, elastic, rotate, scale) changed: then it starts over.
     """
     check_destination(params)  # found out now, not after loading the data and training
     on_disk = lock.identity(params)  # before reading: a change while it is read is noticed too
@@ -205,7 +205,8 @@ def start(
             f"{params} holds a {net.describe()} network, not the {asked} asked for: "
             f"pass --fresh to start over in that file, or --params to use another"
         )
-    epoch_images = lambda c: (c.seed, c.shuffle, c.shift, c.elastic)  # the settings that decide an epoch's samples
+    # the settings that decide an epoch's samples
+    epoch_images = lambda c: (c.seed, c.shuffle, c.shift, c.elastic, c.rotate, c.scale)
     if epoch_images(saved.config) != epoch_images(config):
         PartialEpoch().keep_in(saved)
     # An interrupted run is finished as planned (the same total epochs, so the same learning rates), unless
