@@ -91,6 +91,8 @@ def describe(preset: str) -> str:
         parts.append(f"images shifted by up to {c.shift} px")
     if c.elastic:
         parts.append("elastic distortions")
+    if c.rotate or c.scale:
+        parts.append(f"rotated by up to {c.rotate:g} degrees and stretched by up to {c.scale:.0%}")
     return ", ".join(parts) + f"; `--engine {engine(preset)}`"
 
 

@@ -122,20 +122,20 @@ _SCHEMA = schema.record({f.name: schema.Field(_field_check(f), list(f.default) i
 PRESETS: dict[str, dict] = {
     "original": {},  # the original program's settings: the defaults
     # The default 784-20-10, trained well: the original program's ToDos done (its accuracy: README,
-    # Results, from bench/targets.py).
+    # Results, from bench/perf.py).
     "tuned": dict(
         hidden="relu", output="softmax", loss="cross_entropy", init="he", batch_size=32,
         optimizer="nesterov", lr=0.02, schedule="cosine", epochs=60, shuffle=True, shift=1,
         weight_decay=1e-4,
     ),
     # The strongest plain MLP found that trains in about 3 minutes on 2 cores (its accuracy and
-    # time: README, Results, from bench/targets.py).
+    # time: README, Results, from bench/perf.py).
     "best": dict(
         layers=(784, 800, 800, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
         dtype="float32", batch_size=128, optimizer="nesterov", lr=0.2, schedule="cosine",
         epochs=30, shuffle=True, shift=2, weight_decay=2.5e-4,
     ),
-    # 99% in under a twentieth of best's NumPy time (issue 22, target 5) with --engine c: 784-300-300-10
+    # 99% in under a twentieth of best's NumPy time with --engine c: 784-300-300-10
     # has 26% of best's weights, and 12 epochs are 40% of best's 30, so 10% of its work. Shifts of 1
     # pixel: in so few epochs the harder images of shift 2 cost more than they teach. Seeds 0-2 (C's
     # bits): 99.05, 99.06, 99.09%; also tried: 784-400-400-10 for 12, 10, 9 or 8 epochs (median 99.03,
@@ -149,13 +149,13 @@ PRESETS: dict[str, dict] = {
     # The most accurate MLP found for 10 minutes of training on 2 cores (--engine c): best's network
     # on elastic distortions (Simard et al. 2003, alpha 34; augment.distort_images) instead of
     # shifts, with less L2 since the distortions regularise. 100 epochs: the curve still climbed
-    # after 40 (README, Results; bench/perf.py and bench/presets.py measure it).
+    # after 40 (README, Results, from bench/perf.py).
     "accurate": dict(
         layers=(784, 800, 800, 10), hidden="relu", output="softmax", loss="cross_entropy", init="he",
         dtype="float32", batch_size=128, optimizer="nesterov", lr=0.2, schedule="cosine",
         epochs=100, shuffle=True, elastic=34.0, weight_decay=1e-4,
     ),
-    # The most accurate MLP for 30 minutes of training on 2 cores (issue 22, target 6): accurate's
+    # The most accurate MLP for 30 minutes of training on 2 cores: accurate's
     # recipe with Ciresan et al. 2010's affine distortions on top of the elastic ones (rotations of
     # up to 15 degrees, stretches of up to 15% on each axis), for 200 epochs: harder images need more
     # of them (accuracy and time: docs/PERFORMANCE.md, Record 2).
