@@ -189,8 +189,8 @@ def fit(
     """Train a network, as ``scratchnet train``, and return it.
 
     ``data``: a Dataset (``scratchnet.datasets``), a path to an .npz or IDX folder, or None for
-    MNIST. ``preset``: "original" (the defaults), "tuned", "best", "fast" or "accurate". ``settings``: any TrainConfig
-    field (layers=(784, 64, 10), epochs=3, lr=0.1, ...), over the preset. ``params``: save the checkpoint there after
+    MNIST. ``preset``: "original" (the defaults), "tuned", "best", "fast", "accurate" or "record". ``settings``: any
+    TrainConfig field (layers=(784, 64, 10), epochs=3, lr=0.1, ...), over the preset. ``params``: save the checkpoint there after
     every epoch; if the file exists, training resumes from it unless ``fresh``. ``on_epoch`` is
     called with each epoch's EpochResult (loss, accuracies, seconds).
 
