@@ -443,7 +443,7 @@ def test_every_preset_is_a_valid_config(preset):
 
 @pytest.mark.slow
 def test_the_fast_preset_reaches_99_percent(mnist, tmp_path):
-    """--preset fast as bench/perf.py trains it, on the C engine (about 15 s on 2 quiet cores)."""
+    """--preset fast as bench/perf.py trains it, on the C engine (about 10 s on 2 quiet cores)."""
     ckpt = run.start(tmp_path / "p.npz", {}, preset="fast")
     assert run.train(ckpt, mnist, tmp_path / "p.npz", engine="c")
     assert ckpt.history[-1]["test_accuracy"] >= 0.99
