@@ -566,9 +566,9 @@ def test_training_from_the_page_is_resumed_by_the_command_line(served, tab, tmp_
         wait_for_status(p, "Idle: 1 epoch done.")
     ckpt = checkpoint.load(params)
     assert ckpt.epochs_done == 1 and ckpt.config.batch_size == 10 and ckpt.config.lr == 0.5
-    # the page shows the trained network: its tiles, its outputs, NumPy's accuracy
+    # the page shows the trained network: its tiles (redrawn once it has fetched it), its outputs, NumPy's accuracy
+    wait_until(page, f"document.querySelectorAll('#tiles canvas')[0].toDataURL() !== {json.dumps(before)}")
     settle(page)
-    assert tile(page, 0) != before
     trained_state = page.evaluate("scratchnet.state")
     expected = numpy_forward(ckpt.network, untrained["pixels"])[-1][0]
     assert np.allclose(trained_state["outputs"], expected, rtol=0, atol=1e-12)
