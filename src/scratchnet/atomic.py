@@ -208,7 +208,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, stdout_ok: bool =
                 os.fsync(f.fileno())
                 if before_rename is not None:
                     before_rename(f.fileno())
-                ours = lock.identity(f.fileno())
+                ours = None if only_over is ANY else lock.identity(f.fileno())  # to tell ours from a third writer's
             if only_over is ANY:
                 os.replace(temp, target)
             else:
